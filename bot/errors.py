@@ -1,0 +1,29 @@
+"""Exceptions the core raises; front ends turn them into messages for people."""
+
+
+class BotError(Exception):
+    """Base class for errors that carry a message meant for the user."""
+
+
+class ConfigError(BotError):
+    """A setting is missing or invalid; the message names the key."""
+
+
+class CorpusError(BotError):
+    """The seeds folder is missing, empty, or holds no readable document."""
+
+
+class IndexMissingError(BotError):
+    """No index has been built yet."""
+
+
+class IndexCorruptError(BotError):
+    """The index on disk cannot be read."""
+
+
+class IndexStaleError(BotError):
+    """The index on disk no longer matches the seeds, model or settings."""
+
+
+class QuestionError(BotError):
+    """The question is empty or too long."""

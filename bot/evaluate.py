@@ -1,0 +1,205 @@
+"""Retrieval and answer quality over a question set: recall@k, MRR@10, quote hits, declines."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.answer import Answerer
+from bot.config import Settings
+from bot.corpus import Document
+from bot.embedder import Embedder
+from bot.errors import BotError, IndexCorruptError, IndexMissingError
+from bot.index import Index, build_index, params_for
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("all", "tune", "report")
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2032": "'", "`": "'"})
+_SPACE = re.compile(r"\s+")
+
+
+def normalise_answer(text: str) -> str:
+    """Lower-case, unify quote marks and whitespace for answer matching."""
+    return _SPACE.sub(" ", text.translate(_QUOTES).lower()).strip()
+
+
+def contains_answer(text: str, answers: Iterable[str]) -> bool:
+    """Whether text holds one of answers, case- and quote-mark-insensitive."""
+    hay = normalise_answer(text)
+    return any(normalise_answer(a) and normalise_answer(a) in hay for a in answers)
+
+
+def split_of(title: str) -> str:
+    """The fixed tuning/report split, by article title: a third of articles are for tuning."""
+    return "tune" if zlib.crc32(title.encode("utf-8")) % 3 == 0 else "report"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines file; a bad line is an error naming the line."""
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise BotError(f"{path}:{n} is not valid JSON ({exc.msg})") from exc
+    return rows
+
+
+def passages_as_documents(rows: Sequence[dict[str, Any]]) -> list[Document]:
+    """Each benchmark passage becomes one document, so metrics rank whole passages."""
+    docs = []
+    for row in rows:
+        text = str(row["text"])
+        docs.append(
+            Document(
+                source=str(row["id"]),
+                title=str(row.get("title") or row["id"]).replace("_", " "),
+                text=text,
+                sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            )
+        )
+    return docs
+
+
+def cached_index(docs: Sequence[Document], embedder: Embedder, settings: Settings, *, progress: bool) -> Index:
+    """An index of docs, reused from the cache when content, model and settings match."""
+    params = params_for(embedder, settings.chunking)
+    key = hashlib.sha256(json.dumps([asdict(params), [(d.source, d.title, d.sha256) for d in docs]]).encode())
+    folder = settings.cache_dir / f"eval-{key.hexdigest()[:16]}"
+    try:
+        return Index.load(folder)
+    except (IndexMissingError, IndexCorruptError):
+        pass
+    index, _ = build_index(docs, embedder, settings.chunking, progress=progress)
+    index.save(folder)
+    return Index.load(folder)
+
+
+@dataclass
+class Row:
+    """One question's outcome."""
+
+    ranked_docs: list[str]
+    gold: list[str]
+    answers: list[str]
+    answerable: bool
+    answered: bool
+    top_passage: str
+    quote: str
+    quote_sentences: int
+
+
+def run_eval(
+    answerer: Answerer, questions: Sequence[dict[str, Any]], query_vectors: np.ndarray, *, depth: int = 60
+) -> list[Row]:
+    """Answer every question; keep what the metrics need."""
+    index = answerer.index
+    rows = []
+    for q, qv in zip(questions, query_vectors, strict=True):
+        text = str(q["question"])
+        hits = answerer.retriever.search(text, depth, query_vector=qv)
+        ranked: list[str] = []
+        for h in hits:
+            src = index.documents[int(index.passages[h.passage, 0])].source
+            if src not in ranked:
+                ranked.append(src)
+        ans = answerer.ask(text, query_vector=qv)
+        top = ans.results[0] if ans.results else None
+        rows.append(
+            Row(
+                ranked_docs=ranked,
+                gold=[str(g) for g in q.get("gold") or []],
+                answers=[str(a) for a in q.get("answers") or []],
+                answerable=bool(q.get("answerable", True)),
+                answered=ans.answered,
+                top_passage=top.passage if top else "",
+                quote=top.quote if top else "",
+                quote_sentences=top.quote_sentences if top else 0,
+            )
+        )
+    return rows
+
+
+def metrics(rows: Sequence[Row]) -> dict[str, Any]:
+    """recall@1/5/20 and MRR@10 over rows with gold; answer hits; decline shares."""
+    out: dict[str, Any] = {"questions": len(rows)}
+    gold_rows = [r for r in rows if r.gold]
+    if gold_rows:
+        for n in (1, 5, 20):
+            out[f"recall@{n}"] = float(np.mean([bool(set(r.ranked_docs[:n]) & set(r.gold)) for r in gold_rows]))
+        rr = []
+        for r in gold_rows:
+            ranks = [i for i, d in enumerate(r.ranked_docs[:10], 1) if d in r.gold]
+            rr.append(1.0 / ranks[0] if ranks else 0.0)
+        out["mrr@10"] = float(np.mean(rr))
+    ans_rows = [r for r in rows if r.answers and r.answerable]
+    if ans_rows:
+        out["answer_in_passage@1"] = float(np.mean([contains_answer(r.top_passage, r.answers) for r in ans_rows]))
+        out["answer_in_quote@1"] = float(np.mean([contains_answer(r.quote, r.answers) for r in ans_rows]))
+        out["max_quote_sentences"] = max(r.quote_sentences for r in rows)
+    unanswerable = [r for r in rows if not r.answerable]
+    if unanswerable:
+        out["declined_unanswerable"] = float(np.mean([not r.answered for r in unanswerable]))
+    answerable = [r for r in rows if r.answerable]
+    if answerable:
+        out["wrongly_declined"] = float(np.mean([not r.answered for r in answerable]))
+    return out
+
+
+def _question_vectors(embedder: Embedder, texts: list[str], cache_dir: Path) -> np.ndarray:
+    """Embed the questions once per (model, question set), cached beside the eval index."""
+    key = hashlib.sha256(json.dumps([embedder.name, texts]).encode()).hexdigest()[:16]
+    path = cache_dir / f"questions-{key}.npy"
+    try:
+        vecs = np.load(path, allow_pickle=False)
+        if vecs.shape[0] == len(texts):
+            return vecs
+    except (OSError, ValueError):
+        pass
+    vecs = embedder.embed(texts, progress=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, vecs, allow_pickle=False)
+    tmp.replace(path)
+    return vecs
+
+
+def evaluate_files(settings: Settings, passages: Path | None, questions: Path, *, split: str = "all") -> dict[str, Any]:
+    """Evaluate questions against passages (or the seeds index) and return the metrics."""
+    from bot.app import make_embedder, open_answerer  # noqa: PLC0415
+
+    if not questions.exists():
+        raise BotError(f"Question file {questions} does not exist")
+    rows = read_jsonl(questions)
+    bad = [i for i, r in enumerate(rows, 1) if not isinstance(r, dict) or not str(r.get("question", "")).strip()]
+    if bad:
+        raise BotError(f"{questions}: line {bad[0]} has no question")
+    if passages is not None:
+        if not passages.exists():
+            raise BotError(f"Passage file {passages} does not exist")
+        embedder = make_embedder(settings)
+        docs = passages_as_documents(read_jsonl(passages))
+        index = cached_index(docs, embedder, settings, progress=True)
+        answerer = Answerer(index, embedder, settings.retrieval, settings.answer)
+    else:
+        opened = open_answerer(settings, auto_rebuild=True)
+        index, embedder, answerer = opened.index, opened.embedder, opened.answerer
+    if split != "all":
+        titles = {d.source: d.title for d in index.documents}
+        # The split is by article title (without the benchmark's underscores), fixed in split_of.
+        rows = [r for r in rows if r.get("gold") and split_of(titles.get(str(r["gold"][0]), "")) == split]
+    vecs = _question_vectors(embedder, [str(r["question"]) for r in rows], settings.cache_dir)
+    result = metrics(run_eval(answerer, rows, vecs))
+    return {"split": split, **result}

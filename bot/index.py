@@ -1,0 +1,392 @@
+"""The passage index on disk: build (incrementally), save atomically, load, check staleness.
+
+Layout of the index folder::
+
+    CURRENT                    name of the live version folder (replaced atomically)
+    v-<id>/manifest.json       format, model, dimension, settings, one entry per source file
+    v-<id>/documents.jsonl     source, title, sha256 and full text of each document
+    v-<id>/passages.npy        int64 (N, 5): doc, start, end, first sentence, end sentence
+    v-<id>/sentences.npy       int64 (M, 3): doc, start, end
+    v-<id>/passage_vectors.npy float32 (N, dim), unit rows
+    v-<id>/sentence_vectors.npy float32 (M, dim), unit rows
+    v-<id>/bm25/               the lexical index
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.chunking import chunk_document
+from bot.config import ChunkingSettings
+from bot.corpus import Document
+from bot.embedder import Embedder
+from bot.errors import IndexCorruptError, IndexMissingError
+from bot.lexical import LexicalIndex
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+POINTER = "CURRENT"
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """Everything that decides the passage rows; a change means a full rebuild."""
+
+    model: str
+    dim: int
+    max_tokens: int
+    target_tokens: int
+    overlap_sentences: int
+    embed_titles: bool
+
+
+def params_for(embedder: Embedder, chunking: ChunkingSettings) -> IndexParams:
+    """The IndexParams an index built now with this embedder and these settings would have."""
+    return IndexParams(
+        model=embedder.name,
+        dim=embedder.dim,
+        max_tokens=embedder.max_tokens,
+        target_tokens=chunking.target_tokens,
+        overlap_sentences=chunking.overlap_sentences,
+        embed_titles=chunking.embed_titles,
+    )
+
+
+class Index:
+    """Passages and sentences of a corpus with their vectors and a BM25 index."""
+
+    def __init__(
+        self,
+        params: IndexParams,
+        documents: list[Document],
+        passages: np.ndarray,
+        sentences: np.ndarray,
+        passage_vectors: np.ndarray,
+        sentence_vectors: np.ndarray,
+        lexical: LexicalIndex | None = None,
+        skipped: dict[str, str] | None = None,
+    ) -> None:
+        self.params = params
+        self.documents = documents
+        self.passages = passages
+        self.sentences = sentences
+        self.passage_vectors = passage_vectors
+        self.sentence_vectors = sentence_vectors
+        self.skipped = skipped or {}
+        self._lexical = lexical
+
+    def __len__(self) -> int:
+        return int(self.passages.shape[0])
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index, built on first use if it was not loaded."""
+        if self._lexical is None:
+            self._lexical = LexicalIndex.build([self.lexical_text(i) for i in range(len(self))])
+        return self._lexical
+
+    def passage_text(self, i: int) -> str:
+        """The verbatim text of passage i."""
+        doc, start, end = (int(x) for x in self.passages[i, :3])
+        return self.documents[doc].text[start:end]
+
+    def lexical_text(self, i: int) -> str:
+        """What BM25 indexes for passage i: the document title and the passage."""
+        return f"{self.documents[int(self.passages[i, 0])].title}\n{self.passage_text(i)}"
+
+    def sentence_ids(self, i: int) -> range:
+        """Rows of the sentence table that make up passage i."""
+        return range(int(self.passages[i, 3]), int(self.passages[i, 4]))
+
+    def sentence_text(self, j: int) -> str:
+        """The verbatim text of sentence j."""
+        doc, start, end = (int(x) for x in self.sentences[j])
+        return self.documents[doc].text[start:end]
+
+    # ----------------------------------------------------------------- persistence
+
+    def save(self, index_dir: Path) -> Path:
+        """Write a new version folder, then switch CURRENT to it in one atomic rename."""
+        index_dir.mkdir(parents=True, exist_ok=True)
+        version = f"v-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        tmp = index_dir / f".tmp-{version}"
+        tmp.mkdir()
+        try:
+            self._write(tmp)
+            final = index_dir / version
+            tmp.rename(final)
+            pointer_tmp = index_dir / f".{POINTER}.{version}"
+            pointer_tmp.write_text(version + "\n", encoding="utf-8")
+            _fsync(pointer_tmp)
+            os.replace(pointer_tmp, index_dir / POINTER)
+            _fsync_dir(index_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        for old in index_dir.iterdir():
+            if old.is_dir() and old.name != version and (old.name.startswith(("v-", ".tmp-"))):
+                shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def _write(self, folder: Path) -> None:
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            **asdict(self.params),
+            "passages": len(self),
+            "sentences": int(self.sentences.shape[0]),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "documents": [
+                {"source": d.source, "title": d.title, "sha256": d.sha256} for d in self.documents
+            ],
+            "skipped": self.skipped,
+        }
+        with (folder / "documents.jsonl").open("w", encoding="utf-8") as fh:
+            for d in self.documents:
+                fh.write(json.dumps(asdict(d), ensure_ascii=False) + "\n")
+        arrays = {
+            "passages": self.passages,
+            "sentences": self.sentences,
+            "passage_vectors": self.passage_vectors,
+            "sentence_vectors": self.sentence_vectors,
+        }
+        for name, arr in arrays.items():
+            np.save(folder / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+        self.lexical.save(folder / "bm25")
+        # The manifest goes last: a folder without one is never a finished index.
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        for path in folder.rglob("*"):
+            if path.is_file():
+                _fsync(path)
+
+    @classmethod
+    def load(cls, index_dir: Path, *, mmap: bool = True) -> Index:
+        """Read the current version; raise IndexMissingError or IndexCorruptError naming the problem."""
+        pointer = index_dir / POINTER
+        if not pointer.exists():
+            raise IndexMissingError(f"No index in {index_dir}. Build one with: python -m bot index")
+        folder = index_dir / pointer.read_text(encoding="utf-8").strip()
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            if manifest.get("format_version") != FORMAT_VERSION:
+                raise IndexCorruptError(
+                    f"The index in {index_dir} has format {manifest.get('format_version')}, "
+                    f"this version reads {FORMAT_VERSION}. Rebuild it with: python -m bot index --rebuild"
+                )
+            params = IndexParams(**{k: manifest[k] for k in IndexParams.__dataclass_fields__})
+            with (folder / "documents.jsonl").open(encoding="utf-8") as fh:
+                documents = [Document(**json.loads(line)) for line in fh]
+            mode = "r" if mmap else None
+            arrays = {
+                name: np.load(folder / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
+                for name in ("passages", "sentences", "passage_vectors", "sentence_vectors")
+            }
+            lexical = LexicalIndex.load(folder / "bm25", arrays["passages"].shape[0])
+        except IndexCorruptError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise IndexCorruptError(
+                f"The index in {index_dir} is damaged ({type(exc).__name__}: {exc}). "
+                "Rebuild it with: python -m bot index --rebuild"
+            ) from exc
+        index = cls(
+            params,
+            documents,
+            arrays["passages"],
+            arrays["sentences"],
+            arrays["passage_vectors"],
+            arrays["sentence_vectors"],
+            lexical,
+            manifest.get("skipped", {}),
+        )
+        index._check_shapes(index_dir)
+        return index
+
+    def _check_shapes(self, index_dir: Path) -> None:
+        n, m, d = len(self), self.sentences.shape[0], self.params.dim
+        problems = []
+        if self.passage_vectors.shape != (n, d):
+            problems.append(f"passage_vectors is {self.passage_vectors.shape}, expected {(n, d)}")
+        if self.sentence_vectors.shape != (m, d):
+            problems.append(f"sentence_vectors is {self.sentence_vectors.shape}, expected {(m, d)}")
+        if self.passages.ndim != 2 or self.passages.shape[1] != 5:
+            problems.append("passages table has the wrong shape")
+        if problems:
+            raise IndexCorruptError(
+                f"The index in {index_dir} is damaged: {'; '.join(problems)}. "
+                "Rebuild it with: python -m bot index --rebuild"
+            )
+
+
+# --------------------------------------------------------------------- building
+
+
+@dataclass
+class BuildReport:
+    """What an index build did."""
+
+    embedded_documents: list[str]
+    reused_documents: list[str]
+    removed_documents: list[str]
+    embedded_passages: int
+    embedded_sentences: int
+
+
+def build_index(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    chunking: ChunkingSettings,
+    *,
+    previous: Index | None = None,
+    progress: bool = False,
+    skipped: dict[str, str] | None = None,
+) -> tuple[Index, BuildReport]:
+    """Chunk and embed documents, reusing rows of unchanged documents from previous."""
+    params = params_for(embedder, chunking)
+    reusable: dict[tuple[str, str], int] = {}
+    if previous is not None and previous.params == params:
+        # The title is embedded with each passage, so a new title means new vectors.
+        reusable = {(d.source, d.sha256, d.title): i for i, d in enumerate(previous.documents)}
+
+    budget = params.max_tokens - 2  # [CLS] and [SEP]
+    doc_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]] = []
+    to_embed_p: list[str] = []
+    to_embed_s: list[str] = []
+    embedded, reused = [], []
+    for new_i, doc in enumerate(documents):
+        old_i = reusable.get((doc.source, doc.sha256, doc.title))
+        if old_i is not None and previous is not None:
+            p_mask = np.asarray(previous.passages[:, 0]) == old_i
+            s_mask = np.asarray(previous.sentences[:, 0]) == old_i
+            p_rows = np.array(previous.passages[p_mask])
+            s_rows = np.array(previous.sentences[s_mask])
+            s_base = int(np.flatnonzero(s_mask)[0]) if s_mask.any() else 0
+            p_rows[:, 3:] -= s_base
+            doc_rows.append(
+                (p_rows, s_rows, np.array(previous.passage_vectors[p_mask]), np.array(previous.sentence_vectors[s_mask]))
+            )
+            reused.append(doc.source)
+            continue
+        title_tokens = embedder.count_tokens([doc.title])[0] + 1 if chunking.embed_titles else 0
+        passages = chunk_document(
+            new_i,
+            doc,
+            embedder.count_tokens,
+            budget=budget,
+            target=chunking.target_tokens,
+            overlap=chunking.overlap_sentences,
+            title_tokens=title_tokens,
+        )
+        spans: dict[tuple[int, int], int] = {}
+        for p in passages:
+            for s in p.sentences:
+                spans.setdefault((s.start, s.end), len(spans))
+        s_rows = np.array([[new_i, a, b] for (a, b) in spans], dtype=np.int64).reshape(-1, 3)
+        p_rows = np.array(
+            [
+                [new_i, p.start, p.end, spans[(p.sentences[0].start, p.sentences[0].end)],
+                 spans[(p.sentences[-1].start, p.sentences[-1].end)] + 1]
+                for p in passages
+            ],
+            dtype=np.int64,
+        ).reshape(-1, 5)
+        for p in passages:
+            body = doc.text[p.start : p.end]
+            to_embed_p.append(f"{doc.title}\n{body}" if chunking.embed_titles else body)
+        to_embed_s.extend(doc.text[a:b] for (a, b) in spans)
+        doc_rows.append((p_rows, s_rows, None, None))
+        embedded.append(doc.source)
+
+    if progress and (to_embed_p or to_embed_s):
+        log.info("Embedding %d passages and %d sentences", len(to_embed_p), len(to_embed_s))
+    new_p = embedder.embed(to_embed_p, progress=progress) if to_embed_p else None
+    new_s = embedder.embed(to_embed_s, progress=progress) if to_embed_s else None
+
+    passages_out, sentences_out, pv_out, sv_out = [], [], [], []
+    p_cursor = s_cursor = 0
+    sentence_base = 0
+    for new_i, (p_rows, s_rows, pv, sv) in enumerate(doc_rows):
+        p_rows = p_rows.copy()
+        s_rows = s_rows.copy()
+        p_rows[:, 0] = new_i
+        s_rows[:, 0] = new_i
+        p_rows[:, 3:] += sentence_base
+        sentence_base += s_rows.shape[0]
+        if pv is None:
+            assert new_p is not None and new_s is not None
+            pv = new_p[p_cursor : p_cursor + p_rows.shape[0]]
+            sv = new_s[s_cursor : s_cursor + s_rows.shape[0]]
+            p_cursor += p_rows.shape[0]
+            s_cursor += s_rows.shape[0]
+        passages_out.append(p_rows)
+        sentences_out.append(s_rows)
+        pv_out.append(np.asarray(pv, dtype=np.float32))
+        sv_out.append(np.asarray(sv, dtype=np.float32))
+
+    dim = params.dim
+    index = Index(
+        params,
+        list(documents),
+        np.concatenate(passages_out) if passages_out else np.zeros((0, 5), np.int64),
+        np.concatenate(sentences_out) if sentences_out else np.zeros((0, 3), np.int64),
+        np.concatenate(pv_out) if pv_out else np.zeros((0, dim), np.float32),
+        np.concatenate(sv_out) if sv_out else np.zeros((0, dim), np.float32),
+        skipped=skipped,
+    )
+    removed = []
+    if previous is not None:
+        current = {d.source for d in documents}
+        removed = [d.source for d in previous.documents if d.source not in current]
+    report = BuildReport(embedded, reused, removed, len(to_embed_p), len(to_embed_s))
+    return index, report
+
+
+# --------------------------------------------------------------------- staleness
+
+
+def stale_reasons(index: Index, expected: IndexParams | None, files: dict[str, str]) -> list[str]:
+    """Why index no longer matches the seeds (files: source -> sha256) and settings."""
+    reasons: list[str] = []
+    if expected is not None and index.params != expected:
+        old, new = asdict(index.params), asdict(expected)
+        changed = [f"{k} {old[k]!r} -> {new[k]!r}" for k in old if old[k] != new[k]]
+        reasons.append("settings changed: " + ", ".join(changed))
+    indexed = {d.source: d.sha256 for d in index.documents} | index.skipped
+    for source, digest in sorted(files.items()):
+        if source not in indexed:
+            reasons.append(f"new file {source}")
+        elif indexed[source] != digest:
+            reasons.append(f"changed file {source}")
+    reasons.extend(f"removed file {s}" for s in sorted(set(indexed) - set(files)))
+    return reasons
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        _fsync(path)
+    except OSError:  # some filesystems refuse fsync on folders; the rename is still atomic
+        pass
+
+
+def describe(index: Index) -> dict[str, Any]:
+    """A short summary for `index` output and :sources."""
+    return {"documents": len(index.documents), "passages": len(index), "model": index.params.model}

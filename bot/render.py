@@ -1,0 +1,64 @@
+"""Terminal rendering of answers with rich: the passage quoted, the answering sentence marked."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+from bot.answer import Answer, Source
+
+DECLINE = "My sources don't cover that, so I won't guess. Try rephrasing, or :sources to see what I know."
+
+
+def line_of(text: str, offset: int) -> int:
+    """1-based line number of a character offset."""
+    return text.count("\n", 0, offset) + 1
+
+
+def marked_passage(src: Source, *, colour: bool) -> Text:
+    """The passage verbatim, with the quote in bold yellow (or between ** when colour is off)."""
+    rel_start, rel_end = src.quote_start - src.start, src.quote_end - src.start
+    text = Text()
+    text.append(src.passage[:rel_start])
+    if colour:
+        text.append(src.passage[rel_start:rel_end], style="bold yellow")
+    else:
+        text.append("**" + src.passage[rel_start:rel_end] + "**")
+    text.append(src.passage[rel_end:])
+    return text
+
+
+def where(src: Source, document_text: dict[str, str] | None) -> str:
+    """Where the passage sits in its source: lines when the text is known, else characters."""
+    if document_text and src.source in document_text:
+        doc = document_text[src.source]
+        first, last = line_of(doc, src.start), line_of(doc, src.end)
+        return f"{src.source}, line {first}" if first == last else f"{src.source}, lines {first}–{last}"
+    return f"{src.source}, characters {src.start}–{src.end}"
+
+
+def render_answer(answer: Answer, console: Console, *, document_text: dict[str, str] | None = None) -> None:
+    """Print an answer: the top source in full, the others as one-line quotes, or a decline."""
+    colour = console.color_system is not None
+    if not answer.answered:
+        console.print(Text(DECLINE, style="italic" if colour else ""))
+        return
+    top, rest = answer.results[0], answer.results[1:]
+    console.print(
+        Text.assemble(
+            (top.title, "bold cyan" if colour else ""),
+            (f"  ({where(top, document_text)})  score {top.score:.2f}", "dim" if colour else ""),
+        )
+    )
+    console.print(marked_passage(top, colour=colour))
+    if rest:
+        console.print(Text("Also in the sources:", style="dim" if colour else ""))
+    for i, src in enumerate(rest, 2):
+        console.print(
+            Text.assemble(
+                f"{i}. ",
+                (src.title, "cyan" if colour else ""),
+                (f"  ({where(src, document_text)})  score {src.score:.2f}", "dim" if colour else ""),
+                f"\n   “{src.quote}”",
+            )
+        )

@@ -1,0 +1,97 @@
+"""Hybrid retrieval: dense passage and sentence cosine plus BM25, fused by weighted scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.config import RetrievalSettings
+from bot.embedder import Embedder
+from bot.index import Index
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage and the evidence behind its rank."""
+
+    passage: int
+    score: float
+    dense: float
+    sentence: float
+    lexical: float
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest scores, best first (argpartition, then sort the k)."""
+    k = min(k, scores.shape[0])
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k < scores.shape[0]:
+        part = np.argpartition(-scores, k - 1)[:k]
+    else:
+        part = np.arange(scores.shape[0])
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def segment_max(values: np.ndarray, ranges: np.ndarray) -> np.ndarray:
+    """Max of values over each [lo, hi) row of ranges (ranges may overlap; none is empty)."""
+    if ranges.shape[0] == 0:
+        return np.zeros(0, dtype=values.dtype)
+    padded = np.append(values, values.dtype.type(0))
+    bounds = np.asarray(ranges, dtype=np.int64).reshape(-1)
+    return np.maximum.reduceat(padded, bounds)[::2]
+
+
+def _unit_scale(x: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """Map scores so the pool's best is 1 and its median 0 (query-relative, corpus-free)."""
+    hi = float(pool.max())
+    mid = float(np.median(pool))
+    return (x - mid) / max(hi - mid, 1e-6)
+
+
+class Retriever:
+    """Scores passages of an index for a question with dense and lexical evidence."""
+
+    def __init__(self, index: Index, embedder: Embedder, settings: RetrievalSettings) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+
+    def embed_query(self, question: str) -> np.ndarray:
+        """Unit vector of the question."""
+        return self.embedder.embed([question])[0]
+
+    def search(self, question: str, k: int | None = None, *, query_vector: np.ndarray | None = None) -> list[Hit]:
+        """The k best passages for question, best first."""
+        k = k or self.settings.k
+        n = len(self.index)
+        if n == 0:
+            return []
+        q = self.embed_query(question) if query_vector is None else query_vector
+        dense = np.asarray(self.index.passage_vectors @ q, dtype=np.float32)
+        if self.index.sentence_vectors.shape[0]:
+            sent_scores = np.asarray(self.index.sentence_vectors @ q, dtype=np.float32)
+            sentence = segment_max(sent_scores, np.asarray(self.index.passages[:, 3:5]))
+        else:
+            sentence = dense
+        lexical = self.index.lexical.scores(question)
+        return self.fuse(dense, sentence, lexical, k)
+
+    def fuse(self, dense: np.ndarray, sentence: np.ndarray, lexical: np.ndarray, k: int) -> list[Hit]:
+        """Combine the three score vectors over candidates from each; return the top k."""
+        s = self.settings
+        c = min(s.candidates, dense.shape[0])
+        pool = np.unique(np.concatenate([top_k(dense, c), top_k(sentence, c), top_k(lexical, c)]))
+        lex_max = float(lexical.max())
+        fused = (
+            s.dense_weight * _unit_scale(dense[pool], dense[pool])
+            + s.sentence_weight * _unit_scale(sentence[pool], sentence[pool])
+            + s.lexical_weight * (lexical[pool] / lex_max if lex_max > 0 else 0.0)
+        )
+        order = top_k(np.asarray(fused, dtype=np.float32), k)
+        return [
+            Hit(int(pool[i]), float(fused[i]), float(dense[pool[i]]), float(sentence[pool[i]]),
+                float(lexical[pool[i]] / lex_max) if lex_max > 0 else 0.0)
+            for i in order
+        ]

@@ -1,0 +1,55 @@
+from bot.chunking import chunk_document, split_sentences
+from bot.corpus import Document
+
+
+def count_words(texts):
+    return [len(t.split()) for t in texts]
+
+
+def doc(text: str) -> Document:
+    return Document(source="d.txt", title="T", text=text, sha256="x")
+
+
+def test_sentences_are_exact_substrings_with_offsets():
+    text = "Title line\n\nDr. Smith went to Washington. He arrived at 5 p.m. on Monday!  Then he left.\n"
+    spans = split_sentences(text)
+    pieces = [text[s.start : s.end] for s in spans]
+    assert pieces == ["Title line", "Dr. Smith went to Washington.", "He arrived at 5 p.m. on Monday!", "Then he left."]
+
+
+def test_passages_fit_budget_and_overlap_by_one_sentence():
+    text = " ".join(f"Sentence number {i} has exactly seven words." for i in range(12))
+    passages = chunk_document(0, doc(text), count_words, budget=30, target=20, overlap=1)
+    assert len(passages) > 2
+    for p in passages:
+        body = text[p.start : p.end]
+        assert len(body.split()) <= 30
+        assert body.startswith("Sentence") and body.endswith("words.")
+    for a, b in zip(passages, passages[1:], strict=False):
+        assert a.sentences[-1] == b.sentences[0]
+    covered = {s for p in passages for s in p.sentences}
+    assert len(covered) == 12
+
+
+def test_overlong_sentence_is_split_not_truncated():
+    words = [f"w{i}" for i in range(100)]
+    text = " ".join(words) + "."
+    passages = chunk_document(0, doc(text), count_words, budget=30, target=20, overlap=0)
+    assert all(len(text[p.start : p.end].split()) <= 30 for p in passages)
+    rebuilt = " ".join(text[p.start : p.end] for p in passages)
+    assert rebuilt == text
+
+
+def test_title_tokens_shrink_room():
+    text = " ".join(f"Sentence number {i} has exactly seven words." for i in range(6))
+    passages = chunk_document(0, doc(text), count_words, budget=30, target=30, overlap=0, title_tokens=10)
+    assert all(len(text[p.start : p.end].split()) <= 20 for p in passages)
+
+
+def test_unicode_offsets_survive():
+    text = "Kendrick’s “We Cry Together” is track #8. Taylour Paige — actress — co-stars."
+    passages = chunk_document(0, doc(text), count_words, budget=100, target=100, overlap=0)
+    assert [text[s.start : s.end] for s in passages[0].sentences] == [
+        "Kendrick’s “We Cry Together” is track #8.",
+        "Taylour Paige — actress — co-stars.",
+    ]

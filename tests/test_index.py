@@ -1,0 +1,141 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.config import ChunkingSettings
+from bot.corpus import load_corpus, scan
+from bot.errors import IndexCorruptError, IndexMissingError
+from bot.index import Index, build_index, params_for, stale_reasons
+
+from .conftest import FakeEmbedder, write_corpus
+
+CHUNKING = ChunkingSettings(target_tokens=20)
+
+
+def build(seeds: Path, embedder: FakeEmbedder, previous: Index | None = None):
+    docs, skipped = load_corpus(seeds)
+    return build_index(docs, embedder, CHUNKING, previous=previous, skipped=skipped)
+
+
+def test_build_save_load_round_trip(settings, fake_embedder):
+    index, report = build(settings.seeds_dir, fake_embedder)
+    assert sorted(report.embedded_documents) == ["apollo.txt", "bees.md", "nested/volcano.txt"]
+    index.save(settings.index_dir)
+    loaded = Index.load(settings.index_dir)
+    assert len(loaded) == len(index) > 3
+    np.testing.assert_array_equal(loaded.passage_vectors, index.passage_vectors)
+    assert loaded.passage_vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(loaded.passage_vectors, axis=1), 1.0, rtol=1e-5)
+    for i in range(len(loaded)):
+        doc = loaded.documents[int(loaded.passages[i, 0])]
+        assert loaded.passage_text(i) in doc.text
+        assert all(loaded.sentence_text(j) in loaded.passage_text(i) for j in loaded.sentence_ids(i))
+    folder = settings.index_dir / (settings.index_dir / "CURRENT").read_text().strip()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["model"] == "fake-embedder"
+    assert manifest["dim"] == 64
+    assert manifest["format_version"] == 1
+    assert {d["source"]: len(d["sha256"]) for d in manifest["documents"]} == {
+        "apollo.txt": 64, "bees.md": 64, "nested/volcano.txt": 64,
+    }
+
+
+def test_titles_come_from_first_heading_or_line(settings, fake_embedder):
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    assert [d.title for d in index.documents] == ["Apollo Program", "Honey Bees", "Volcanoes"]
+
+
+def test_incremental_reindex_embeds_only_changed_and_drops_removed(settings, fake_embedder):
+    first, _ = build(settings.seeds_dir, fake_embedder)
+    (settings.seeds_dir / "bees.md").write_text("# Bees\n\nBees dance to share where flowers are.", encoding="utf-8")
+    (settings.seeds_dir / "nested" / "volcano.txt").unlink()
+    fake_embedder.calls.clear()
+    second, report = build(settings.seeds_dir, fake_embedder, previous=first)
+    assert report.embedded_documents == ["bees.md"]
+    assert report.reused_documents == ["apollo.txt"]
+    assert report.removed_documents == ["nested/volcano.txt"]
+    # one batch of passages and one of sentences, for the changed document only
+    assert sum(fake_embedder.calls) == report.embedded_passages + report.embedded_sentences
+    assert report.embedded_passages == 1
+    fresh, _ = build(settings.seeds_dir, FakeEmbedder())
+    np.testing.assert_array_equal(second.passages, fresh.passages)
+    np.testing.assert_allclose(second.passage_vectors, fresh.passage_vectors)
+    np.testing.assert_allclose(second.sentence_vectors, fresh.sentence_vectors)
+
+
+def test_staleness_names_new_changed_removed_and_settings(settings, fake_embedder):
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    assert stale_reasons(index, params_for(fake_embedder, CHUNKING), scan(settings.seeds_dir)) == []
+    (settings.seeds_dir / "apollo.txt").write_text("Changed.", encoding="utf-8")
+    (settings.seeds_dir / "new.txt").write_text("New doc.", encoding="utf-8")
+    (settings.seeds_dir / "bees.md").unlink()
+    other = FakeEmbedder(name="other-model")
+    reasons = stale_reasons(index, params_for(other, CHUNKING), scan(settings.seeds_dir))
+    assert reasons[0].startswith("settings changed: model 'fake-embedder' -> 'other-model'")
+    assert "changed file apollo.txt" in reasons
+    assert "new file new.txt" in reasons
+    assert "removed file bees.md" in reasons
+
+
+def test_bad_files_are_skipped_with_warning_and_not_stale(tmp_path, fake_embedder, caplog):
+    seeds = write_corpus(tmp_path / "seeds")
+    (seeds / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    (seeds / "empty.md").write_text("  \n", encoding="utf-8")
+    index, _ = build(seeds, fake_embedder)
+    assert "latin1.txt" in caplog.text and "not valid UTF-8" in caplog.text
+    assert "empty.md" in caplog.text and "empty" in caplog.text
+    assert len(index.documents) == 3
+    assert stale_reasons(index, None, scan(seeds)) == []
+
+
+def test_missing_index_is_named(tmp_path):
+    with pytest.raises(IndexMissingError, match="python -m bot index"):
+        Index.load(tmp_path / "nothing")
+
+
+def _live_folder(index_dir: Path) -> Path:
+    return index_dir / (index_dir / "CURRENT").read_text().strip()
+
+
+def test_truncated_npy_is_reported_as_corrupt(settings, fake_embedder):
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    index.save(settings.index_dir)
+    path = _live_folder(settings.index_dir) / "passage_vectors.npy"
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(IndexCorruptError, match="damaged"):
+        Index.load(settings.index_dir)
+
+
+def test_garbage_manifest_is_reported_as_corrupt(settings, fake_embedder):
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    index.save(settings.index_dir)
+    (_live_folder(settings.index_dir) / "manifest.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(IndexCorruptError):
+        Index.load(settings.index_dir)
+
+
+def test_interrupted_save_leaves_previous_index_usable(settings, fake_embedder, monkeypatch):
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    index.save(settings.index_dir)
+    before = len(Index.load(settings.index_dir))
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("bot.lexical.LexicalIndex.save", boom)
+    (settings.seeds_dir / "apollo.txt").write_text("Only one sentence now.", encoding="utf-8")
+    changed, _ = build(settings.seeds_dir, fake_embedder, previous=index)
+    with pytest.raises(KeyboardInterrupt):
+        changed.save(settings.index_dir)
+    assert len(Index.load(settings.index_dir)) == before
+    assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_save_replaces_old_versions(settings, fake_embedder):
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    index.save(settings.index_dir)
+    index.save(settings.index_dir)
+    versions = [p for p in settings.index_dir.iterdir() if p.is_dir()]
+    assert len(versions) == 1
