@@ -87,7 +87,7 @@ class Answerer:
         q_terms = terms(q)
         results = [self.quote(hits[0], q_terms, qv, self.settings.max_quote_sentences)]
         results += [self.quote(h, q_terms, qv, 1) for h in hits[1:]]
-        conf = self.confidence(hits[0], q_terms, results[0])
+        conf = self.confidence(q, hits[0], q_terms, results[0])
         return Answer(q, conf >= self.settings.min_confidence, results, conf)
 
     def _distinct(self, hits: list[Hit], k: int) -> list[Hit]:
@@ -132,11 +132,14 @@ class Answerer:
         best = int(np.argmax(scores))
         lo = hi = best
         if max_sentences >= 2 and len(ids) > 1:
-            # A very short best sentence (a heading, a fragment) rarely answers alone.
-            short = len(self.index.sentence_text(ids[best]).split()) < 8
-            nxt = best + 1 if best + 1 < len(ids) else None
-            if short and nxt is not None:
-                hi = nxt
+            # Two sentences: the best and its better-scoring neighbour. The answer often sits
+            # in the sentence beside the one that repeats the question's words.
+            left = scores[best - 1] if best > 0 else -np.inf
+            right = scores[best + 1] if best + 1 < len(ids) else -np.inf
+            if right >= left:
+                hi = best + 1
+            else:
+                lo = best - 1
         doc_i, p_start, p_end = (int(x) for x in self.index.passages[hit.passage, :3])
         doc = self.index.documents[doc_i]
         q_start = int(self.index.sentences[ids[lo], 1])
@@ -154,6 +157,18 @@ class Answerer:
             quote_sentences=hi - lo + 1,
         )
 
-    def confidence(self, hit: Hit, q_terms: list[str], top: Source) -> float:
-        """How sure the bot is that the top passage answers; compared with min_confidence."""
-        return float(hit.sentence + self.coverage(q_terms, top.passage)) / 2
+    def confidence(self, question: str, hit: Hit, q_terms: list[str], top: Source) -> float:
+        """How sure the bot is that the top passage answers; compared with min_confidence.
+
+        The sum of two scale-free pieces of evidence, minus a penalty:
+        - the cosine of the question to the best sentence of the passage (the model's scale:
+          unrelated text sits near 0.1, a paraphrase above 0.5);
+        - the share of the question's idf weight, by this corpus's own statistics, that the
+          passage contains (a word the corpus never uses weighs the most);
+        - a penalty when the question names something (a capitalised word) that appears
+          nowhere in the corpus: a question about someone else.
+        """
+        score = hit.sentence + self.coverage(q_terms, top.passage)
+        if self.index.lexical.unknown_names(question):
+            score -= self.settings.unknown_name_penalty
+        return float(score)

@@ -28,6 +28,7 @@ class RetrievalSettings:
     dense_weight: float = 0.25
     sentence_weight: float = 0.5
     lexical_weight: float = 1.0
+    phrase_weight: float = 0.2
     backend: str = "exact"  # "exact" or "usearch"
     approximate_from: int = 100_000
     storage_dtype: str = "float32"  # "float32" or "float16"
@@ -38,7 +39,8 @@ class AnswerSettings:
     """How answers are composed and when the bot declines."""
 
     max_quote_sentences: int = 2
-    min_confidence: float = 0.5
+    min_confidence: float = 0.6
+    unknown_name_penalty: float = 0.3
     max_question_chars: int = 1000
 
 
@@ -90,8 +92,10 @@ _MINIMUM = {
     "retrieval.dense_weight": 0,
     "retrieval.sentence_weight": 0,
     "retrieval.lexical_weight": 0,
+    "retrieval.phrase_weight": 0,
     "retrieval.approximate_from": 1,
     "answer.max_quote_sentences": 1,
+    "answer.unknown_name_penalty": 0,
     "answer.max_question_chars": 1,
     "discord.cooldown_seconds": 0,
     "discord.max_question_chars": 1,

@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.corpus import Document
 from bot.embedder import Embedder
 from bot.errors import BotError, IndexCorruptError, IndexMissingError
-from bot.index import Index, build_index, params_for
+from bot.index import FORMAT_VERSION, Index, build_index, params_for
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def passages_as_documents(rows: Sequence[dict[str, Any]]) -> list[Document]:
 def cached_index(docs: Sequence[Document], embedder: Embedder, settings: Settings, *, progress: bool) -> Index:
     """An index of docs, reused from the cache when content, model and settings match."""
     params = params_for(embedder, settings.chunking)
-    key = hashlib.sha256(json.dumps([asdict(params), [(d.source, d.title, d.sha256) for d in docs]]).encode())
+    key = hashlib.sha256(json.dumps([FORMAT_VERSION, asdict(params), [(d.source, d.title, d.sha256) for d in docs]]).encode())
     folder = settings.cache_dir / f"eval-{key.hexdigest()[:16]}"
     try:
         return Index.load(folder)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import logging
+import re
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,28 +39,58 @@ def terms(text: str) -> list[str]:
     return list(out[0]) if out else []
 
 
-class LexicalIndex:
-    """BM25 over passages; scores every passage for a query."""
+def bigrams(texts: Sequence[str]) -> list[list[str]]:
+    """Adjacent stemmed word pairs of each text, stop words kept: phrase evidence for BM25."""
+    words = _bm25s().tokenize(list(texts), stopwords=None, stemmer=_stemmer(), show_progress=False, return_ids=False)
+    return [[f"{a} {b}" for a, b in zip(w, w[1:], strict=False)] for w in words]
 
-    def __init__(self, retriever: Any, size: int) -> None:
+
+# A capitalised word that does not start the question or a sentence: most likely a name.
+_NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][\w'’\-]*")
+
+
+class LexicalIndex:
+    """BM25 over passages, on stemmed words and on word pairs; scores every passage for a query."""
+
+    def __init__(self, retriever: Any, size: int, phrases: Any = None) -> None:
         self._bm25 = retriever
+        self._phrases = phrases
         self.size = size
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
         """Index texts (one per passage)."""
-        retriever = _bm25s().BM25(k1=1.2, b=0.75)
+        bm25s = _bm25s()
+        retriever = bm25s.BM25(k1=1.2, b=0.75)
         retriever.index(tokenize(texts), show_progress=False)
-        return cls(retriever, len(texts))
+        phrases = bm25s.BM25(k1=1.2, b=0.75)
+        pairs = bigrams(texts)
+        # bm25s cannot index an empty corpus vocabulary; one-word passages have no pairs.
+        phrases.index([p or ["<none>"] for p in pairs], show_progress=False)
+        return cls(retriever, len(texts), phrases)
 
     def save(self, folder: Path) -> None:
-        """Write the BM25 matrices and vocabulary into folder."""
+        """Write the BM25 matrices and vocabularies into folder."""
         self._bm25.save(str(folder))
+        if self._phrases is not None:
+            self._phrases.save(str(folder / "phrases"))
 
     @classmethod
     def load(cls, folder: Path, size: int) -> LexicalIndex:
         """Read an index written by save()."""
-        return cls(_bm25s().BM25.load(str(folder), mmap=False), size)
+        bm25s = _bm25s()
+        phrases = bm25s.BM25.load(str(folder / "phrases"), mmap=False) if (folder / "phrases").exists() else None
+        return cls(bm25s.BM25.load(str(folder), mmap=False), size, phrases)
+
+    def phrase_scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage over the query's word pairs (zeros when none match)."""
+        pairs = bigrams([query])[0]
+        if not pairs or self.size == 0 or self._phrases is None:
+            return np.zeros(self.size, dtype=np.float32)
+        known = [p for p in pairs if p in self._phrases.vocab_dict]
+        if not known:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._phrases.get_scores(known), dtype=np.float32)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for query (zeros when no query term is known)."""
@@ -79,6 +110,11 @@ class LexicalIndex:
         df = self._doc_freq()
         counts = np.array([df[vocab[t]] if t in vocab else 0 for t in tokens], dtype=np.float64)
         return np.log(1 + (n - counts + 0.5) / (counts + 0.5)).astype(np.float32)
+
+    def unknown_names(self, question: str) -> list[str]:
+        """Capitalised words of question (names, titles) that no passage of the corpus contains."""
+        vocab = self._bm25.vocab_dict
+        return [m.group(0) for m in _NAME.finditer(question.strip()) if any(t not in vocab for t in terms(m.group(0)))]
 
     def _doc_freq(self) -> np.ndarray:
         if not hasattr(self, "_df"):

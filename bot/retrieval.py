@@ -20,6 +20,7 @@ class Hit:
     dense: float
     sentence: float
     lexical: float
+    phrase: float = 0.0
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -50,6 +51,12 @@ def _unit_scale(x: np.ndarray, pool: np.ndarray) -> np.ndarray:
     return (x - mid) / max(hi - mid, 1e-6)
 
 
+def _max_scale(x: np.ndarray) -> np.ndarray:
+    """Divide non-negative scores by their maximum (all zeros stay zeros)."""
+    hi = float(x.max()) if x.size else 0.0
+    return (x / hi).astype(np.float32) if hi > 0 else np.zeros_like(x, dtype=np.float32)
+
+
 class Retriever:
     """Scores passages of an index for a question with dense and lexical evidence."""
 
@@ -76,22 +83,37 @@ class Retriever:
         else:
             sentence = dense
         lexical = self.index.lexical.scores(question)
-        return self.fuse(dense, sentence, lexical, k)
+        phrase = self.index.lexical.phrase_scores(question) if self.settings.phrase_weight > 0 else None
+        return self.fuse(dense, sentence, lexical, k, phrase=phrase)
 
-    def fuse(self, dense: np.ndarray, sentence: np.ndarray, lexical: np.ndarray, k: int) -> list[Hit]:
-        """Combine the three score vectors over candidates from each; return the top k."""
+    def fuse(
+        self,
+        dense: np.ndarray,
+        sentence: np.ndarray,
+        lexical: np.ndarray,
+        k: int,
+        *,
+        phrase: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """Combine the score vectors over candidates from each; return the top k.
+
+        Dense scores are scaled per query so the pool's best is 1 and its median 0; BM25
+        scores are divided by the query's best. Each is then weighted (RetrievalSettings).
+        """
         s = self.settings
         c = min(s.candidates, dense.shape[0])
         pool = np.unique(np.concatenate([top_k(dense, c), top_k(sentence, c), top_k(lexical, c)]))
-        lex_max = float(lexical.max())
+        lex = _max_scale(lexical[pool])
+        phr = _max_scale(phrase[pool]) if phrase is not None else np.zeros(pool.shape[0], np.float32)
         fused = (
             s.dense_weight * _unit_scale(dense[pool], dense[pool])
             + s.sentence_weight * _unit_scale(sentence[pool], sentence[pool])
-            + s.lexical_weight * (lexical[pool] / lex_max if lex_max > 0 else 0.0)
+            + s.lexical_weight * lex
+            + s.phrase_weight * phr
         )
         order = top_k(np.asarray(fused, dtype=np.float32), k)
         return [
             Hit(int(pool[i]), float(fused[i]), float(dense[pool[i]]), float(sentence[pool[i]]),
-                float(lexical[pool[i]] / lex_max) if lex_max > 0 else 0.0)
+                float(lex[i]), float(phr[i]))
             for i in order
         ]

@@ -1,0 +1,75 @@
+import json
+
+import pytest
+
+from bot.answer import Answerer, clean_question
+from bot.config import AnswerSettings, RetrievalSettings
+from bot.corpus import load_corpus
+from bot.errors import QuestionError
+from bot.index import build_index
+
+
+@pytest.fixture
+def answerer(settings, fake_embedder):
+    docs, _ = load_corpus(settings.seeds_dir)
+    index, _ = build_index(docs, fake_embedder, settings.chunking)
+    return Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(min_confidence=0.6))
+
+
+def test_answer_quotes_the_source_verbatim_and_marks_the_answering_sentence(answerer, settings):
+    answer = answerer.ask("Who was the first person to walk on the lunar surface?")
+    assert answer.answered
+    top = answer.results[0]
+    assert top.source == "apollo.txt"
+    assert top.title == "Apollo Program"
+    original = (settings.seeds_dir / "apollo.txt").read_text(encoding="utf-8")
+    assert original[top.start : top.end] == top.passage
+    assert original[top.quote_start : top.quote_end] == top.quote
+    assert "Neil Armstrong was the first person to walk on the lunar surface in 1969." in top.quote
+    assert top.quote in top.passage
+    assert 1 <= top.quote_sentences <= 2
+
+
+def test_further_sources_do_not_repeat_the_top_passage(answerer):
+    answer = answerer.ask("Apollo Moon mission rocket", k=3)
+    spans = [(r.source, r.start, r.end) for r in answer.results]
+    for i, (src, s, e) in enumerate(spans):
+        for src2, s2, e2 in spans[i + 1 :]:
+            assert not (src == src2 and s < e2 and s2 < e)
+
+
+def test_off_topic_question_is_declined(answerer):
+    answer = answerer.ask("What is the best recipe for lemon cheesecake?")
+    assert not answer.answered
+    assert answer.to_json()["results"] == []
+
+
+def test_question_naming_an_unknown_person_is_penalised(answerer):
+    known = answerer.ask("Which queen rules the honey bees colony?")
+    unknown = answerer.ask("Which queen rules Beyoncé's honey bees colony?")
+    assert answerer.index.lexical.unknown_names("Which queen rules Beyoncé's honey bees colony?") == ["Beyoncé's"]
+    assert answerer.index.lexical.unknown_names("Which queen rules the honey bees colony?") == []
+    # the penalty comes on top of the lost word coverage
+    assert unknown.confidence < known.confidence - 0.3
+
+
+def test_json_shape(answerer):
+    data = answerer.ask("Where is Mount Etna?").to_json()
+    json.dumps(data)
+    assert set(data) == {"question", "answered", "results"}
+    assert data["answered"] is True
+    for r in data["results"]:
+        assert set(r) == {"title", "source", "passage", "quote", "score", "start", "end"}
+        assert isinstance(r["score"], float) and isinstance(r["start"], int)
+        assert r["quote"] in r["passage"]
+
+
+@pytest.mark.parametrize("bad", ["", "   \n\t ", "x" * 10_000])
+def test_empty_whitespace_and_huge_questions_get_clear_errors(answerer, bad):
+    with pytest.raises(QuestionError) as err:
+        answerer.ask(bad)
+    assert ("empty" in str(err.value)) or ("limit is 1,000" in str(err.value))
+
+
+def test_clean_question_collapses_whitespace():
+    assert clean_question("  who\n is   here? ", 100) == "who is here?"
