@@ -65,6 +65,9 @@ def clean_question(question: str, max_chars: int) -> str:
     return q
 
 
+_CLOSERS = (".", "!", "?", "…", '"', "”", "’", "'", ")", "]", ":", ";")
+
+
 class Answerer:
     """Turns a question into an Answer using a Retriever over an Index."""
 
@@ -112,7 +115,22 @@ class Answerer:
         else:
             dense = np.zeros(len(ids), dtype=np.float32)
         lex = np.array([self.coverage(q_terms, self.index.sentence_text(j)) for j in ids], dtype=np.float32)
-        return ids, dense + lex
+        scores = dense + lex
+        headings = np.array([self.is_heading(j) for j in ids])
+        if not headings.all():
+            # A heading repeats the topic's words but never answers; quote prose instead.
+            scores[headings] = -np.inf
+        return ids, scores
+
+    def is_heading(self, j: int) -> bool:
+        """Whether sentence j stands alone in its paragraph with no closing punctuation."""
+        doc, start, end = (int(x) for x in self.index.sentences[j])
+        text = self.index.documents[doc].text
+        if text[start:end].rstrip().endswith(_CLOSERS):
+            return False
+        before = text[max(0, start - 2) : start]
+        after = text[end : end + 2]
+        return (start == 0 or before.endswith("\n")) and (end >= len(text) or after.startswith("\n"))
 
     def coverage(self, q_terms: list[str], text: str) -> float:
         """Share of the question's idf weight whose terms appear in text."""
@@ -136,9 +154,9 @@ class Answerer:
             # in the sentence beside the one that repeats the question's words.
             left = scores[best - 1] if best > 0 else -np.inf
             right = scores[best + 1] if best + 1 < len(ids) else -np.inf
-            if right >= left:
+            if right >= left and right > -np.inf:
                 hi = best + 1
-            else:
+            elif left > -np.inf:
                 lo = best - 1
         doc_i, p_start, p_end = (int(x) for x in self.index.passages[hit.passage, :3])
         doc = self.index.documents[doc_i]

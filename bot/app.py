@@ -83,7 +83,7 @@ def open_answerer(settings: Settings, *, auto_rebuild: bool, progress: bool = Tr
     except (IndexMissingError, IndexCorruptError) as exc:
         if not auto_rebuild:
             raise
-        log.warning("%s Rebuilding.", exc)
+        log.warning("Building the index now, because: %s", exc)
         rebuild(settings, embedder, full=True, progress=progress)
         index = Index.load(settings.index_dir)
         reasons = []

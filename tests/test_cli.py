@@ -1,0 +1,159 @@
+import io
+import json
+
+import pytest
+
+from bot.cli import main
+
+
+def write_config(tmp_path, extra: str = "") -> str:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'seeds_dir = "seeds"\nindex_dir = "embeddings"\ncache_dir = "cache"\n\n[chunking]\ntarget_tokens = 20\n{extra}',
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def test_index_then_ask_json(tmp_path, settings, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    assert main(["index", "--config", cfg]) == 0
+    assert "Indexed 3 documents: embedded 3" in capsys.readouterr().out
+    assert main(["ask", "Where is Mount Etna?", "--json", "-k", "2", "--config", cfg]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["answered"] is True
+    assert data["results"][0]["source"] == "nested/volcano.txt"
+    assert len(data["results"]) == 2
+
+
+def test_second_index_reuses_unchanged_documents(tmp_path, settings, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    main(["index", "--config", cfg])
+    (tmp_path / "seeds" / "bees.md").write_text("# Bees\n\nBees make wax.", encoding="utf-8")
+    main(["index", "--config", cfg])
+    out = capsys.readouterr().out.splitlines()[-1]
+    assert "embedded 1" in out and "reused 2" in out
+
+
+def test_ask_builds_a_missing_index_itself(tmp_path, settings, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    assert main(["ask", "Who walked on the Moon first?", "--config", cfg]) == 0
+    out = capsys.readouterr().out
+    assert "Apollo Program" in out and "Neil Armstrong" in out
+
+
+def test_ask_updates_a_stale_index(tmp_path, settings, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    main(["index", "--config", cfg])
+    capsys.readouterr()
+    (tmp_path / "seeds" / "tea.txt").write_text("Green tea comes from Camellia sinensis leaves.", encoding="utf-8")
+    assert main(["ask", "Which plant gives green tea?", "--json", "--config", cfg]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["source"] == "tea.txt"
+
+
+def test_ask_stdin_answers_each_line_as_json(tmp_path, settings, use_fake, capsys, monkeypatch):
+    cfg = write_config(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO("Where is Mount Etna?\n\n   \nWho rules a bee colony?\n"))
+    assert main(["ask", "-", "--json", "--config", cfg]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["question"] for x in lines] == ["Where is Mount Etna?", "Who rules a bee colony?"]
+    assert use_fake.name == "fake-embedder"
+
+
+def test_empty_question_is_a_clear_error(tmp_path, settings, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    assert main(["ask", "   ", "--config", cfg]) == 1
+    assert "error: Please ask a question" in capsys.readouterr().err
+
+
+def test_huge_question_is_a_clear_error(tmp_path, settings, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    assert main(["ask", "why " * 2500, "--json", "--config", cfg]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert "limit" in out["error"]
+
+
+def test_missing_seeds_folder_is_a_clear_error(tmp_path, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    assert main(["index", "--config", cfg]) == 1
+    err = capsys.readouterr().err
+    assert "seeds" in err and "does not exist" in err
+
+
+def test_bad_setting_names_the_key(tmp_path, capsys):
+    cfg = write_config(tmp_path, "\n[retrieval]\nk = 0\n")
+    assert main(["ask", "hi", "--config", cfg]) == 1
+    assert "retrieval.k must be at least 1" in capsys.readouterr().err
+
+
+def test_unknown_setting_is_named(tmp_path, capsys):
+    cfg = write_config(tmp_path, "\n[answer]\nthreshold = 3\n")
+    assert main(["index", "--config", cfg]) == 1
+    assert "Unknown setting answer.threshold" in capsys.readouterr().err
+
+
+def test_missing_config_file_is_named(tmp_path, capsys):
+    assert main(["index", "--config", str(tmp_path / "nope.toml")]) == 1
+    assert "nope.toml does not exist" in capsys.readouterr().err
+
+
+def test_k_below_one_is_refused(capsys):
+    assert main(["ask", "hi", "-k", "0"]) == 2
+    assert "-k must be at least 1" in capsys.readouterr().err
+
+
+def test_corrupt_index_is_rebuilt_by_ask(tmp_path, settings, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    main(["index", "--config", cfg])
+    capsys.readouterr()
+    live = tmp_path / "embeddings" / (tmp_path / "embeddings" / "CURRENT").read_text().strip()
+    (live / "passage_vectors.npy").write_bytes(b"\x93NUMPY garbage")
+    assert main(["ask", "Where is Mount Etna?", "--json", "--config", cfg]) == 0
+    assert json.loads(capsys.readouterr().out)["answered"] is True
+
+
+def test_eval_reports_metrics_as_json(tmp_path, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    passages = tmp_path / "p.jsonl"
+    passages.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"id": "p1", "title": "Moon", "text": "Neil Armstrong walked on the Moon in 1969."},
+                {"id": "p2", "title": "Bees", "text": "A queen bee rules the hive of honey bees."},
+                {"id": "p3", "title": "Etna", "text": "Mount Etna is a volcano in Sicily."},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"question": "Who walked on the Moon?", "gold": ["p1"], "answers": ["Neil Armstrong"]},
+                {"question": "Where is the volcano Etna?", "gold": ["p3"], "answers": ["Sicily"]},
+                {"question": "What is the best cheesecake recipe?", "answerable": False},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    args = ["eval", "--passages", str(passages), "--questions", str(questions), "--json", "--config", cfg]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["recall@1"] == 1.0 and result["mrr@10"] == 1.0
+    assert result["answer_in_quote@1"] == 1.0
+    assert result["declined_unanswerable"] == 1.0
+    assert set(result) >= {"recall@5", "recall@20", "answer_in_passage@1", "wrongly_declined"}
+    calls = list(use_fake.calls)
+    assert main(args) == 0  # second run: the throw-away index comes from the cache
+    capsys.readouterr()
+    assert use_fake.calls[len(calls):] == []
+
+
+def test_eval_names_a_bad_question_file(tmp_path, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    bad = tmp_path / "q.jsonl"
+    bad.write_text('{"question": "ok"}\n{not json\n', encoding="utf-8")
+    assert main(["eval", "--passages", str(bad), "--questions", str(bad), "--config", cfg]) == 1
+    assert "q.jsonl:2 is not valid JSON" in capsys.readouterr().err

@@ -1,0 +1,82 @@
+import pytest
+from rich.console import Console
+
+from bot.answer import Answerer
+from bot.config import AnswerSettings, RetrievalSettings
+from bot.corpus import load_corpus
+from bot.index import build_index
+from bot.repl import Repl
+
+
+@pytest.fixture
+def session(settings, fake_embedder):
+    docs, _ = load_corpus(settings.seeds_dir)
+    index, _ = build_index(docs, fake_embedder, settings.chunking)
+    answerer = Answerer(index, fake_embedder, RetrievalSettings(), AnswerSettings())
+    console = Console(record=True, width=200, color_system=None)
+    return Repl(answerer, index, console, k=3), console
+
+
+def scripted(lines):
+    """A reader that replays lines; exceptions in the list are raised (Ctrl-C, Ctrl-D)."""
+    items = iter(lines)
+
+    def read():
+        item = next(items)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    return read
+
+
+def test_transcript_of_a_session(session):
+    repl, console = session
+    status = repl.loop(
+        scripted([
+            "Who was the first person to walk on the lunar surface?",
+            ":k 1",
+            "Where is Mount Etna?",
+            ":sources",
+            ":help",
+            ":quit",
+        ])
+    )
+    out = console.export_text()
+    assert status == 0
+    assert "Apollo Program  (apollo.txt, line" in out
+    assert "**Neil Armstrong was the first person to walk on the lunar surface in 1969." in out
+    assert "Quoting up to 1 sources." in out
+    # with :k 1 the Etna answer has no further sources
+    etna = out[out.index("Quoting up to 1") : out.index("Honey Bees  bees.md")]
+    assert "Volcanoes" in etna and "Also in the sources" not in etna
+    assert "Honey Bees  bees.md" in out and "nested/volcano.txt" in out
+    assert ":k N" in out
+
+
+def test_ctrl_c_cancels_the_line_and_ctrl_d_exits(session):
+    repl, console = session
+    assert repl.loop(scripted([KeyboardInterrupt(), "Where is Mount Etna?", EOFError()])) == 0
+    assert "Volcanoes" in console.export_text()
+
+
+def test_bad_input_never_kills_the_session(session):
+    repl, console = session
+    repl.loop(scripted(["x" * 10_000, ":k zero", ":nonsense", "   ", "What is a good cheesecake recipe?", ":q"]))
+    out = console.export_text()
+    assert "the limit is 1,000" in out
+    assert "Usage: :k N" in out
+    assert "Unknown command :nonsense" in out
+    assert "My sources don't cover that" in out
+
+
+def test_an_unexpected_failure_is_reported_not_raised(session, monkeypatch, caplog):
+    repl, console = session
+
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(repl.answerer, "ask", boom)
+    assert repl.handle("anything at all?") is True
+    assert "Something went wrong" in console.export_text()
+    assert "disk on fire" in caplog.text
