@@ -60,7 +60,7 @@ def _escape_loose(text: str) -> str:
 
 def escape(text: str) -> str:
     """Text that renders verbatim in Discord: no markdown, code blocks, masked links or pings."""
-    text = escape_markdown(text.replace("\\", "\\\\"))
+    text = escape_markdown(text)  # also doubles backslashes
     out, pos = [], 0
     for m in _URL.finditer(text):
         out += [_escape_loose(text[pos : m.start()]), m.group()]
