@@ -67,6 +67,7 @@ class FakeAnswerer:
         self.questions: list[str] = []
         self.release: threading.Event | None = None  # when set, ask waits for it
         self.started = threading.Event()
+        self.blocked = False
         self.results: list[Source] | None = None
         doc = MagicMock()
         doc.title, doc.source = "Music video", "video.txt"
@@ -78,7 +79,8 @@ class FakeAnswerer:
         self.threads.append(threading.current_thread().name)
         self.questions.append(question)
         self.started.set()
-        if self.release is not None and not self.release.wait(10):
+        if self.release is not None and (self.blocked or not self.release.wait(5)):
+            self.blocked = True  # fail the rest at once, so a blocked loop fails fast
             raise RuntimeError("ask was never released: the event loop was blocked")
         if self.raises is not None:
             raise self.raises
