@@ -327,3 +327,29 @@ def test_sharded_setting_selects_auto_sharded_bot(settings):
     assert not isinstance(
         discord_bot.make_bot(settings, discord_bot.Core(settings)), discord.AutoShardedClient
     )
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ({"cooldown_seconds": -1}, "discord.cooldown_seconds"),
+        ({"channel_ids": ["general"]}, "discord.channel_ids"),
+        ({"threads": "yes"}, "discord.threads"),
+        ({"dms": 1}, "discord.dms"),
+        ({"feedback_file": " "}, "discord.feedback_file"),
+        ({"colour": "red"}, "discord.colour"),
+    ],
+)
+def test_bad_discord_setting_names_the_key(tmp_path, table, key):
+    from bot.config import settings_from_dict
+    from bot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        settings_from_dict({"discord": table}, tmp_path)
+
+
+def test_feedback_file_resolves_against_config_folder(tmp_path):
+    from bot.config import settings_from_dict
+
+    s = settings_from_dict({"discord": {"feedback_file": "votes/fb.jsonl"}}, tmp_path)
+    assert s.discord.feedback_file == str(tmp_path.resolve() / "votes" / "fb.jsonl")
