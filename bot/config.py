@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ class DiscordSettings:
     owner_ids: tuple[int, ...] = ()
     dev_guild_id: int = 0
     threads: bool = False
+    dms: bool = True
     k: int = 3
     feedback_file: str = "feedback.jsonl"
     sharded: bool = False
@@ -153,6 +154,10 @@ def settings_from_dict(data: dict[str, Any], base: Path) -> Settings:
     weights = sections["retrieval"]
     if weights.dense_weight + weights.sentence_weight + weights.lexical_weight <= 0:
         raise ConfigError("retrieval.dense_weight, sentence_weight and lexical_weight cannot all be 0")
+    feedback = sections["discord"].feedback_file
+    if not feedback.strip():
+        raise ConfigError("discord.feedback_file must not be empty")
+    sections["discord"] = replace(sections["discord"], feedback_file=str((base / feedback).resolve()))
     return Settings(
         seeds_dir=(base / plain.seeds_dir).resolve(),
         index_dir=(base / plain.index_dir).resolve(),

@@ -1,0 +1,75 @@
+"""The Info cog: /sources, /help and the permission-gated /reindex."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.config import DiscordSettings
+from bot.discord_cog import NotAllowed, place_allowed
+from bot.discord_feedback import NO_MENTIONS
+from bot.discord_format import help_text, message_text, sources_text
+
+if TYPE_CHECKING:
+    from bot.discord_bot import QuoteBotBase
+
+REINDEX_DENIED = (
+    "Only members with the Manage Server permission (or the bot's owners) can rebuild the index."
+)
+
+
+class InfoCog(commands.Cog):
+    """What the bot knows and how to ask it; rebuilding its index."""
+
+    def __init__(self, bot: QuoteBotBase, settings: DiscordSettings) -> None:
+        self.bot = bot
+        self.settings = settings
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+        """Slash commands obey the same allow-lists as mentions."""
+        if not place_allowed(self.settings, interaction.guild_id, interaction.channel):
+            raise NotAllowed("I'm not set up to answer here.")
+        return True
+
+    @app_commands.command(name="sources")
+    async def sources(self, interaction: discord.Interaction) -> None:
+        """List the documents I quote from."""
+        answerer = self.bot.answerer
+        docs = [(d.title, d.source) for d in answerer.index.documents] if answerer else []
+        await interaction.response.send_message(
+            sources_text(docs), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    @app_commands.command(name="help")
+    async def help(self, interaction: discord.Interaction) -> None:
+        """How to ask me questions."""
+        name = self.bot.user.display_name if self.bot.user else "quotebot"
+        text = help_text(name, self.settings.max_question_chars, self.settings.cooldown_seconds)
+        await interaction.response.send_message(
+            message_text(text), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    def can_reindex(self, interaction: discord.Interaction) -> bool:
+        """Owners anywhere; in a server, members with Manage Server."""
+        if interaction.user.id in self.settings.owner_ids:
+            return True
+        return interaction.guild_id is not None and interaction.permissions.manage_guild
+
+    @app_commands.command(name="reindex")
+    @app_commands.default_permissions(manage_guild=True)
+    async def reindex(self, interaction: discord.Interaction) -> None:
+        """Rebuild my index from the seeds folder (Manage Server only)."""
+        if not self.can_reindex(interaction):
+            raise NotAllowed(REINDEX_DENIED)
+        if self.bot.reindex_lock.locked():
+            raise NotAllowed(
+                "A rebuild is already running; I'll use the new index when it finishes."
+            )
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        summary = await self.bot.reindex()
+        await interaction.followup.send(
+            message_text(summary), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )

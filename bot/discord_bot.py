@@ -1,0 +1,239 @@
+"""The Discord bot: a commands.Bot subclass given its dependencies, and run() for the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.answer import Answerer
+from bot.config import Settings
+from bot.discord_admin import InfoCog
+from bot.discord_cog import AskCog, error_message
+from bot.discord_feedback import NO_MENTIONS, FeedbackLog
+from bot.discord_format import message_text
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+EXIT_ERROR = 1
+MISSING_TOKEN = (
+    "error: DISCORD_TOKEN is not set; put the bot token in the environment "
+    "or in a .env file in this folder (see README_DISCORD.md)"
+)
+BAD_TOKEN = (
+    "error: Discord rejected the token in DISCORD_TOKEN (invalid or reset); "
+    "copy a new one from the Developer Portal, Bot page"
+)
+NO_INTENT = (
+    "error: the Message Content intent is not enabled for this application; turn it on in the "
+    "Developer Portal under Bot, Privileged Gateway Intents"
+)
+
+
+class QuoteTree(app_commands.CommandTree):
+    """The command tree with the bot's one error handler for slash commands."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """Turn any failure into a private reply (the traceback of unexpected ones is logged)."""
+        text = message_text(error_message(error))
+        send = (
+            interaction.followup.send
+            if interaction.response.is_done()
+            else interaction.response.send_message
+        )
+        try:
+            await send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            log.warning("Could not send an error reply", exc_info=True)
+
+
+class QuoteBotBase(commands.Bot):
+    """The bot: loads the answerer and cogs in setup_hook, answers in a worker thread.
+
+    load() opens the answerer; reindex(current) rebuilds the index and returns a new answerer
+    and a summary. Both block, so they run in the worker thread, which also runs every
+    question: one worker keeps the core single-threaded (questions queue, none is lost) while
+    the event loop, and so the gateway heartbeat, stays free.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        load: Callable[[], Answerer],
+        reindex: Callable[[Answerer], tuple[Answerer, str]],
+        clock: Callable[[], float] = time.monotonic,
+        sync_commands: bool = True,
+        **options: Any,
+    ) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True  # privileged: needed to read questions in mentions
+        super().__init__(
+            command_prefix=commands.when_mentioned,  # unused: there are no prefix commands
+            help_command=None,
+            intents=intents,
+            allowed_mentions=NO_MENTIONS,
+            tree_cls=QuoteTree,
+            **options,
+        )
+        self.settings = settings
+        self._load = load
+        self._reindex = reindex
+        self.clock = clock
+        self.sync_commands = sync_commands
+        self.answerer: Answerer | None = None
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quotebot-core")
+        self.reindex_lock = asyncio.Lock()
+
+    async def setup_hook(self) -> None:
+        """Open the index, add the cogs, and sync slash commands."""
+        if self.answerer is None:
+            self.answerer = await self.run_blocking(self._load)
+        d = self.settings.discord
+        await self.add_cog(AskCog(self, d, FeedbackLog(Path(d.feedback_file)), clock=self.clock))
+        await self.add_cog(InfoCog(self, d))
+        if self.sync_commands:
+            await self.sync_app_commands()
+
+    async def sync_app_commands(self) -> None:
+        """Sync slash commands to the development guild if set (instant), else globally."""
+        dev = self.settings.discord.dev_guild_id
+        try:
+            if dev:
+                guild = discord.Object(id=dev)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+            else:
+                synced = await self.tree.sync()
+        except discord.HTTPException as exc:
+            log.error(
+                "Could not sync slash commands%s: %s. Is the bot in that server, invited with the "
+                "applications.commands scope?",
+                f" to guild {dev}" if dev else "",
+                exc,
+            )
+            return
+        log.info(
+            "Synced %d slash commands %s", len(synced), f"to guild {dev}" if dev else "globally"
+        )
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking call in the worker thread, keeping the event loop free."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def reindex(self) -> str:
+        """Rebuild the index from the seeds, switch to it, and say what changed."""
+        async with self.reindex_lock:
+            if self.answerer is None:
+                return "I'm still loading my sources; please try again in a minute."
+            answerer, summary = await self.run_blocking(self._reindex, self.answerer)
+            self.answerer = answerer
+            return summary
+
+    async def on_message(self, message: discord.Message) -> None:
+        """No prefix commands: the Ask cog's listener handles messages."""
+
+    async def on_ready(self) -> None:
+        """Say who we are once connected."""
+        log.info(
+            "Logged in as %s (id %s) in %d servers",
+            self.user,
+            getattr(self.user, "id", "?"),
+            len(self.guilds),
+        )
+
+    async def close(self) -> None:
+        """Disconnect, then stop the worker thread."""
+        await super().close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class QuoteBot(QuoteBotBase):
+    """The bot on one gateway connection."""
+
+
+class ShardedQuoteBot(QuoteBotBase, commands.AutoShardedBot):
+    """The bot on as many shards as Discord recommends (discord.sharded = true)."""
+
+
+def read_token(env_file: Path = Path(".env")) -> str | None:
+    """DISCORD_TOKEN from the environment, else from a .env file; None when unset."""
+    token = os.environ.get("DISCORD_TOKEN", "").strip()
+    if not token and env_file.is_file():
+        from dotenv import dotenv_values
+
+        token = (dotenv_values(env_file).get("DISCORD_TOKEN") or "").strip()
+    return token or None
+
+
+class Core:
+    """The blocking core operations the bot needs: open the answerer, rebuild the index."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def load(self) -> Answerer:
+        """Open the index (rebuilding it if missing or stale) and return an Answerer."""
+        from bot.app import open_answerer
+
+        return open_answerer(self.settings, auto_rebuild=True, progress=False).answerer
+
+    def reindex(self, current: Answerer) -> tuple[Answerer, str]:
+        """Update the index from the seeds with the current embedder; a new Answerer and summary."""
+        from bot.app import rebuild
+        from bot.index import Index
+
+        s = self.settings
+        embedder = current.retriever.embedder
+        report = rebuild(s, embedder, full=False, progress=False)
+        answerer = Answerer(Index.load(s.index_dir), embedder, s.retrieval, s.answer)
+        summary = (
+            f"Reindexed {len(report.embedded_documents) + len(report.reused_documents)} documents: "
+            f"embedded {len(report.embedded_documents)}, reused {len(report.reused_documents)}, "
+            f"removed {len(report.removed_documents)}."
+        )
+        return answerer, summary
+
+
+def make_bot(settings: Settings, core: Core, **options: Any) -> QuoteBotBase:
+    """The bot class the settings ask for (sharded or not), wired to core."""
+    cls = ShardedQuoteBot if settings.discord.sharded else QuoteBot
+    return cls(settings, load=core.load, reindex=core.reindex, **options)
+
+
+async def main(settings: Settings, token: str) -> None:
+    """Run the bot until it is closed."""
+    async with make_bot(settings, Core(settings)) as bot:
+        await bot.start(token)
+
+
+def run(settings: Settings) -> int:
+    """Start the bot for `python -m bot discord`; return the exit code."""
+    token = read_token()
+    if token is None:
+        print(MISSING_TOKEN, file=sys.stderr)
+        return EXIT_ERROR
+    for name in ("bot", "discord"):  # connection progress is worth seeing while the bot runs
+        logging.getLogger(name).setLevel(min(logging.INFO, logging.getLogger().getEffectiveLevel()))
+    try:
+        asyncio.run(main(settings, token))
+    except discord.LoginFailure:
+        print(BAD_TOKEN, file=sys.stderr)
+        return EXIT_ERROR
+    except discord.PrivilegedIntentsRequired:
+        print(NO_INTENT, file=sys.stderr)
+        return EXIT_ERROR
+    return 0

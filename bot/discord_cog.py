@@ -1,0 +1,226 @@
+"""The Ask cog: /ask, mentions, replies and DMs; cooldown, allow-lists, the shared error text."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.answer import Answer, Answerer, clean_question
+from bot.config import DiscordSettings
+from bot.discord_feedback import NO_MENTIONS, FeedbackLog, FeedbackView
+from bot.discord_format import DECLINE, answer_embed, message_text, thread_name
+from bot.errors import BotError
+
+if TYPE_CHECKING:
+    from bot.discord_bot import QuoteBotBase
+
+log = logging.getLogger(__name__)
+
+GENERIC_ERROR = (
+    "Sorry, something went wrong while answering. It has been logged; please try again later."
+)
+
+
+class Refused(BotError):
+    """A question turned away before answering (cooldown); the message is for the user."""
+
+
+class NotAllowed(app_commands.CheckFailure):
+    """A command used where or by whom it is not allowed; the message is for the user."""
+
+
+def error_message(error: BaseException) -> str:
+    """The one place failures become text for people; unexpected ones are logged in full."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    if isinstance(error, BotError | NotAllowed) and str(error):
+        log.info("Refused: %s", error)
+        return str(error)
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use that command here."
+    log.error("Unexpected error while answering", exc_info=error)
+    return GENERIC_ERROR
+
+
+def place_allowed(settings: DiscordSettings, guild_id: int | None, channel: object) -> bool:
+    """Whether the allow-lists (and the DM setting) let the bot answer in this place."""
+    if guild_id is None:
+        return settings.dms
+    if settings.guild_ids and guild_id not in settings.guild_ids:
+        return False
+    if not settings.channel_ids:
+        return True
+    # A thread counts as its parent channel, so answers in threads keep working.
+    ids = {getattr(channel, "id", None), getattr(channel, "parent_id", None)}
+    return bool(ids & set(settings.channel_ids))
+
+
+class Cooldown:
+    """Per-user cooldown with an injectable clock (so tests need no sleeping)."""
+
+    MAX_USERS = 10_000  # forget stale entries past this many users
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._last: dict[int, float] = {}
+
+    def take(self, user_id: int) -> float:
+        """0 and start the user's cooldown, or the seconds left until they may ask again."""
+        now = self.clock()
+        last = self._last.get(user_id)
+        if last is not None and now - last < self.seconds:
+            return self.seconds - (now - last)
+        if len(self._last) >= self.MAX_USERS:
+            self._last = {u: t for u, t in self._last.items() if now - t < self.seconds}
+        self._last[user_id] = now
+        return 0.0
+
+
+@dataclass
+class Reply:
+    """What to send: text, an embed, vote buttons."""
+
+    content: str | None = None
+    embed: discord.Embed | None = None
+    view: FeedbackView | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for send(); mentions are always disabled."""
+        out: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
+        if self.content:
+            out["content"] = message_text(self.content)
+        if self.embed is not None:
+            out["embed"] = self.embed
+        if self.view is not None:
+            out["view"] = self.view
+        return out
+
+
+class AskCog(commands.Cog):
+    """Answers questions from /ask, mentions, replies to the bot's answers, and DMs."""
+
+    def __init__(
+        self,
+        bot: QuoteBotBase,
+        settings: DiscordSettings,
+        feedback: FeedbackLog,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bot = bot
+        self.settings = settings
+        self.feedback = feedback
+        self.cooldown = Cooldown(settings.cooldown_seconds, clock)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+        """Slash commands obey the same allow-lists as mentions."""
+        if not place_allowed(self.settings, interaction.guild_id, interaction.channel):
+            raise NotAllowed("I'm not set up to answer here.")
+        return True
+
+    def admit(self, question: str, user_id: int) -> str:
+        """The cleaned question, or raise QuestionError/Refused with a message for the user."""
+        q = clean_question(question, self.settings.max_question_chars)
+        wait = self.cooldown.take(user_id)
+        if wait > 0:
+            secs = max(1, math.ceil(wait))
+            unit = "second" if secs == 1 else "seconds"
+            raise Refused(f"You're asking quickly: please try again in {secs} {unit}.")
+        return q
+
+    def _compose(self, answerer: Answerer, question: str) -> tuple[Answer, discord.Embed | None]:
+        """Answer and build the embed; blocking, so it runs in the bot's worker thread."""
+        answer = answerer.ask(question, self.settings.k)
+        return answer, (answer_embed(answer) if answer.answered else None)
+
+    async def respond(self, question: str) -> Reply:
+        """The reply to an admitted question, computed off the event loop."""
+        if self.bot.answerer is None:
+            raise Refused("I'm still loading my sources; please try again in a minute.")
+        answer, embed = await self.bot.run_blocking(self._compose, self.bot.answerer, question)
+        view = FeedbackView(self.feedback, answer)
+        return (
+            Reply(embed=embed, view=view) if answer.answered else Reply(content=DECLINE, view=view)
+        )
+
+    @app_commands.command(name="ask")
+    @app_commands.describe(question="What you want to know; I answer by quoting my sources.")
+    async def ask(self, interaction: discord.Interaction, question: str) -> None:
+        """Ask a question; I answer by quoting my sources word for word."""
+        q = self.admit(question, interaction.user.id)  # refusals go to the error handler
+        await interaction.response.defer(thinking=True)
+        reply = await self.respond(q)
+        sent = await interaction.followup.send(wait=True, **reply.kwargs())
+        if reply.view is not None:
+            reply.view.message = sent
+
+    def question_in(self, message: discord.Message) -> str | None:
+        """The question a message asks the bot, or None when the bot should stay silent."""
+        me = self.bot.user
+        if me is None or message.author.bot or message.webhook_id or message.author.id == me.id:
+            return None  # never answer itself or other bots: no loops
+        if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+            return None
+        if not place_allowed(
+            self.settings, message.guild.id if message.guild else None, message.channel
+        ):
+            return None
+        if message.guild is not None:
+            # A user mention only: @everyone/@here and role pings do not address the bot.
+            mentioned = any(u.id == me.id for u in message.mentions)
+            ref = message.reference.resolved if message.reference else None
+            replying = isinstance(ref, discord.Message) and ref.author.id == me.id
+            if not (mentioned or replying):
+                return None
+        return re.sub(rf"<@!?{me.id}>", " ", message.content).strip()
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """Answer a mention, a reply to an answer, or a DM, with a typing indicator meanwhile."""
+        question = self.question_in(message)
+        if question is None:
+            return
+        try:
+            q = self.admit(question, message.author.id)
+            async with message.channel.typing():
+                reply = await self.respond(q)
+        except Exception as exc:  # the one error text; the traceback is logged there
+            reply = Reply(content=error_message(exc))
+        await self.deliver(message, reply, question)
+
+    async def deliver(self, message: discord.Message, reply: Reply, question: str) -> None:
+        """Send the reply: in a new thread (thread mode, answers only) or as a reply."""
+        kwargs = reply.kwargs()
+        sent: discord.Message | None = None
+        if (
+            self.settings.threads
+            and reply.view is not None
+            and isinstance(message.channel, discord.TextChannel)
+        ):
+            try:
+                thread = await message.create_thread(name=thread_name(question))
+                sent = await thread.send(**kwargs)
+            except discord.HTTPException as exc:
+                log.warning("Could not answer in a thread (%s); replying in the channel", exc)
+        if sent is None:
+            try:
+                sent = await message.channel.send(
+                    reference=message.to_reference(fail_if_not_exists=False),
+                    mention_author=False,
+                    **kwargs,
+                )
+            except discord.HTTPException as exc:
+                log.warning("Could not send an answer in channel %s: %s", message.channel.id, exc)
+                return
+        if reply.view is not None:
+            reply.view.message = sent
