@@ -152,8 +152,8 @@ def settings_from_dict(data: dict[str, Any], base: Path) -> Settings:
         sections[name] = _build(cls, table, f"{name}.")
     plain = _build(_TopLevel, top, "")
     weights = sections["retrieval"]
-    if weights.dense_weight + weights.sentence_weight + weights.lexical_weight <= 0:
-        raise ConfigError("retrieval.dense_weight, sentence_weight and lexical_weight cannot all be 0")
+    if weights.dense_weight + weights.sentence_weight + weights.lexical_weight + weights.phrase_weight <= 0:
+        raise ConfigError("retrieval.dense_weight, sentence_weight, lexical_weight and phrase_weight cannot all be 0")
     feedback = sections["discord"].feedback_file
     if not feedback.strip():
         raise ConfigError("discord.feedback_file must not be empty")

@@ -1,0 +1,49 @@
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_settings, settings_from_dict
+from bot.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_example_config_documents_exactly_the_defaults():
+    data = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
+    assert settings_from_dict(data, ROOT) == settings_from_dict({}, ROOT)
+
+
+def test_no_config_file_means_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(None)
+    assert settings.seeds_dir == tmp_path / "seeds"
+    assert settings.retrieval.k == 3
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path):
+    cfg = tmp_path / "conf" / "config.toml"
+    cfg.parent.mkdir()
+    cfg.write_text('seeds_dir = "../docs"\n', encoding="utf-8")
+    assert load_settings(cfg).seeds_dir == tmp_path / "docs"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[retrieval]\nk = 'three'", "retrieval.k must be a whole number"),
+        ("[retrieval]\nbackend = 'magic'", "retrieval.backend must be one of"),
+        ("[answer]\nmin_confidence = true", "answer.min_confidence must be a number"),
+        ("[chunking]\nembed_titles = 1", "chunking.embed_titles must be true or false"),
+        ("[discord]\nguild_ids = ['abc']", "discord.guild_ids must be a list of numeric ids"),
+        ("[retrieval]\ndense_weight = 0\nsentence_weight = 0\nlexical_weight = 0\nphrase_weight = 0",
+         "cannot all be 0"),
+        ("retrieval = 3", "[retrieval] must be a table"),
+        ("seeds_dir = [", "Cannot parse"),
+    ],
+)
+def test_bad_values_fail_with_the_key_named(tmp_path, toml, message):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(toml, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        load_settings(cfg)
