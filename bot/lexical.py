@@ -40,8 +40,12 @@ def terms(text: str) -> list[str]:
 
 
 def bigrams(texts: Sequence[str]) -> list[list[str]]:
-    """Adjacent stemmed word pairs of each text, stop words kept: phrase evidence for BM25."""
-    words = _bm25s().tokenize(list(texts), stopwords=None, stemmer=_stemmer(), show_progress=False, return_ids=False)
+    """Adjacent pairs of content words (stemmed, stop words dropped): phrase evidence for BM25.
+
+    Pairs such as "the video" would match everywhere; pairs of content words ("short film",
+    "grammy nomin") are what a question copies from the sentence that answers it.
+    """
+    words = _bm25s().tokenize(list(texts), stopwords="en", stemmer=_stemmer(), show_progress=False, return_ids=False)
     return [[f"{a} {b}" for a, b in zip(w, w[1:], strict=False)] for w in words]
 
 

@@ -92,8 +92,11 @@ class Repl:
                 continue
             except EOFError:
                 return 0
-            if not self.handle(line):
-                return 0
+            try:
+                if not self.handle(line):
+                    return 0
+            except KeyboardInterrupt:  # Ctrl-C while answering abandons that answer only
+                self.console.print(Text("(cancelled)", style="dim"))
 
 
 def run_repl(settings: Settings, *, k: int | None = None) -> int:
@@ -108,4 +111,6 @@ def run_repl(settings: Settings, *, k: int | None = None) -> int:
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
     session: PromptSession[str] = PromptSession(history=FileHistory(str(settings.cache_dir / "repl_history")))
     repl = Repl(opened.answerer, opened.index, console, k or settings.retrieval.k)
+    with console.status("Loading the model…"):
+        opened.answerer.retriever.embed_query("warm up")  # so the first answer is not the slow one
     return repl.loop(lambda: session.prompt("> "))

@@ -80,3 +80,21 @@ def test_an_unexpected_failure_is_reported_not_raised(session, monkeypatch, capl
     assert repl.handle("anything at all?") is True
     assert "Something went wrong" in console.export_text()
     assert "disk on fire" in caplog.text
+
+
+def test_ctrl_c_while_answering_cancels_only_that_answer(session, monkeypatch):
+    repl, console = session
+    real_ask = repl.answerer.ask
+    calls = []
+
+    def slow_then_interrupted(question, k=None):
+        calls.append(question)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real_ask(question, k)
+
+    monkeypatch.setattr(repl.answerer, "ask", slow_then_interrupted)
+    assert repl.loop(scripted(["first question?", "Where is Mount Etna?", ":quit"])) == 0
+    out = console.export_text()
+    assert "(cancelled)" in out
+    assert "Volcanoes" in out
