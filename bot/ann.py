@@ -26,7 +26,7 @@ FLOOR = np.float32(-2.0)  # below any cosine: "not a candidate"
 BLOCK = 1 << 16  # rows per block when upcasting float16 storage
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
-EXPANSION_SEARCH = 128
+EXPANSION_SEARCH = 512  # recall@10 >= 0.98 needs a wide beam at 384 dimensions
 
 
 def matvec(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -124,6 +124,17 @@ class AnnIndex:
         for row, count in enumerate(counts):
             keys[row, count:] = -1
         return keys
+
+
+def approximate_search(
+    matrix: np.ndarray, ann: AnnIndex, q: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ANN's k candidates re-scored exactly from the matrix: (ids, scores), best first."""
+    ids = ann.search(q, k)
+    ids = ids[(ids >= 0) & (ids < matrix.shape[0])]
+    scores = matvec(np.asarray(matrix[np.sort(ids)]), q)
+    order = np.argsort(-scores, kind="stable")
+    return np.sort(ids)[order], scores[order]
 
 
 def ann_for(index: Index, settings: RetrievalSettings) -> AnnIndex | None:
