@@ -51,7 +51,7 @@ def index_extras(index: Index, embedder: Embedder, settings: Settings) -> Callab
         stamps: dict[str, Any] = {}
         try:
             encoder = export_query_encoder(embedder, folder, settings.cache_dir)
-        except Exception as exc:  # noqa: BLE001 - an optimisation; the index works without it
+        except Exception as exc:  # an optimisation; the index works without it
             log.warning("Could not export the ONNX query encoder (%s); queries will load the full model.", exc)
             encoder = None
         if encoder is not None:
@@ -70,7 +70,7 @@ def query_embedder(index: Index, fallback: Embedder) -> Embedder:
     if stamp and index.folder is not None and stamp.get("model") == index.params.model:
         try:
             return OnnxEmbedder(index.folder, stamp)
-        except Exception as exc:  # noqa: BLE001 - any failure to load means: use the real model
+        except Exception as exc:  # any failure to load means: use the real model
             log.warning("The ONNX query encoder is unusable (%s); loading the full model for queries.", exc)
     elif isinstance(fallback, SentenceTransformerEmbedder):
         log.warning(
