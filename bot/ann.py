@@ -165,6 +165,38 @@ def ann_for(index: Index, settings: RetrievalSettings) -> AnnIndex | None:
     return ann
 
 
+class Prescored(np.ndarray):
+    """A query vector carrying its (dense, sentence) scores, computed for a whole batch at once.
+
+    ask_many hands these to Answerer.ask as query_vector, so one matrix-matrix product serves
+    a batch instead of one matrix pass per question; dense_scores uses the scores it carries.
+    """
+
+    scores: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def prescore(index: Index, queries: np.ndarray, settings: RetrievalSettings) -> list[np.ndarray]:
+    """Query vectors with exact scores attached (plain vectors when the ANN path is in use)."""
+    from bot.retrieval import segment_max  # here, not at the top: bot.retrieval imports us
+
+    if ann_for(index, settings) is not None or not len(index):
+        return list(queries)
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    dense = np.asarray(np.asarray(index.passage_vectors, dtype=np.float32) @ q.T).T.copy()
+    if index.sentence_vectors.shape[0]:
+        sent = np.asarray(np.asarray(index.sentence_vectors, dtype=np.float32) @ q.T).T
+        ranges = np.asarray(index.passages[:, 3:5])
+        sentence = [segment_max(np.ascontiguousarray(row), ranges) for row in sent]
+    else:
+        sentence = list(dense)
+    out = []
+    for j in range(len(q)):
+        v = q[j].view(Prescored)
+        v.scores = (dense[j], sentence[j])
+        out.append(v)
+    return out
+
+
 def dense_scores(
     index: Index, q: np.ndarray, settings: RetrievalSettings, lexical: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -176,6 +208,9 @@ def dense_scores(
     from bot.retrieval import segment_max  # here, not at the top: bot.retrieval imports us
     from bot.retrieval import top_k as fuse_top_k  # same tie order as fuse()
 
+    carried = getattr(q, "scores", None)
+    if carried is not None:
+        return carried
     ann = ann_for(index, settings)
     sent_vectors = index.sentence_vectors
     if ann is None:

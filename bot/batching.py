@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from bot.ann import prescore
 from bot.answer import Answer, Answerer, clean_question
 from bot.errors import BotError
 
@@ -36,7 +37,10 @@ def ask_many(
         except BotError as exc:
             results[i] = exc
     if cleaned:
-        vectors = answerer.retriever.embedder.embed([q for _, q in cleaned])
+        retriever = answerer.retriever
+        vectors = prescore(
+            retriever.index, retriever.embedder.embed([q for _, q in cleaned]), retriever.settings
+        )
 
         def one(j: int) -> Answer | BotError:
             try:

@@ -204,7 +204,7 @@ def query_latency(
             answerer = _answerer(folder, encoder, retrieval, settings)
             for q in questions[:3]:
                 answerer.ask(q)  # warm: page cache, BM25, ONNX
-            ms = [1000 * timed(lambda q=q: answerer.ask(q)) for q in questions]
+            ms = [1000 * timed(lambda q=q, a=answerer: a.ask(q)) for q in questions]
             out[f"{n}/{mode}"] = {"ms": summary(ms), "sentence_vectors": not big}
     return out
 
@@ -348,7 +348,7 @@ def index_build(settings: Settings, docs: int, repeats: int) -> dict[str, Any]:
 
 
 def peak_rss(settings: Settings, n: int) -> dict[str, Any]:
-    """Peak RSS (VmHWM) of a fresh process that loads the n-passage index and answers 20 questions."""
+    """Peak RSS of a fresh process that loads the n-passage index and answers 20 questions."""
     folder = settings.cache_dir / "bench" / f"syn-{n}-{'p' if n >= 1_000_000 else 's'}"
     code = f"""
 import resource, sys
@@ -358,7 +358,8 @@ from bot.bench import query_encoder, _questions
 from bot.config import RetrievalSettings, load_settings
 from bot.index import Index
 s = load_settings(None)
-a = Answerer(Index.load(Path({str(folder)!r})), query_encoder(s), RetrievalSettings(backend=sys.argv[1]), s.answer)
+r = RetrievalSettings(backend=sys.argv[1])
+a = Answerer(Index.load(Path({str(folder)!r})), query_encoder(s), r, s.answer)
 for q in _questions(20):
     a.ask(q)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

@@ -28,7 +28,11 @@ def test_ask_many_matches_ask_and_embeds_once(answerer, use_fake):
     assert use_fake.calls == [3]  # one model call for the three valid questions
     assert isinstance(many[3], QuestionError)
     for question, answer in zip(QUESTIONS, many, strict=False):
-        assert answer == answerer.ask(question)
+        alone = answerer.ask(question)
+        # One matrix-matrix product instead of a matrix-vector one: float32 rounding may differ.
+        assert [r.quote for r in answer.results] == [r.quote for r in alone.results]
+        assert answer.answered == alone.answered
+        assert answer.confidence == pytest.approx(alone.confidence, abs=1e-5)
 
 
 def test_batcher_answers_concurrent_callers_in_order(answerer):
