@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from bot.ann import ANN_FILE, build_ann, wants_ann
 from bot.answer import Answerer
 from bot.config import Settings
 from bot.corpus import load_corpus, scan
 from bot.embedder import Embedder, SentenceTransformerEmbedder
 from bot.errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from bot.index import BuildReport, Index, build_index, params_for, stale_reasons
+from bot.onnx_embedder import OnnxEmbedder, export_query_encoder
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +35,49 @@ def rebuild(settings: Settings, embedder: Embedder, *, full: bool = False, progr
         except (IndexMissingError, IndexCorruptError) as exc:
             log.info("Building from scratch: %s", exc)
     index, report = build_index(docs, embedder, settings.chunking, previous=previous, progress=progress, skipped=skipped)
-    index.save(settings.index_dir)
+    index.save(
+        settings.index_dir,
+        extras=index_extras(index, embedder, settings),
+        vector_dtype=settings.retrieval.storage_dtype,
+    )
     return report
+
+
+def index_extras(index: Index, embedder: Embedder, settings: Settings) -> Callable[[Path], dict[str, Any]]:
+    """What Index.save writes beside the matrices: the ONNX query encoder and, for large
+    corpora (or backend = "usearch"), the approximate index; returns their manifest stamps."""
+
+    def write(folder: Path) -> dict[str, Any]:
+        stamps: dict[str, Any] = {}
+        try:
+            encoder = export_query_encoder(embedder, folder, settings.cache_dir)
+        except Exception as exc:  # an optimisation; the index works without it
+            log.warning("Could not export the ONNX query encoder (%s); queries will load the full model.", exc)
+            encoder = None
+        if encoder is not None:
+            stamps["query_encoder"] = encoder
+        if len(index) and wants_ann(len(index), settings.retrieval):
+            log.info("Building the approximate index over %d passages", len(index))
+            stamps["ann"] = build_ann(index.passage_vectors, folder / ANN_FILE)
+        return stamps
+
+    return write
+
+
+def query_embedder(index: Index, fallback: Embedder) -> Embedder:
+    """The ONNX query encoder stamped in the index (no torch), else fallback, with a warning."""
+    stamp = index.manifest.get("query_encoder")
+    if stamp and index.folder is not None and stamp.get("model") == index.params.model:
+        try:
+            return OnnxEmbedder(index.folder, stamp)
+        except Exception as exc:  # any failure to load means: use the real model
+            log.warning("The ONNX query encoder is unusable (%s); loading the full model for queries.", exc)
+    elif isinstance(fallback, SentenceTransformerEmbedder):
+        log.warning(
+            "This index has no ONNX query encoder, so queries load the full model (slow start). "
+            "Add one with: python -m bot index"
+        )
+    return fallback
 
 
 def check_stale(index: Index, settings: Settings, embedder: Embedder | None) -> list[str]:
@@ -94,8 +139,9 @@ def open_answerer(settings: Settings, *, auto_rebuild: bool, progress: bool = Tr
         log.warning("The index is out of date (%s); updating it.", summary)
         rebuild(settings, embedder, progress=progress)
         index = Index.load(settings.index_dir)
-    answerer = Answerer(index, embedder, settings.retrieval, settings.answer)
-    return Opened(answerer, index, embedder)
+    queries = query_embedder(index, embedder)
+    answerer = Answerer(index, queries, settings.retrieval, settings.answer)
+    return Opened(answerer, index, queries)
 
 
 def seeds_path(settings: Settings) -> Path:

@@ -20,7 +20,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,9 @@ class Index:
         self.sentence_vectors = sentence_vectors
         self.skipped = skipped or {}
         self._lexical = lexical
+        # Set by load(): where the version lives and what its manifest says (extra artefacts).
+        self.folder: Path | None = None
+        self.manifest: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return int(self.passages.shape[0])
@@ -117,14 +120,25 @@ class Index:
 
     # ----------------------------------------------------------------- persistence
 
-    def save(self, index_dir: Path) -> Path:
-        """Write a new version folder, then switch CURRENT to it in one atomic rename."""
+    def save(
+        self,
+        index_dir: Path,
+        *,
+        extras: Callable[[Path], dict[str, Any]] | None = None,
+        vector_dtype: str = "float32",
+    ) -> Path:
+        """Write a new version folder, then switch CURRENT to it in one atomic rename.
+
+        extras(folder) may write more files (ONNX query encoder, ANN index) into the version
+        folder and returns manifest entries describing them; vector_dtype is the storage type of
+        the vector matrices ("float32" or "float16").
+        """
         index_dir.mkdir(parents=True, exist_ok=True)
         version = f"v-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
         tmp = index_dir / f".tmp-{version}"
         tmp.mkdir()
         try:
-            self._write(tmp)
+            self._write(tmp, extras, vector_dtype)
             final = index_dir / version
             tmp.rename(final)
             pointer_tmp = index_dir / f".{POINTER}.{version}"
@@ -140,8 +154,10 @@ class Index:
                 shutil.rmtree(old, ignore_errors=True)
         return final
 
-    def _write(self, folder: Path) -> None:
-        manifest = {
+    def _write(
+        self, folder: Path, extras: Callable[[Path], dict[str, Any]] | None, vector_dtype: str
+    ) -> None:
+        manifest: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             **asdict(self.params),
             "passages": len(self),
@@ -151,6 +167,7 @@ class Index:
                 {"source": d.source, "title": d.title, "sha256": d.sha256} for d in self.documents
             ],
             "skipped": self.skipped,
+            "vector_dtype": vector_dtype,
         }
         with (folder / "documents.jsonl").open("w", encoding="utf-8") as fh:
             for d in self.documents:
@@ -158,12 +175,14 @@ class Index:
         arrays = {
             "passages": self.passages,
             "sentences": self.sentences,
-            "passage_vectors": self.passage_vectors,
-            "sentence_vectors": self.sentence_vectors,
+            "passage_vectors": np.asarray(self.passage_vectors, dtype=vector_dtype),
+            "sentence_vectors": np.asarray(self.sentence_vectors, dtype=vector_dtype),
         }
         for name, arr in arrays.items():
             np.save(folder / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
         self.lexical.save(folder / "bm25")
+        if extras is not None:
+            manifest.update(extras(folder))
         # The manifest goes last: a folder without one is never a finished index.
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         for path in folder.rglob("*"):
@@ -210,6 +229,7 @@ class Index:
             lexical,
             manifest.get("skipped", {}),
         )
+        index.folder, index.manifest = folder, manifest
         index._check_shapes(index_dir)
         return index
 
@@ -218,7 +238,8 @@ class Index:
         problems = []
         if self.passage_vectors.shape != (n, d):
             problems.append(f"passage_vectors is {self.passage_vectors.shape}, expected {(n, d)}")
-        if self.sentence_vectors.shape != (m, d):
+        # (0, d) sentence vectors: sentence-level scoring off (large corpora), not damage.
+        if self.sentence_vectors.shape not in ((m, d), (0, d)):
             problems.append(f"sentence_vectors is {self.sentence_vectors.shape}, expected {(m, d)}")
         if self.passages.ndim != 2 or self.passages.shape[1] != 5:
             problems.append("passages table has the wrong shape")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.ann import dense_scores
 from bot.config import RetrievalSettings
 from bot.embedder import Embedder
 from bot.index import Index
@@ -76,13 +77,9 @@ class Retriever:
         if n == 0:
             return []
         q = self.embed_query(question) if query_vector is None else query_vector
-        dense = np.asarray(self.index.passage_vectors @ q, dtype=np.float32)
-        if self.index.sentence_vectors.shape[0]:
-            sent_scores = np.asarray(self.index.sentence_vectors @ q, dtype=np.float32)
-            sentence = segment_max(sent_scores, np.asarray(self.index.passages[:, 3:5]))
-        else:
-            sentence = dense
         lexical = self.index.lexical.scores(question)
+        # Exact (memory-mapped matrix) or approximate (usearch) by settings; see bot/ann.py.
+        dense, sentence = dense_scores(self.index, q, self.settings, lexical)
         phrase = self.index.lexical.phrase_scores(question) if self.settings.phrase_weight > 0 else None
         return self.fuse(dense, sentence, lexical, k, phrase=phrase)
 

@@ -1,0 +1,239 @@
+"""Dense scoring for retrieval: exact (matrix-vector on the memory-mapped matrix) or approximate
+(a usearch HNSW index saved beside it), chosen by RetrievalSettings.backend / approximate_from.
+
+The approximate path never fakes a score: it takes the ANN's candidates plus the lexical ones and
+scores exactly those rows of the matrix; every other passage gets FLOOR, below any cosine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bot.config import RetrievalSettings
+
+if TYPE_CHECKING:
+    from bot.index import Index
+
+log = logging.getLogger(__name__)
+
+ANN_FILE = "passages.usearch"
+FLOOR = np.float32(-2.0)  # below any cosine: "not a candidate"
+BLOCK = 1 << 16  # rows per block when upcasting float16 storage
+CONNECTIVITY = 16
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 512  # recall@10 >= 0.98 needs a wide beam at 384 dimensions
+
+
+def matvec(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """matrix @ q as float32; float16 storage is upcast block by block, never all at once."""
+    if matrix.dtype == np.float32:
+        return np.asarray(matrix @ q, dtype=np.float32)
+    q = np.asarray(q, dtype=np.float32)
+    out = np.empty(matrix.shape[0], dtype=np.float32)
+    for lo in range(0, matrix.shape[0], BLOCK):
+        out[lo : lo + BLOCK] = np.asarray(matrix[lo : lo + BLOCK], dtype=np.float32) @ q
+    return out
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest scores, best first."""
+    k = min(k, scores.shape[0])
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = (
+        np.argpartition(scores, scores.shape[0] - k)[-k:] if k < scores.shape[0] else np.arange(k)
+    )
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def exact_search(matrix: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k rows of matrix with the highest dot product with q: (ids, scores), best first."""
+    scores = matvec(matrix, q)
+    ids = top_k(scores, k)
+    return ids, scores[ids]
+
+
+def wants_ann(n: int, settings: RetrievalSettings) -> bool:
+    """Whether a corpus of n passages uses the approximate index under these settings."""
+    return settings.backend == "usearch" or n >= settings.approximate_from
+
+
+def _usearch() -> Any:
+    # onnxruntime must be loaded before usearch's extension: the other order segfaults
+    # (usearch 2.26 + onnxruntime 1.31 on this platform). Both are needed at query time anyway.
+    with contextlib.suppress(ImportError):
+        import onnxruntime  # noqa: F401
+    from usearch import index as usearch_index
+
+    return usearch_index
+
+
+def build_ann(vectors: np.ndarray, path: Path, *, threads: int = 0) -> dict[str, Any]:
+    """Build an HNSW (cosine, f16 inside) over vectors, save it to path; return the stamp."""
+    ui = _usearch()
+    ann = ui.Index(
+        ndim=vectors.shape[1],
+        metric="ip",
+        dtype="f16",
+        connectivity=CONNECTIVITY,
+        expansion_add=EXPANSION_ADD,
+        expansion_search=EXPANSION_SEARCH,
+    )
+    step = 1 << 16
+    for lo in range(0, vectors.shape[0], step):
+        block = np.asarray(vectors[lo : lo + step], dtype=np.float32)
+        ann.add(np.arange(lo, lo + block.shape[0], dtype=np.uint64), block, threads=threads)
+    ann.save(str(path))
+    return {
+        "file": path.name,
+        "library": "usearch",
+        "metric": "ip",
+        "dtype": "f16",
+        "connectivity": CONNECTIVITY,
+        "expansion_add": EXPANSION_ADD,
+        "rows": int(vectors.shape[0]),
+    }
+
+
+class AnnIndex:
+    """A saved usearch index, memory-mapped (view) rather than read."""
+
+    def __init__(self, path: Path, *, expansion_search: int = EXPANSION_SEARCH) -> None:
+        ui = _usearch()
+        self._index = ui.Index.restore(str(path), view=True)
+        self._index.expansion_search = expansion_search
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def search(self, q: np.ndarray, k: int) -> np.ndarray:
+        """Ids of about the k nearest rows to q (approximate)."""
+        found = self._index.search(np.asarray(q, dtype=np.float32), k)
+        return np.asarray(found.keys, dtype=np.int64)
+
+    def search_many(self, queries: np.ndarray, k: int, *, threads: int = 0) -> np.ndarray:
+        """(len(queries), k) ids; -1 pads rows with fewer hits."""
+        found = self._index.search(np.asarray(queries, dtype=np.float32), k, threads=threads)
+        keys = np.asarray(found.keys, dtype=np.int64).reshape(len(queries), -1)
+        counts = np.asarray(found.counts).reshape(-1)
+        for row, count in enumerate(counts):
+            keys[row, count:] = -1
+        return keys
+
+
+def approximate_search(
+    matrix: np.ndarray, ann: AnnIndex, q: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ANN's k candidates re-scored exactly from the matrix: (ids, scores), best first."""
+    ids = ann.search(q, k)
+    ids = ids[(ids >= 0) & (ids < matrix.shape[0])]
+    scores = matvec(np.asarray(matrix[np.sort(ids)]), q)
+    order = np.argsort(-scores, kind="stable")
+    return np.sort(ids)[order], scores[order]
+
+
+def ann_for(index: Index, settings: RetrievalSettings) -> AnnIndex | None:
+    """The index's saved ANN if the settings want one (opened once per Index), else None."""
+    if not wants_ann(len(index), settings):
+        return None
+    cached = getattr(index, "_ann", None)
+    if cached is not None:
+        return cached
+    stamp = index.manifest.get("ann")
+    if not stamp or index.folder is None:
+        if len(index) and not getattr(index, "_ann_warned", False):
+            index._ann_warned = True  # type: ignore[attr-defined]
+            log.warning(
+                "No approximate index saved with this index; searching exactly. Rebuild it "
+                "with: python -m bot index --rebuild"
+            )
+        return None
+    ann = AnnIndex(index.folder / stamp["file"])
+    if len(ann) != len(index):
+        log.warning(
+            "The approximate index has %d rows, the index %d; searching exactly.",
+            len(ann),
+            len(index),
+        )
+        return None
+    index._ann = ann  # type: ignore[attr-defined]
+    return ann
+
+
+class Prescored(np.ndarray):
+    """A query vector carrying its (dense, sentence) scores, computed for a whole batch at once.
+
+    ask_many hands these to Answerer.ask as query_vector, so one matrix-matrix product serves
+    a batch instead of one matrix pass per question; dense_scores uses the scores it carries.
+    """
+
+    scores: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def prescore(index: Index, queries: np.ndarray, settings: RetrievalSettings) -> list[np.ndarray]:
+    """Query vectors with exact scores attached (plain vectors when the ANN path is in use)."""
+    from bot.retrieval import segment_max  # here, not at the top: bot.retrieval imports us
+
+    if ann_for(index, settings) is not None or not len(index):
+        return list(queries)
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    dense = np.asarray(np.asarray(index.passage_vectors, dtype=np.float32) @ q.T).T.copy()
+    if index.sentence_vectors.shape[0]:
+        sent = np.asarray(np.asarray(index.sentence_vectors, dtype=np.float32) @ q.T).T
+        ranges = np.asarray(index.passages[:, 3:5])
+        sentence = [segment_max(np.ascontiguousarray(row), ranges) for row in sent]
+    else:
+        sentence = list(dense)
+    out = []
+    for j in range(len(q)):
+        v = q[j].view(Prescored)
+        v.scores = (dense[j], sentence[j])
+        out.append(v)
+    return out
+
+
+def dense_scores(
+    index: Index, q: np.ndarray, settings: RetrievalSettings, lexical: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Passage cosine and best-sentence cosine for q, one float32 score per passage.
+
+    Exact: every passage is scored. Approximate: only the ANN's and BM25's candidates are
+    (exactly, from the matrix); the rest hold FLOOR so they never enter the fused pool.
+    """
+    from bot.retrieval import segment_max  # here, not at the top: bot.retrieval imports us
+    from bot.retrieval import top_k as fuse_top_k  # same tie order as fuse()
+
+    carried = getattr(q, "scores", None)
+    if carried is not None:
+        return carried
+    ann = ann_for(index, settings)
+    sent_vectors = index.sentence_vectors
+    if ann is None:
+        dense = matvec(index.passage_vectors, q)
+        if sent_vectors.shape[0]:
+            return dense, segment_max(matvec(sent_vectors, q), np.asarray(index.passages[:, 3:5]))
+        return dense, dense
+    n, c = len(index), min(settings.candidates, len(index))
+    # BM25's top c go in even when all zero: fuse() draws them into its pool either way.
+    cand = np.union1d(ann.search(q, c), fuse_top_k(lexical, c))
+    cand = cand[(cand >= 0) & (cand < n)]
+    dense = np.full(n, FLOOR, dtype=np.float32)
+    dense[cand] = matvec(np.asarray(index.passage_vectors[cand]), q)
+    if not sent_vectors.shape[0]:
+        return dense, dense
+    sentence = np.full(n, FLOOR, dtype=np.float32)
+    ranges = np.asarray(index.passages[cand, 3:5])
+    rows = (
+        np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
+        if len(ranges)
+        else np.zeros(0, np.int64)
+    )
+    local = np.cumsum(np.concatenate([[0], ranges[:, 1] - ranges[:, 0]]))
+    s_scores = matvec(np.asarray(sent_vectors[rows]), q)
+    sentence[cand] = segment_max(s_scores, np.stack([local[:-1], local[1:]], axis=1))
+    return dense, sentence

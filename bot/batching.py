@@ -1,0 +1,113 @@
+"""Many questions at once (the Discord bot): embed them in one call, answer on a thread pool.
+
+`ask_many` is the synchronous core. `Batcher` is the asyncio front door: a question that arrives
+while the bot is idle is answered at once (no batching window, so no added latency); questions
+that arrive while a batch is running wait and go together in the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from bot.ann import prescore
+from bot.answer import Answer, Answerer, clean_question
+from bot.errors import BotError
+
+
+def ask_many(
+    answerer: Answerer,
+    questions: Sequence[str],
+    k: int | None = None,
+    *,
+    pool: ThreadPoolExecutor | None = None,
+) -> list[Answer | BotError]:
+    """Answer each question (or give its BotError), embedding all of them in one model call.
+
+    With a pool, search and composition run on its threads: onnxruntime and NumPy release the
+    GIL, so two cores overlap one question's matrix product with another's Python work.
+    """
+    results: list[Answer | BotError | None] = [None] * len(questions)
+    cleaned: list[tuple[int, str]] = []
+    for i, question in enumerate(questions):
+        try:
+            cleaned.append((i, clean_question(question, answerer.settings.max_question_chars)))
+        except BotError as exc:
+            results[i] = exc
+    if cleaned:
+        retriever = answerer.retriever
+        vectors = prescore(
+            retriever.index, retriever.embedder.embed([q for _, q in cleaned]), retriever.settings
+        )
+
+        def one(j: int) -> Answer | BotError:
+            try:
+                return answerer.ask(cleaned[j][1], k, query_vector=vectors[j])
+            except BotError as exc:
+                return exc
+
+        answers = (
+            list(pool.map(one, range(len(cleaned))))
+            if pool
+            else [one(j) for j in range(len(cleaned))]
+        )
+        for (i, _), answer in zip(cleaned, answers, strict=True):
+            results[i] = answer
+    return [r for r in results if r is not None]
+
+
+class Batcher:
+    """Answers questions from many coroutines, batching those that arrive while it is busy."""
+
+    def __init__(self, answerer: Answerer, *, max_batch: int = 64, threads: int = 2) -> None:
+        self.answerer = answerer
+        self.max_batch = max_batch
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="answer")
+        self._queue: asyncio.Queue[tuple[str, int | None, asyncio.Future[Answer]]] | None = None
+        self._worker: asyncio.Task[None] | None = None
+
+    async def ask(self, question: str, k: int | None = None) -> Answer:
+        """Answer one question; raises its BotError like Answerer.ask."""
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._run())
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        await self._queue.put((question, k, future))
+        return await future
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            # One k per model call keeps ask_many simple; mixed k values split the batch.
+            for k in {item[1] for item in batch}:
+                group = [item for item in batch if item[1] == k]
+                try:
+                    answers = await loop.run_in_executor(
+                        None,
+                        lambda g=group, k=k: ask_many(
+                            self.answerer, [q for q, _, _ in g], k, pool=self._pool
+                        ),
+                    )
+                except Exception as exc:  # hand any failure to every waiting caller
+                    answers = [exc] * len(group)
+                for (_, _, future), answer in zip(group, answers, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(answer, BaseException):
+                        future.set_exception(answer)
+                    else:
+                        future.set_result(answer)
+
+    async def aclose(self) -> None:
+        """Stop the worker and the thread pool."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        self._pool.shutdown(wait=False)

@@ -1,0 +1,424 @@
+"""`python -m bot bench`: the speed figures of BENCHMARKS.md, each a median with min and max.
+
+Synthetic corpora (cached under cache_dir/bench): passages of two real SQuAD-dev sentences;
+a sentence's vector is its real embedding (ONNX export), a passage's the normalised mean of its
+two sentences' plus a little noise, so real questions meet realistic vectors and BM25 real text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.config import RetrievalSettings, Settings
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad-dev"
+QUESTION = "How many Grammy nominations did Mr. Morale earn?"
+MODEL = "all-MiniLM-L6-v2"
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def summary(xs: list[float]) -> dict[str, float]:
+    """Median, min, max, p50, p95 and count of measurements (in their own unit)."""
+    if not xs:
+        return {"n": 0}
+    a = np.asarray(xs, dtype=np.float64)
+    return {
+        "median": float(np.median(a)),
+        "min": float(a.min()),
+        "max": float(a.max()),
+        "p50": float(np.percentile(a, 50)),
+        "p95": float(np.percentile(a, 95)),
+        "n": len(xs),
+    }
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """Seconds fn takes."""
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def recall_at(found: list[np.ndarray], truth: list[np.ndarray], k: int = 10) -> float:
+    """Mean share of the true top k that was found."""
+    return float(
+        np.mean(
+            [
+                len(set(f[:k].tolist()) & set(t[:k].tolist())) / k
+                for f, t in zip(found, truth, strict=True)
+            ]
+        )
+    )
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _questions(n: int) -> list[str]:
+    with (DATA / "questions.jsonl").open(encoding="utf-8") as fh:
+        rows = [json.loads(line)["question"] for _, line in zip(range(n * 7), fh, strict=False)]
+    return rows[::7][:n]  # spread over articles
+
+
+def _sentence_pool(limit: int) -> list[str]:
+    out: list[str] = []
+    with (DATA / "passages.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            for s in re.split(r"(?<=[.!?])\s+", json.loads(line)["text"]):
+                if 40 <= len(s) <= 300:
+                    out.append(s.strip())
+    return out[:limit]
+
+
+def query_encoder(settings: Settings) -> Any:
+    """The ONNX embedder of the seeds index (exported into a temporary folder if absent)."""
+    from bot.index import Index
+    from bot.onnx_embedder import OnnxEmbedder
+
+    index = Index.load(settings.index_dir)
+    stamp = index.manifest.get("query_encoder")
+    if stamp is None or index.folder is None:
+        raise SystemExit("The seeds index has no ONNX query encoder; run: python -m bot index")
+    return OnnxEmbedder(index.folder, stamp)
+
+
+def _pool_vectors(settings: Settings, encoder: Any, pool: list[str]) -> np.ndarray:
+    cache = settings.cache_dir / "bench" / f"pool-{len(pool)}.npy"
+    if cache.exists():
+        return np.load(cache)
+    vecs = encoder.embed(pool)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vecs)
+    return vecs
+
+
+def synthetic_index(
+    settings: Settings, encoder: Any, n: int, *, sentence_vectors: bool, ann: bool
+) -> Path:
+    """An index folder of n synthetic passages (built once, then reused from the cache)."""
+    from bot.ann import ANN_FILE, build_ann
+    from bot.corpus import Document
+    from bot.index import Index, IndexParams
+
+    tag = f"syn-{n}-{'s' if sentence_vectors else 'p'}"
+    folder = settings.cache_dir / "bench" / tag
+    if (folder / "CURRENT").exists():
+        index = Index.load(folder)
+        if not ann or "ann" in index.manifest:
+            return folder
+    pool = _sentence_pool(4000)
+    pv = _pool_vectors(settings, encoder, pool)
+    rng = np.random.default_rng(n)
+    per_doc = 10
+    picks = rng.integers(0, len(pool), size=(n, 2))
+    docs, passages, sentences = [], np.zeros((n, 5), np.int64), np.zeros((2 * n, 3), np.int64)
+    for d in range(0, n, per_doc):
+        parts, pos = [], 0
+        for i in range(d, min(n, d + per_doc)):
+            start = pos
+            for j, s in enumerate(picks[i]):
+                text = pool[s]
+                sentences[2 * i + j] = (d // per_doc, pos, pos + len(text))
+                parts.append(text)
+                pos += len(text) + 1
+            passages[i] = (d // per_doc, start, pos - 1, 2 * i, 2 * i + 2)
+        text = " ".join(parts)
+        docs.append(
+            Document(f"syn/{d // per_doc}.txt", f"Synthetic {d // per_doc}", text, f"{d:064x}")
+        )
+    vectors = np.empty((n, pv.shape[1]), np.float32)
+    for lo in range(0, n, 1 << 16):
+        p = picks[lo : lo + (1 << 16)]
+        v = (
+            pv[p[:, 0]]
+            + pv[p[:, 1]]
+            + 0.02 * rng.standard_normal((len(p), pv.shape[1]), dtype=np.float32)
+        )
+        vectors[lo : lo + len(p)] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    s_vectors = (
+        pv[picks.reshape(-1)] if sentence_vectors else np.zeros((0, pv.shape[1]), np.float32)
+    )
+    params = IndexParams(MODEL, pv.shape[1], 256, 160, 0, True)
+    index = Index(params, docs, passages, sentences, vectors, s_vectors)
+
+    def extras(version: Path) -> dict[str, Any]:
+        return {"ann": build_ann(vectors, version / ANN_FILE, threads=2)} if ann else {}
+
+    index.save(folder, extras=extras)
+    return folder
+
+
+def _answerer(folder: Path, encoder: Any, retrieval: RetrievalSettings, settings: Settings) -> Any:
+    from bot.answer import Answerer
+    from bot.index import Index
+
+    return Answerer(Index.load(folder), encoder, retrieval, settings.answer)
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def cold_start(settings: Settings, repeats: int) -> dict[str, Any]:
+    """A fresh `ask` process vs a bare sentence-transformers import, interleaved."""
+    ask = [sys.executable, "-m", "bot", "ask", QUESTION]
+    bare = [sys.executable, "-c", "import sentence_transformers"]
+    subprocess.run(ask, check=True, capture_output=True)  # warm the page cache; rebuild if stale
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(timed(lambda: subprocess.run(ask, check=True, capture_output=True)))
+        b.append(timed(lambda: subprocess.run(bare, check=True, capture_output=True)))
+    return {
+        "ask_s": summary(a),
+        "import_st_s": summary(b),
+        "ratio": statistics.median(a) / statistics.median(b),
+    }
+
+
+def query_latency(
+    settings: Settings, encoder: Any, sizes: list[int], questions: list[str]
+) -> dict[str, Any]:
+    """ask() latency (embed + search + compose), exact and (>= approximate_from) usearch."""
+    out: dict[str, Any] = {}
+    for n in sizes:
+        big = n >= 1_000_000
+        folder = synthetic_index(settings, encoder, n, sentence_vectors=not big, ann=n >= 100_000)
+        modes = {"exact": RetrievalSettings(backend="exact", approximate_from=10**12)}
+        if n >= 100_000:
+            modes["usearch"] = RetrievalSettings(backend="usearch")
+        for mode, retrieval in modes.items():
+            answerer = _answerer(folder, encoder, retrieval, settings)
+            for q in questions[:3]:
+                answerer.ask(q)  # warm: page cache, BM25, ONNX
+            ms = [1000 * timed(lambda q=q, a=answerer: a.ask(q)) for q in questions]
+            out[f"{n}/{mode}"] = {"ms": summary(ms), "sentence_vectors": not big}
+    return out
+
+
+def search_alone(settings: Settings, encoder: Any, n: int, questions: list[str]) -> dict[str, Any]:
+    """Dense top-10 at n: the bot's exact path and usearch path beside bare E @ q + argpartition."""
+    from bot.ann import AnnIndex, approximate_search, exact_search
+    from bot.index import Index
+
+    folder = synthetic_index(settings, encoder, n, sentence_vectors=n < 1_000_000, ann=True)
+    index = Index.load(folder)
+    matrix = index.passage_vectors
+    qs = encoder.embed(questions)
+
+    def bare(q: np.ndarray) -> np.ndarray:
+        s = matrix @ q
+        return np.argpartition(s, -10)[-10:]
+
+    for q in qs[:3]:
+        bare(q)
+    ours, base, truth = [], [], []
+    for q in qs:
+        base.append(1000 * timed(lambda q=q: bare(q)))
+        ours.append(1000 * timed(lambda q=q: truth.append(exact_search(matrix, q, 10)[0])))
+    assert index.folder is not None
+    ann = AnnIndex(index.folder / index.manifest["ann"]["file"])
+    approx, found = [], []
+    for q in qs:
+        approx.append(
+            1000 * timed(lambda q=q: found.append(approximate_search(matrix, ann, q, 10)[0]))
+        )
+    return {
+        "passages": n,
+        "exact_ms": summary(ours),
+        "bare_matvec_argpartition_ms": summary(base),
+        "exact_over_bare": statistics.median(ours) / statistics.median(base),
+        "usearch_ms": summary(approx),
+        "usearch_recall_at_10": recall_at(found, truth),
+    }
+
+
+def float16_recall(
+    settings: Settings, encoder: Any, n: int, questions: list[str]
+) -> dict[str, Any]:
+    """recall@10 of float16 storage against float32 on the n-passage synthetic matrix."""
+    from bot.ann import exact_search
+    from bot.index import Index
+
+    matrix = np.asarray(
+        Index.load(
+            synthetic_index(settings, encoder, n, sentence_vectors=True, ann=False)
+        ).passage_vectors
+    )
+    half = matrix.astype(np.float16)
+    qs = encoder.embed(questions)
+    truth = [exact_search(matrix, q, 10)[0] for q in qs]
+    found = [exact_search(half, q, 10)[0] for q in qs]
+    return {"passages": n, "recall_at_10": recall_at(found, truth)}
+
+
+def throughput(
+    settings: Settings, encoder: Any, n: int, questions: list[str], repeats: int
+) -> dict[str, Any]:
+    """64 questions in flight through the Batcher vs one at a time through ask()."""
+    from bot.batching import Batcher
+
+    answerer = _answerer(
+        synthetic_index(settings, encoder, n, sentence_vectors=True, ann=False),
+        encoder,
+        settings.retrieval,
+        settings,
+    )
+    qs = (questions * (64 // len(questions) + 1))[:64]
+    for q in qs[:3]:
+        answerer.ask(q)
+    single = [1000 * timed(lambda q=q: answerer.ask(q)) for q in questions]
+
+    async def flight() -> tuple[float, list[float]]:
+        batcher = Batcher(answerer)
+        lone: list[float] = []
+        for q in questions[:20]:  # one question at a time through the batcher: its latency
+            t = time.perf_counter()
+            await batcher.ask(q)
+            lone.append(1000 * (time.perf_counter() - t))
+        t = time.perf_counter()
+        await asyncio.gather(*(batcher.ask(q) for q in qs))
+        elapsed = time.perf_counter() - t
+        await batcher.aclose()
+        return len(qs) / elapsed, lone
+
+    rates, lone = [], []
+    for _ in range(repeats):
+        rate, lat = asyncio.run(flight())
+        rates.append(rate)
+        lone += lat
+    return {
+        "passages": n,
+        "in_flight": 64,
+        "questions_per_s": summary(rates),
+        "single_ask_ms": summary(single),
+        "single_via_batcher_ms": summary(lone),
+        "latency_ratio": statistics.median(lone) / statistics.median(single),
+    }
+
+
+def index_build(settings: Settings, docs: int, repeats: int) -> dict[str, Any]:
+    """Full build of `docs` squad-dev passages as files, then re-index after one file changes."""
+    from bot.app import make_embedder, rebuild
+
+    rows = [json.loads(line) for line in (DATA / "passages.jsonl").open(encoding="utf-8")][:docs]
+    full, pps, again, reembedded = [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for r in rows:
+            (root / "seeds").mkdir(exist_ok=True)
+            (root / "seeds" / f"{r['id']}.txt").write_text(
+                f"{r['title']}\n\n{r['text']}", encoding="utf-8"
+            )
+        s = dataclasses.replace(settings, seeds_dir=root / "seeds", index_dir=root / "index")
+        embedder = make_embedder(s)
+        embedder.embed(["warm up"])  # model load is start-up, not throughput
+        for _ in range(repeats):
+            secs = timed(lambda: full.append(rebuild(s, embedder, full=True, progress=False)))
+            pps.append(full[-1].embedded_passages / secs)
+        for i in range(repeats):
+            path = root / "seeds" / f"{rows[i * 37 % len(rows)]['id']}.txt"
+            path.write_text(
+                path.read_text(encoding="utf-8") + "\nOne more sentence was added here.",
+                encoding="utf-8",
+            )
+            again.append(timed(lambda: reembedded.append(rebuild(s, embedder, progress=False))))
+    last = full[-1]
+    return {
+        "documents": docs,
+        "passages": last.embedded_passages,
+        "sentences": last.embedded_sentences,
+        "passages_per_s": summary(pps),
+        "reindex_one_changed_s": summary(again),
+        "reindex_embedded_documents": [len(r.embedded_documents) for r in reembedded],
+    }
+
+
+def peak_rss(settings: Settings, n: int) -> dict[str, Any]:
+    """Peak RSS of a fresh process that loads the n-passage index and answers 20 questions."""
+    folder = settings.cache_dir / "bench" / f"syn-{n}-{'p' if n >= 1_000_000 else 's'}"
+    code = f"""
+import resource, sys
+from pathlib import Path
+from bot.answer import Answerer
+from bot.bench import query_encoder, _questions
+from bot.config import RetrievalSettings, load_settings
+from bot.index import Index
+s = load_settings(None)
+r = RetrievalSettings(backend=sys.argv[1])
+a = Answerer(Index.load(Path({str(folder)!r})), query_encoder(s), r, s.answer)
+for q in _questions(20):
+    a.ask(q)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+    out: dict[str, Any] = {"passages": n}
+    for backend in ("exact", "usearch"):
+        done = subprocess.run(
+            [sys.executable, "-c", code, backend], check=True, capture_output=True, text=True
+        )
+        out[f"{backend}_peak_rss_mb"] = int(done.stdout.split()[-1]) / 1024
+    return out
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def run_bench(settings: Settings, *, as_json: bool = False, quick: bool = False) -> int:
+    """Measure everything and print a table (or one JSON object); return the exit code."""
+    started = time.perf_counter()
+    encoder = query_encoder(settings)
+    questions = _questions(40 if quick else 200)
+    sizes = [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
+    big = sizes[-1]
+    results: dict[str, Any] = {"quick": quick, "machine": _machine()}
+
+    def step(name: str, fn: Callable[[], Any]) -> None:
+        t = time.perf_counter()
+        results[name] = fn()
+        if not as_json:
+            print(
+                f"{name} ({time.perf_counter() - t:.0f} s):\n{json.dumps(results[name], indent=1)}",
+                flush=True,
+            )
+
+    # Rarely-changing heavy steps first so cached synthetic indexes exist for the rest.
+    step("query_latency", lambda: query_latency(settings, encoder, sizes, questions))
+    step("search_alone", lambda: search_alone(settings, encoder, big, questions))
+    step("float16", lambda: float16_recall(settings, encoder, 100_000, questions))
+    step(
+        "throughput",
+        lambda: throughput(settings, encoder, 10_000, questions[:40], 3 if quick else 5),
+    )
+    step("memory", lambda: peak_rss(settings, big))
+    step("cold_start", lambda: cold_start(settings, 3 if quick else 7))
+    step("index_build", lambda: index_build(settings, 200 if quick else 1_000, 2 if quick else 3))
+    results["total_s"] = time.perf_counter() - started
+    if as_json:
+        print(json.dumps(results))
+    else:
+        print(f"total {results['total_s']:.0f} s")
+    return 0
+
+
+def _machine() -> dict[str, Any]:
+    import os
+    import platform
+
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_avg": os.getloadavg(),
+    }

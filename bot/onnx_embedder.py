@@ -1,0 +1,196 @@
+"""Queries through an ONNX export of the sentence-transformers model: no torch at question time.
+
+At index time `export_query_encoder` writes the model's transformer, with mean pooling and L2
+normalisation inside the graph, via plain `torch.onnx.export` into a cache keyed by the weights'
+hash, and hard-links it (with tokenizer.json) into the index version folder. The manifest stamps
+file names, sha256 and opset; `OnnxEmbedder` loads them with onnxruntime + tokenizers only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ONNX_FILE = "query_encoder.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+OPSET = 17
+EXPORT_VERSION = 1  # bump when the exported graph changes shape or semantics
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_fingerprint(location: Path) -> str | None:
+    """A hash of the model's weights and tokenizer, or None when they are not local files."""
+    files = [location / n for n in (*_WEIGHT_FILES, TOKENIZER_FILE) if (location / n).is_file()]
+    if not any(f.name in _WEIGHT_FILES for f in files) or not (location / TOKENIZER_FILE).is_file():
+        return None
+    digest = hashlib.sha256(f"export-v{EXPORT_VERSION}-opset{OPSET}".encode())
+    for f in files:
+        digest.update(f.name.encode() + file_sha256(f).encode())
+    return digest.hexdigest()[:32]
+
+
+def _export(model: Any, target: Path) -> None:
+    """torch.onnx.export of transformer + mean pooling + normalisation (torch imported here)."""
+    import torch  # index time only: seconds to import
+
+    transformer = model[0].auto_model
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+    dummy = torch.ones(2, 8, dtype=torch.long)
+    dynamic = {
+        n: {0: "batch", 1: "tokens"} for n in ("input_ids", "attention_mask", "token_type_ids")
+    }
+    dynamic["embedding"] = {0: "batch"}
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with torch.no_grad(), warnings.catch_warnings():
+        # The tracer's warnings concern control flow that is constant for this model.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Encoder().eval(),
+            (dummy, dummy, torch.zeros_like(dummy)),
+            str(tmp),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["embedding"],
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            dynamo=False,  # the TorchScript exporter needs no onnxscript
+        )
+    tmp.replace(target)
+
+
+def _link(src: Path, dst: Path) -> None:
+    """Hard-link src to dst (no copy of 90 MB per index version), copying across devices."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def export_query_encoder(embedder: Any, folder: Path, cache_dir: Path) -> dict[str, Any] | None:
+    """Put the ONNX query encoder and tokenizer in folder; return the manifest stamp.
+
+    embedder is a SentenceTransformerEmbedder; anything without local weights gets no export
+    (None), and queries then go through the embedder itself.
+    """
+    from bot.embedder import SentenceTransformerEmbedder  # deferred: keeps this module light
+
+    if (
+        not isinstance(embedder, SentenceTransformerEmbedder)
+        or not Path(embedder.location).is_dir()
+    ):
+        return None
+    location = Path(embedder.location)
+    fingerprint = weights_fingerprint(location)
+    if fingerprint is None:
+        return None
+    cached = cache_dir / "onnx" / f"{embedder.name.replace('/', '_')}-{fingerprint}.onnx"
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        log.info("Exporting %s to ONNX for fast queries", embedder.name)
+        _export(embedder.model, cached)
+    _link(cached, folder / ONNX_FILE)
+    shutil.copyfile(location / TOKENIZER_FILE, folder / TOKENIZER_FILE)
+    return {
+        "file": ONNX_FILE,
+        "sha256": file_sha256(folder / ONNX_FILE),
+        "bytes": (folder / ONNX_FILE).stat().st_size,
+        "opset": OPSET,
+        "tokenizer": TOKENIZER_FILE,
+        "tokenizer_sha256": file_sha256(folder / TOKENIZER_FILE),
+        "weights": fingerprint,
+        "model": embedder.name,
+        "dim": int(embedder.dim),
+        "max_tokens": int(embedder.max_tokens),
+    }
+
+
+class OnnxEmbedder:
+    """The Embedder protocol over an exported model: onnxruntime and tokenizers, no torch."""
+
+    def __init__(
+        self, folder: Path, stamp: dict[str, Any], *, threads: int = 1, batch_size: int = 64
+    ) -> None:
+        import onnxruntime as ort  # only when questions are answered
+        from tokenizers import Tokenizer
+
+        path = folder / stamp["file"]
+        if path.stat().st_size != stamp["bytes"]:
+            raise ValueError(
+                f"{path} has {path.stat().st_size} bytes, the manifest says {stamp['bytes']}"
+            )
+        self.name: str = stamp["model"]
+        self.dim: int = int(stamp["dim"])
+        self.max_tokens: int = int(stamp["max_tokens"])
+        self.batch_size = batch_size
+        options = ort.SessionOptions()
+        # One thread per call: a question is tiny, and concurrent calls each get a core.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._input_names = {i.name for i in self.session.get_inputs()}
+        raw = (folder / stamp["tokenizer"]).read_text(encoding="utf-8")
+        self._counter = Tokenizer.from_str(raw)
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        self._tokenizer = Tokenizer.from_str(raw)
+        self._tokenizer.enable_truncation(self.max_tokens)
+        pad = self._tokenizer.token_to_id("[PAD]")
+        self._tokenizer.enable_padding(pad_id=0 if pad is None else pad)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, special tokens excluded."""
+        if not texts:
+            return []
+        return [
+            len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)
+        ]
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Encode texts to unit-length float32 rows (progress is ignored: queries are short)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        for lo in range(0, len(texts), self.batch_size):
+            enc = self._tokenizer.encode_batch(list(texts[lo : lo + self.batch_size]))
+            feed = {
+                "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64),
+            }
+            out.append(
+                self.session.run(None, {k: v for k, v in feed.items() if k in self._input_names})[0]
+            )
+        vecs = np.concatenate(out).astype(np.float32, copy=False)
+        # The graph normalises; renormalising guards float drift at no visible cost.
+        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
