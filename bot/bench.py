@@ -113,14 +113,18 @@ def synthetic_index(
     """An index folder of n synthetic passages (built once, then reused from the cache)."""
     from bot.ann import ANN_FILE, build_ann
     from bot.corpus import Document
+    from bot.errors import BotError
     from bot.index import Index, IndexParams
 
     tag = f"syn-{n}-{'s' if sentence_vectors else 'p'}"
     folder = settings.cache_dir / "bench" / tag
     if (folder / "CURRENT").exists():
-        index = Index.load(folder)
-        if not ann or "ann" in index.manifest:
-            return folder
+        try:
+            index = Index.load(folder)
+            if not ann or "ann" in index.manifest:
+                return folder
+        except BotError:  # an older format or a damaged cache: build it again
+            pass
     pool = _sentence_pool(4000)
     pv = _pool_vectors(settings, encoder, pool)
     rng = np.random.default_rng(n)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +28,35 @@ def _stemmer() -> Any:
     return Stemmer.Stemmer("english")
 
 
-def tokenize(texts: Sequence[str]) -> Any:
-    """bm25s tokens (ids + vocab) for texts: lower-cased, English stop words out, stemmed."""
-    return _bm25s().tokenize(list(texts), stopwords="en", stemmer=_stemmer(), show_progress=False)
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default token pattern
+
+
+@cache
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN  # noqa: PLC0415
+
+    return frozenset(STOPWORDS_EN)
+
+
+@lru_cache(maxsize=65536)
+def _terms(text: str) -> tuple[str, ...]:
+    stop = _stopwords()
+    words = [w for w in _TOKEN.findall(text.lower()) if w not in stop]
+    return tuple(_stemmer().stemWords(words)) if words else ()
 
 
 def terms(text: str) -> list[str]:
-    """The stemmed content terms of one text, in order, as BM25 sees them."""
-    out = _bm25s().tokenize([text], stopwords="en", stemmer=_stemmer(), show_progress=False, return_ids=False)
-    return list(out[0]) if out else []
+    """The stemmed content terms of one text, in order: lower-cased, English stop words out.
+
+    One tokenizer for indexing and querying, so both sides see the same vocabulary. Cached:
+    sentences are tokenized again each time they are candidates for a quote.
+    """
+    return list(_terms(text))
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """terms() of each text, for indexing."""
+    return [terms(t) for t in texts]
 
 
 def bigrams(texts: Sequence[str]) -> list[list[str]]:
@@ -45,8 +65,11 @@ def bigrams(texts: Sequence[str]) -> list[list[str]]:
     Pairs such as "the video" would match everywhere; pairs of content words ("short film",
     "grammy nomin") are what a question copies from the sentence that answers it.
     """
-    words = _bm25s().tokenize(list(texts), stopwords="en", stemmer=_stemmer(), show_progress=False, return_ids=False)
-    return [[f"{a} {b}" for a, b in zip(w, w[1:], strict=False)] for w in words]
+    out = []
+    for text in texts:
+        words = _terms(text)
+        out.append([f"{a} {b}" for a, b in zip(words, words[1:], strict=False)])
+    return out
 
 
 # A capitalised word that does not start the question or a sentence: most likely a name.
@@ -66,7 +89,8 @@ class LexicalIndex:
         """Index texts (one per passage)."""
         bm25s = _bm25s()
         retriever = bm25s.BM25(k1=1.2, b=0.75)
-        retriever.index(tokenize(texts), show_progress=False)
+        # bm25s cannot index an empty document; a passage of stop words only gets a placeholder.
+        retriever.index([t or ["<none>"] for t in tokenize(texts)], show_progress=False)
         phrases = bm25s.BM25(k1=1.2, b=0.75)
         pairs = bigrams(texts)
         # bm25s cannot index an empty corpus vocabulary; one-word passages have no pairs.
