@@ -16,7 +16,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answer import Answerer
+from bot.answer import Answer, Answerer
+from bot.batching import Batcher
 from bot.config import Settings
 from bot.discord_admin import InfoCog
 from bot.discord_cog import AskCog, error_message
@@ -95,6 +96,7 @@ class QuoteBotBase(commands.Bot):
         self.clock = clock
         self.sync_commands = sync_commands
         self.answerer: Answerer | None = None
+        self._batcher: Batcher | None = None
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quotebot-core")
         self.reindex_lock = asyncio.Lock()
 
@@ -130,6 +132,20 @@ class QuoteBotBase(commands.Bot):
             "Synced %d slash commands %s", len(synced), f"to guild {dev}" if dev else "globally"
         )
 
+    async def answer(self, question: str, k: int) -> Answer:
+        """Answer off the event loop. A real Answerer goes through a Batcher, which embeds
+        questions that arrive together in one model call (bot.batching); anything else (a
+        test double) runs in the worker thread."""
+        answerer = self.answerer
+        if answerer is None:
+            raise RuntimeError("answer() before the index was loaded")
+        if isinstance(answerer, Answerer):
+            if self._batcher is None:
+                self._batcher = Batcher(answerer)
+            self._batcher.answerer = answerer  # follows /reindex
+            return await self._batcher.ask(question, k)
+        return await self.run_blocking(answerer.ask, question, k)
+
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking call in the worker thread, keeping the event loop free."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -158,6 +174,8 @@ class QuoteBotBase(commands.Bot):
     async def close(self) -> None:
         """Disconnect, then stop the worker thread."""
         await super().close()
+        if self._batcher is not None:
+            await self._batcher.aclose()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answer import Answer, Answerer, clean_question
+from bot.answer import clean_question
 from bot.config import DiscordSettings
 from bot.discord_feedback import NO_MENTIONS, FeedbackLog, FeedbackView
 from bot.discord_format import DECLINE, answer_embed, message_text, thread_name
@@ -138,16 +138,12 @@ class AskCog(commands.Cog):
             raise Refused(f"You're asking quickly: please try again in {secs} {unit}.")
         return q
 
-    def _compose(self, answerer: Answerer, question: str) -> tuple[Answer, discord.Embed | None]:
-        """Answer and build the embed; blocking, so it runs in the bot's worker thread."""
-        answer = answerer.ask(question, self.settings.k)
-        return answer, (answer_embed(answer) if answer.answered else None)
-
     async def respond(self, question: str) -> Reply:
         """The reply to an admitted question, computed off the event loop."""
         if self.bot.answerer is None:
             raise Refused("I'm still loading my sources; please try again in a minute.")
-        answer, embed = await self.bot.run_blocking(self._compose, self.bot.answerer, question)
+        answer = await self.bot.answer(question, self.settings.k)
+        embed = answer_embed(answer) if answer.answered else None
         view = FeedbackView(self.feedback, answer)
         return (
             Reply(embed=embed, view=view) if answer.answered else Reply(content=DECLINE, view=view)

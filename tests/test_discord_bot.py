@@ -353,3 +353,25 @@ def test_feedback_file_resolves_against_config_folder(tmp_path):
 
     s = settings_from_dict({"discord": {"feedback_file": "votes/fb.jsonl"}}, tmp_path)
     assert s.discord.feedback_file == str(tmp_path.resolve() / "votes" / "fb.jsonl")
+
+
+async def test_fifty_concurrent_questions_through_the_real_core_and_batcher(tmp_path, settings, fake_embedder):
+    from bot.answer import Answerer
+    from bot.corpus import load_corpus
+    from bot.index import build_index
+
+    docs, _ = load_corpus(settings.seeds_dir)
+    index, _ = build_index(docs, fake_embedder, settings.chunking)
+    answerer = Answerer(index, fake_embedder, settings.retrieval, settings.answer)
+    bot, http, _ = await make_bot(tmp_path, answerer)
+    cog = ask_cog(bot)
+    questions = ["Where is Mount Etna?", "Who walked on the lunar surface first?"] * 25
+    msgs = [guild_message(bot, f"<@{BOT_ID}> {q}", author_id=3000 + i) for i, q in enumerate(questions)]
+    await asyncio.gather(*(cog.on_message(m) for m in msgs))
+    assert len(http.sent) == 50
+    texts = [description(s) for s in http.sent]
+    assert sum("Catania" in t or "Etna" in t for t in texts) >= 25
+    assert sum("Neil Armstrong" in t for t in texts) >= 25
+    # questions that arrived together were embedded together, not one model call each
+    assert len(fake_embedder.calls) < 50
+    await bot.close()
