@@ -61,7 +61,10 @@ def clean_question(question: str, max_chars: int) -> str:
     if not q:
         raise QuestionError("Please ask a question: it was empty.")
     if len(q) > max_chars:
-        raise QuestionError(f"That question is {len(q):,} characters long; the limit is {max_chars:,}. Please shorten it.")
+        raise QuestionError(
+            f"That question is {len(q):,} characters long; the limit is {max_chars:,}. "
+            "Please shorten it."
+        )
     return q
 
 
@@ -79,7 +82,9 @@ class Answerer:
         self.settings = answer
         self.k = retrieval.k
 
-    def ask(self, question: str, k: int | None = None, *, query_vector: np.ndarray | None = None) -> Answer:
+    def ask(
+        self, question: str, k: int | None = None, *, query_vector: np.ndarray | None = None
+    ) -> Answer:
         """Answer question with up to k quoted sources, or decline."""
         q = clean_question(question, self.settings.max_question_chars)
         k = k or self.k
@@ -107,14 +112,18 @@ class Answerer:
                 break
         return chosen
 
-    def sentence_scores(self, hit: Hit, q_terms: list[str], qv: np.ndarray) -> tuple[list[int], np.ndarray]:
+    def sentence_scores(
+        self, hit: Hit, q_terms: list[str], qv: np.ndarray
+    ) -> tuple[list[int], np.ndarray]:
         """Sentence rows of the hit's passage and how well each answers the question."""
         ids = list(self.index.sentence_ids(hit.passage))
         if self.index.sentence_vectors.shape[0]:
             dense = np.asarray(self.index.sentence_vectors[ids] @ qv, dtype=np.float32)
         else:
             dense = np.zeros(len(ids), dtype=np.float32)
-        lex = np.array([self.coverage(q_terms, self.index.sentence_text(j)) for j in ids], dtype=np.float32)
+        lex = np.array(
+            [self.coverage(q_terms, self.index.sentence_text(j)) for j in ids], dtype=np.float32
+        )
         scores = dense + lex
         headings = np.array([self.is_heading(j) for j in ids])
         if not headings.all():
@@ -130,7 +139,9 @@ class Answerer:
             return False
         before = text[max(0, start - 2) : start]
         after = text[end : end + 2]
-        return (start == 0 or before.endswith("\n")) and (end >= len(text) or after.startswith("\n"))
+        return (start == 0 or before.endswith("\n")) and (
+            end >= len(text) or after.startswith("\n")
+        )
 
     def coverage(self, q_terms: list[str], text: str) -> float:
         """Share of the question's idf weight whose terms appear in text."""

@@ -25,7 +25,9 @@ def make_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(settings.model)
 
 
-def rebuild(settings: Settings, embedder: Embedder, *, full: bool = False, progress: bool = True) -> BuildReport:
+def rebuild(
+    settings: Settings, embedder: Embedder, *, full: bool = False, progress: bool = True
+) -> BuildReport:
     """Index the seeds, re-embedding only changed documents unless full, and save atomically."""
     docs, skipped = load_corpus(settings.seeds_dir)
     previous = None
@@ -34,7 +36,9 @@ def rebuild(settings: Settings, embedder: Embedder, *, full: bool = False, progr
             previous = Index.load(settings.index_dir, mmap=False)
         except (IndexMissingError, IndexCorruptError) as exc:
             log.info("Building from scratch: %s", exc)
-    index, report = build_index(docs, embedder, settings.chunking, previous=previous, progress=progress, skipped=skipped)
+    index, report = build_index(
+        docs, embedder, settings.chunking, previous=previous, progress=progress, skipped=skipped
+    )
     index.save(
         settings.index_dir,
         extras=index_extras(index, embedder, settings),
@@ -43,7 +47,9 @@ def rebuild(settings: Settings, embedder: Embedder, *, full: bool = False, progr
     return report
 
 
-def index_extras(index: Index, embedder: Embedder, settings: Settings) -> Callable[[Path], dict[str, Any]]:
+def index_extras(
+    index: Index, embedder: Embedder, settings: Settings
+) -> Callable[[Path], dict[str, Any]]:
     """What Index.save writes beside the matrices: the ONNX query encoder and, for large
     corpora (or backend = "usearch"), the approximate index; returns their manifest stamps."""
 
@@ -52,7 +58,10 @@ def index_extras(index: Index, embedder: Embedder, settings: Settings) -> Callab
         try:
             encoder = export_query_encoder(embedder, folder, settings.cache_dir)
         except Exception as exc:  # an optimisation; the index works without it
-            log.warning("Could not export the ONNX query encoder (%s); queries will load the full model.", exc)
+            log.warning(
+                "Could not export the ONNX query encoder (%s); queries will load the full model.",
+                exc,
+            )
             encoder = None
         if encoder is not None:
             stamps["query_encoder"] = encoder
@@ -71,7 +80,9 @@ def query_embedder(index: Index, fallback: Embedder) -> Embedder:
         try:
             return OnnxEmbedder(index.folder, stamp)
         except Exception as exc:  # any failure to load means: use the real model
-            log.warning("The ONNX query encoder is unusable (%s); loading the full model for queries.", exc)
+            log.warning(
+                "The ONNX query encoder is unusable (%s); loading the full model for queries.", exc
+            )
     elif isinstance(fallback, SentenceTransformerEmbedder):
         log.warning(
             "This index has no ONNX query encoder, so queries load the full model (slow start). "
@@ -93,11 +104,16 @@ def check_stale(index: Index, settings: Settings, embedder: Embedder | None) -> 
             reasons = [r for r in reasons if r.startswith("settings")]
     else:
         if index.params.model != _model_name(settings):
-            reasons.append(f"model changed: index has {index.params.model!r}, settings ask for {_model_name(settings)!r}")
+            reasons.append(
+                f"model changed: index has {index.params.model!r}, "
+                f"settings ask for {_model_name(settings)!r}"
+            )
         c = settings.chunking
-        if (index.params.target_tokens, index.params.overlap_sentences, index.params.embed_titles) != (
-            c.target_tokens, c.overlap_sentences, c.embed_titles
-        ):
+        if (
+            index.params.target_tokens,
+            index.params.overlap_sentences,
+            index.params.embed_titles,
+        ) != (c.target_tokens, c.overlap_sentences, c.embed_titles):
             reasons.append("chunking settings changed")
     files = scan(settings.seeds_dir) if settings.seeds_dir.is_dir() else {}
     reasons += [r for r in stale_reasons(index, None, files) if not r.startswith("settings")]
@@ -105,7 +121,7 @@ def check_stale(index: Index, settings: Settings, embedder: Embedder | None) -> 
 
 
 def _model_name(settings: Settings) -> str:
-    from bot.embedder import resolve_model  # noqa: PLC0415
+    from bot.embedder import resolve_model
 
     return resolve_model(settings.model)[0]
 
@@ -133,9 +149,13 @@ def open_answerer(settings: Settings, *, auto_rebuild: bool, progress: bool = Tr
         index = Index.load(settings.index_dir)
         reasons = []
     if reasons:
-        summary = "; ".join(reasons[:5]) + (f" (and {len(reasons) - 5} more)" if len(reasons) > 5 else "")
+        summary = "; ".join(reasons[:5]) + (
+            f" (and {len(reasons) - 5} more)" if len(reasons) > 5 else ""
+        )
         if not auto_rebuild:
-            raise IndexStaleError(f"The index is out of date: {summary}. Update it with: python -m bot index")
+            raise IndexStaleError(
+                f"The index is out of date: {summary}. Update it with: python -m bot index"
+            )
         log.warning("The index is out of date (%s); updating it.", summary)
         rebuild(settings, embedder, progress=progress)
         index = Index.load(settings.index_dir)

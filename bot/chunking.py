@@ -40,7 +40,7 @@ class Passage:
 
 @cache
 def _segmenter() -> object:
-    import pysbd  # noqa: PLC0415 - imported lazily: only index builds split text
+    import pysbd
 
     return pysbd.Segmenter(language="en", clean=False)
 
@@ -87,7 +87,10 @@ def split_sentences(text: str) -> list[Span]:
 
 def _split_long(text: str, span: Span, budget: int, count: TokenCounter) -> list[Span]:
     """Cut an over-long sentence at word boundaries into pieces of at most budget tokens."""
-    words = [Span(span.start + m.start(), span.start + m.end()) for m in _WORD.finditer(text[span.start : span.end])]
+    words = [
+        Span(span.start + m.start(), span.start + m.end())
+        for m in _WORD.finditer(text[span.start : span.end])
+    ]
     sizes = count([text[w.start : w.end] for w in words])
     pieces, first, used = [], 0, 0
     for i, size in enumerate(sizes):
@@ -96,7 +99,7 @@ def _split_long(text: str, span: Span, budget: int, count: TokenCounter) -> list
             first, used = i, 0
         used += size
     pieces.append(Span(words[first].start, words[-1].end))
-    # Word-piece counts of joined words can differ slightly from the sum; halve what still overflows.
+    # Word-piece counts of joined words can differ from the sum; halve what still overflows.
     fixed: list[Span] = []
     for piece in pieces:
         if count([text[piece.start : piece.end]])[0] <= budget or piece.end - piece.start < 2:
@@ -145,7 +148,9 @@ def chunk_document(
         # The sum of sentence counts approximates the joined text; check the real count.
         while j - i > 1 and count([text[sentences[i].start : sentences[j - 1].end]])[0] > room:
             j -= 1
-        passages.append(Passage(doc_index, sentences[i].start, sentences[j - 1].end, tuple(sentences[i:j])))
+        passages.append(
+            Passage(doc_index, sentences[i].start, sentences[j - 1].end, tuple(sentences[i:j]))
+        )
         if j >= len(sentences):
             break
         i = max(i + 1, j - overlap)

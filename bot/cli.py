@@ -20,16 +20,24 @@ EXIT_USAGE = 2
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, help="settings file (default: ./config.toml if present)")
+    common.add_argument(
+        "--config", type=Path, help="settings file (default: ./config.toml if present)"
+    )
     common.add_argument("-v", "--verbose", action="store_true", help="log more detail")
 
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Answer questions by quoting your documents.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Answer questions by quoting your documents."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", parents=[common], help="build or update the index of seeds/")
-    p.add_argument("--rebuild", action="store_true", help="re-embed every document, not just changed ones")
+    p.add_argument(
+        "--rebuild", action="store_true", help="re-embed every document, not just changed ones"
+    )
 
-    p = sub.add_parser("ask", parents=[common], help="answer one question ('-' reads one per line from stdin)")
+    p = sub.add_parser(
+        "ask", parents=[common], help="answer one question ('-' reads one per line from stdin)"
+    )
     p.add_argument("question", help="the question, or - to read questions from standard input")
     p.add_argument("--json", action="store_true", help="print one JSON object per answer")
     p.add_argument("-k", type=int, default=None, help="how many sources to quote")
@@ -38,13 +46,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=None, help="how many sources to quote")
 
     p = sub.add_parser("eval", parents=[common], help="measure retrieval and answer quality")
-    p.add_argument("--passages", type=Path, help="JSONL of {id, title, text}; default: the seeds index")
-    p.add_argument("--questions", type=Path, required=True, help="JSONL of {question, gold?, answers?, answerable?}")
-    p.add_argument("--split", choices=("all", "tune", "report"), default="all",
-                   help="score only questions whose gold article is in this part of the fixed split")
+    p.add_argument(
+        "--passages", type=Path, help="JSONL of {id, title, text}; default: the seeds index"
+    )
+    p.add_argument(
+        "--questions",
+        type=Path,
+        required=True,
+        help="JSONL of {question, gold?, answers?, answerable?}",
+    )
+    p.add_argument(
+        "--split",
+        choices=("all", "tune", "report"),
+        default="all",
+        help="score only questions whose gold article is in this part of the fixed split",
+    )
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
 
-    p = sub.add_parser("discord", parents=[common], help="run the Discord bot (token from DISCORD_TOKEN)")
+    p = sub.add_parser(
+        "discord", parents=[common], help="run the Discord bot (token from DISCORD_TOKEN)"
+    )
 
     p = sub.add_parser("bench", parents=[common], help="measure speed (see BENCHMARKS.md)")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -67,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: -k must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     try:
-        from bot.config import load_settings  # noqa: PLC0415
+        from bot.config import load_settings
 
         settings = load_settings(args.config)
         handler = _COMMANDS[args.command]
@@ -81,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_index(args: argparse.Namespace, settings: object) -> int:
-    from bot.app import make_embedder, rebuild  # noqa: PLC0415
+    from bot.app import make_embedder, rebuild
 
     report = rebuild(settings, make_embedder(settings), full=args.rebuild, progress=True)  # type: ignore[arg-type]
     print(
@@ -94,10 +115,10 @@ def _cmd_index(args: argparse.Namespace, settings: object) -> int:
 
 
 def _cmd_ask(args: argparse.Namespace, settings: object) -> int:
-    from rich.console import Console  # noqa: PLC0415
+    from rich.console import Console
 
-    from bot.app import open_answerer  # noqa: PLC0415
-    from bot.render import render_answer  # noqa: PLC0415
+    from bot.app import open_answerer
+    from bot.render import render_answer
 
     opened = open_answerer(settings, auto_rebuild=True)  # type: ignore[arg-type]
     console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
@@ -130,13 +151,13 @@ def _cmd_ask(args: argparse.Namespace, settings: object) -> int:
 
 
 def _cmd_repl(args: argparse.Namespace, settings: object) -> int:
-    from bot.repl import run_repl  # noqa: PLC0415
+    from bot.repl import run_repl
 
     return run_repl(settings, k=args.k)  # type: ignore[arg-type]
 
 
 def _cmd_eval(args: argparse.Namespace, settings: object) -> int:
-    from bot.evaluate import evaluate_files  # noqa: PLC0415
+    from bot.evaluate import evaluate_files
 
     result = evaluate_files(settings, args.passages, args.questions, split=args.split)  # type: ignore[arg-type]
     if args.json:
@@ -150,13 +171,13 @@ def _cmd_eval(args: argparse.Namespace, settings: object) -> int:
 
 
 def _cmd_discord(args: argparse.Namespace, settings: object) -> int:
-    from bot.discord_bot import run  # noqa: PLC0415
+    from bot.discord_bot import run
 
     return run(settings)  # type: ignore[arg-type]
 
 
 def _cmd_bench(args: argparse.Namespace, settings: object) -> int:
-    from bot.bench import run_bench  # noqa: PLC0415
+    from bot.bench import run_bench
 
     return run_bench(settings, as_json=args.json, quick=args.quick)  # type: ignore[arg-type]
 

@@ -121,7 +121,9 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a string, not {value!r}")
     elif isinstance(default, tuple):
-        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
             raise ConfigError(f"{key} must be a list of numeric ids, not {value!r}")
         value = tuple(value)
     if key in _CHOICES and value not in _CHOICES[key]:
@@ -152,12 +154,23 @@ def settings_from_dict(data: dict[str, Any], base: Path) -> Settings:
         sections[name] = _build(cls, table, f"{name}.")
     plain = _build(_TopLevel, top, "")
     weights = sections["retrieval"]
-    if weights.dense_weight + weights.sentence_weight + weights.lexical_weight + weights.phrase_weight <= 0:
-        raise ConfigError("retrieval.dense_weight, sentence_weight, lexical_weight and phrase_weight cannot all be 0")
+    if (
+        weights.dense_weight
+        + weights.sentence_weight
+        + weights.lexical_weight
+        + weights.phrase_weight
+        <= 0
+    ):
+        raise ConfigError(
+            "retrieval.dense_weight, sentence_weight, lexical_weight and phrase_weight "
+            "cannot all be 0"
+        )
     feedback = sections["discord"].feedback_file
     if not feedback.strip():
         raise ConfigError("discord.feedback_file must not be empty")
-    sections["discord"] = replace(sections["discord"], feedback_file=str((base / feedback).resolve()))
+    sections["discord"] = replace(
+        sections["discord"], feedback_file=str((base / feedback).resolve())
+    )
     return Settings(
         seeds_dir=(base / plain.seeds_dir).resolve(),
         index_dir=(base / plain.index_dir).resolve(),

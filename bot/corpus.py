@@ -51,7 +51,9 @@ def derive_title(text: str, source: str) -> str:
 def discover(seeds_dir: Path) -> list[Path]:
     """List every .txt and .md file under seeds_dir, recursively, in a stable order."""
     if not seeds_dir.exists():
-        raise CorpusError(f"The seeds folder {seeds_dir} does not exist. Create it and add .txt or .md files.")
+        raise CorpusError(
+            f"The seeds folder {seeds_dir} does not exist. Create it and add .txt or .md files."
+        )
     if not seeds_dir.is_dir():
         raise CorpusError(f"{seeds_dir} is not a folder.")
     paths = [
@@ -78,7 +80,9 @@ def read_document(path: Path, seeds_dir: Path) -> Document | None:
     if not text.strip():
         log.warning("Skipping %s: the file is empty.", source)
         return None
-    return Document(source=source, title=derive_title(text, source), text=text, sha256=content_hash(data))
+    return Document(
+        source=source, title=derive_title(text, source), text=text, sha256=content_hash(data)
+    )
 
 
 def load_corpus(seeds_dir: Path) -> tuple[list[Document], dict[str, str]]:
@@ -95,10 +99,15 @@ def load_corpus(seeds_dir: Path) -> tuple[list[Document], dict[str, str]]:
         else:
             docs.append(doc)
     if not docs:
-        raise CorpusError(f"No readable document in {seeds_dir}: every file was empty or not UTF-8.")
+        raise CorpusError(
+            f"No readable document in {seeds_dir}: every file was empty or not UTF-8."
+        )
     return docs, skipped
 
 
 def scan(seeds_dir: Path) -> dict[str, str]:
     """Hash of every candidate file under seeds_dir, by path relative to it."""
-    return {p.relative_to(seeds_dir).as_posix(): content_hash(p.read_bytes()) for p in discover(seeds_dir)}
+    return {
+        p.relative_to(seeds_dir).as_posix(): content_hash(p.read_bytes())
+        for p in discover(seeds_dir)
+    }

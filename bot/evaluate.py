@@ -24,7 +24,9 @@ from bot.index import FORMAT_VERSION, Index, build_index, params_for
 log = logging.getLogger(__name__)
 
 SPLITS = ("all", "tune", "report")
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2032": "'", "`": "'"})
+_QUOTES = str.maketrans(
+    {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2032": "'", "`": "'"}
+)
 _SPACE = re.compile(r"\s+")
 
 
@@ -73,10 +75,16 @@ def passages_as_documents(rows: Sequence[dict[str, Any]]) -> list[Document]:
     return docs
 
 
-def cached_index(docs: Sequence[Document], embedder: Embedder, settings: Settings, *, progress: bool) -> Index:
+def cached_index(
+    docs: Sequence[Document], embedder: Embedder, settings: Settings, *, progress: bool
+) -> Index:
     """An index of docs, reused from the cache when content, model and settings match."""
     params = params_for(embedder, settings.chunking)
-    key = hashlib.sha256(json.dumps([FORMAT_VERSION, asdict(params), [(d.source, d.title, d.sha256) for d in docs]]).encode())
+    key = hashlib.sha256(
+        json.dumps(
+            [FORMAT_VERSION, asdict(params), [(d.source, d.title, d.sha256) for d in docs]]
+        ).encode()
+    )
     folder = settings.cache_dir / f"eval-{key.hexdigest()[:16]}"
     try:
         return Index.load(folder)
@@ -102,7 +110,11 @@ class Row:
 
 
 def run_eval(
-    answerer: Answerer, questions: Sequence[dict[str, Any]], query_vectors: np.ndarray, *, depth: int = 60
+    answerer: Answerer,
+    questions: Sequence[dict[str, Any]],
+    query_vectors: np.ndarray,
+    *,
+    depth: int = 60,
 ) -> list[Row]:
     """Answer every question; keep what the metrics need."""
     index = answerer.index
@@ -138,7 +150,9 @@ def metrics(rows: Sequence[Row]) -> dict[str, Any]:
     gold_rows = [r for r in rows if r.gold]
     if gold_rows:
         for n in (1, 5, 20):
-            out[f"recall@{n}"] = float(np.mean([bool(set(r.ranked_docs[:n]) & set(r.gold)) for r in gold_rows]))
+            out[f"recall@{n}"] = float(
+                np.mean([bool(set(r.ranked_docs[:n]) & set(r.gold)) for r in gold_rows])
+            )
         rr = []
         for r in gold_rows:
             ranks = [i for i, d in enumerate(r.ranked_docs[:10], 1) if d in r.gold]
@@ -146,8 +160,12 @@ def metrics(rows: Sequence[Row]) -> dict[str, Any]:
         out["mrr@10"] = float(np.mean(rr))
     ans_rows = [r for r in rows if r.answers and r.answerable]
     if ans_rows:
-        out["answer_in_passage@1"] = float(np.mean([contains_answer(r.top_passage, r.answers) for r in ans_rows]))
-        out["answer_in_quote@1"] = float(np.mean([contains_answer(r.quote, r.answers) for r in ans_rows]))
+        out["answer_in_passage@1"] = float(
+            np.mean([contains_answer(r.top_passage, r.answers) for r in ans_rows])
+        )
+        out["answer_in_quote@1"] = float(
+            np.mean([contains_answer(r.quote, r.answers) for r in ans_rows])
+        )
         out["max_quote_sentences"] = max(r.quote_sentences for r in rows)
     unanswerable = [r for r in rows if not r.answerable]
     if unanswerable:
@@ -176,14 +194,20 @@ def _question_vectors(embedder: Embedder, texts: list[str], cache_dir: Path) -> 
     return vecs
 
 
-def evaluate_files(settings: Settings, passages: Path | None, questions: Path, *, split: str = "all") -> dict[str, Any]:
+def evaluate_files(
+    settings: Settings, passages: Path | None, questions: Path, *, split: str = "all"
+) -> dict[str, Any]:
     """Evaluate questions against passages (or the seeds index) and return the metrics."""
-    from bot.app import make_embedder, open_answerer  # noqa: PLC0415
+    from bot.app import make_embedder, open_answerer
 
     if not questions.exists():
         raise BotError(f"Question file {questions} does not exist")
     rows = read_jsonl(questions)
-    bad = [i for i, r in enumerate(rows, 1) if not isinstance(r, dict) or not str(r.get("question", "")).strip()]
+    bad = [
+        i
+        for i, r in enumerate(rows, 1)
+        if not isinstance(r, dict) or not str(r.get("question", "")).strip()
+    ]
     if bad:
         raise BotError(f"{questions}: line {bad[0]} has no question")
     if passages is not None:
@@ -199,7 +223,11 @@ def evaluate_files(settings: Settings, passages: Path | None, questions: Path, *
     if split != "all":
         titles = {d.source: d.title for d in index.documents}
         # The split is by article title (without the benchmark's underscores), fixed in split_of.
-        rows = [r for r in rows if r.get("gold") and split_of(titles.get(str(r["gold"][0]), "")) == split]
+        rows = [
+            r
+            for r in rows
+            if r.get("gold") and split_of(titles.get(str(r["gold"][0]), "")) == split
+        ]
     vecs = _question_vectors(embedder, [str(r["question"]) for r in rows], settings.cache_dir)
     result = metrics(run_eval(answerer, rows, vecs))
     return {"split": split, **result}

@@ -14,6 +14,7 @@ Layout of the index folder::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -144,7 +145,7 @@ class Index:
             pointer_tmp = index_dir / f".{POINTER}.{version}"
             pointer_tmp.write_text(version + "\n", encoding="utf-8")
             _fsync(pointer_tmp)
-            os.replace(pointer_tmp, index_dir / POINTER)
+            pointer_tmp.replace(index_dir / POINTER)
             _fsync_dir(index_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -191,7 +192,7 @@ class Index:
 
     @classmethod
     def load(cls, index_dir: Path, *, mmap: bool = True) -> Index:
-        """Read the current version; raise IndexMissingError or IndexCorruptError naming the problem."""
+        """Read the current version; IndexMissingError or IndexCorruptError name any problem."""
         pointer = index_dir / POINTER
         if not pointer.exists():
             raise IndexMissingError(f"No index in {index_dir}. Build one with: python -m bot index")
@@ -201,7 +202,8 @@ class Index:
             if manifest.get("format_version") != FORMAT_VERSION:
                 raise IndexCorruptError(
                     f"The index in {index_dir} has format {manifest.get('format_version')}, "
-                    f"this version reads {FORMAT_VERSION}. Rebuild it with: python -m bot index --rebuild"
+                    f"this version reads {FORMAT_VERSION}. "
+                    "Rebuild it with: python -m bot index --rebuild"
                 )
             params = IndexParams(**{k: manifest[k] for k in IndexParams.__dataclass_fields__})
             with (folder / "documents.jsonl").open(encoding="utf-8") as fh:
@@ -295,7 +297,12 @@ def build_index(
             s_base = int(np.flatnonzero(s_mask)[0]) if s_mask.any() else 0
             p_rows[:, 3:] -= s_base
             doc_rows.append(
-                (p_rows, s_rows, np.array(previous.passage_vectors[p_mask]), np.array(previous.sentence_vectors[s_mask]))
+                (
+                    p_rows,
+                    s_rows,
+                    np.array(previous.passage_vectors[p_mask]),
+                    np.array(previous.sentence_vectors[s_mask]),
+                )
             )
             reused.append(doc.source)
             continue
@@ -316,8 +323,13 @@ def build_index(
         s_rows = np.array([[new_i, a, b] for (a, b) in spans], dtype=np.int64).reshape(-1, 3)
         p_rows = np.array(
             [
-                [new_i, p.start, p.end, spans[(p.sentences[0].start, p.sentences[0].end)],
-                 spans[(p.sentences[-1].start, p.sentences[-1].end)] + 1]
+                [
+                    new_i,
+                    p.start,
+                    p.end,
+                    spans[(p.sentences[0].start, p.sentences[0].end)],
+                    spans[(p.sentences[-1].start, p.sentences[-1].end)] + 1,
+                ]
                 for p in passages
             ],
             dtype=np.int64,
@@ -402,10 +414,9 @@ def _fsync(path: Path) -> None:
 
 
 def _fsync_dir(path: Path) -> None:
-    try:
+    # Some filesystems refuse fsync on folders; the rename is atomic all the same.
+    with contextlib.suppress(OSError):
         _fsync(path)
-    except OSError:  # some filesystems refuse fsync on folders; the rename is still atomic
-        pass
 
 
 def describe(index: Index) -> dict[str, Any]:

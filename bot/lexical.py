@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Sequence
 from functools import cache, lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 
 @cache
 def _bm25s() -> Any:
-    import bm25s  # noqa: PLC0415 - imported on first lexical use
+    import bm25s
 
     # bm25s sets its own logger to DEBUG at import; its chatter is not for our users.
     logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -23,7 +24,7 @@ def _bm25s() -> Any:
 
 @cache
 def _stemmer() -> Any:
-    import Stemmer  # noqa: PLC0415 - C extension, cheap, but only needed for lexical work
+    import Stemmer
 
     return Stemmer.Stemmer("english")
 
@@ -33,7 +34,7 @@ _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default token pattern
 
 @cache
 def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN  # noqa: PLC0415
+    from bm25s.stopwords import STOPWORDS_EN
 
     return frozenset(STOPWORDS_EN)
 
@@ -68,7 +69,7 @@ def bigrams(texts: Sequence[str]) -> list[list[str]]:
     out = []
     for text in texts:
         words = _terms(text)
-        out.append([f"{a} {b}" for a, b in zip(words, words[1:], strict=False)])
+        out.append([f"{a} {b}" for a, b in pairwise(words)])
     return out
 
 
@@ -107,7 +108,11 @@ class LexicalIndex:
     def load(cls, folder: Path, size: int) -> LexicalIndex:
         """Read an index written by save()."""
         bm25s = _bm25s()
-        phrases = bm25s.BM25.load(str(folder / "phrases"), mmap=False) if (folder / "phrases").exists() else None
+        phrases = (
+            bm25s.BM25.load(str(folder / "phrases"), mmap=False)
+            if (folder / "phrases").exists()
+            else None
+        )
         return cls(bm25s.BM25.load(str(folder), mmap=False), size, phrases)
 
     def phrase_scores(self, query: str) -> np.ndarray:
@@ -142,7 +147,11 @@ class LexicalIndex:
     def unknown_names(self, question: str) -> list[str]:
         """Capitalised words of question (names, titles) that no passage of the corpus contains."""
         vocab = self._bm25.vocab_dict
-        return [m.group(0) for m in _NAME.finditer(question.strip()) if any(t not in vocab for t in terms(m.group(0)))]
+        return [
+            m.group(0)
+            for m in _NAME.finditer(question.strip())
+            if any(t not in vocab for t in terms(m.group(0)))
+        ]
 
     def _doc_freq(self) -> np.ndarray:
         if not hasattr(self, "_df"):

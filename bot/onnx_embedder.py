@@ -139,7 +139,12 @@ class OnnxEmbedder:
     """The Embedder protocol over an exported model: onnxruntime and tokenizers, no torch."""
 
     def __init__(
-        self, folder: Path, stamp: dict[str, Any], *, threads: int | None = None, batch_size: int = 64
+        self,
+        folder: Path,
+        stamp: dict[str, Any],
+        *,
+        threads: int | None = None,
+        batch_size: int = 64,
     ) -> None:
         import onnxruntime as ort  # only when questions are answered
         from tokenizers import Tokenizer

@@ -7,7 +7,9 @@ from rich.text import Text
 
 from bot.answer import Answer, Source
 
-DECLINE = "My sources don't cover that, so I won't guess. Try rephrasing, or :sources to see what I know."
+DECLINE = (
+    "My sources don't cover that, so I won't guess. Try rephrasing, or :sources to see what I know."
+)
 
 
 def line_of(text: str, offset: int) -> int:
@@ -33,11 +35,17 @@ def where(src: Source, document_text: dict[str, str] | None) -> str:
     if document_text and src.source in document_text:
         doc = document_text[src.source]
         first, last = line_of(doc, src.start), line_of(doc, src.end)
-        return f"{src.source}, line {first}" if first == last else f"{src.source}, lines {first}–{last}"
+        return (
+            f"{src.source}, line {first}"
+            if first == last
+            else f"{src.source}, lines {first}–{last}"
+        )
     return f"{src.source}, characters {src.start}–{src.end}"
 
 
-def render_answer(answer: Answer, console: Console, *, document_text: dict[str, str] | None = None) -> None:
+def render_answer(
+    answer: Answer, console: Console, *, document_text: dict[str, str] | None = None
+) -> None:
     """Print an answer: the top source in full, the others as one-line quotes, or a decline."""
     colour = console.color_system is not None
     if not answer.answered:
@@ -58,7 +66,10 @@ def render_answer(answer: Answer, console: Console, *, document_text: dict[str, 
             Text.assemble(
                 f"{i}. ",
                 (src.title, "cyan" if colour else ""),
-                (f"  ({where(src, document_text)})  score {src.score:.2f}", "dim" if colour else ""),
+                (
+                    f"  ({where(src, document_text)})  score {src.score:.2f}",
+                    "dim" if colour else "",
+                ),
                 f"\n   “{src.quote}”",
             )
         )

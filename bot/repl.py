@@ -47,7 +47,11 @@ class Repl:
             return True
         except Exception:  # a REPL must survive anything a question triggers
             log.exception("Failed to answer %r", line[:80])
-            self.console.print(Text("Something went wrong answering that; the details are in the log.", style="red"))
+            self.console.print(
+                Text(
+                    "Something went wrong answering that; the details are in the log.", style="red"
+                )
+            )
             return True
         render_answer(answer, self.console, document_text=self.docs)
         return True
@@ -64,14 +68,18 @@ class Repl:
                 self.k = int(arg)
                 self.console.print(f"Quoting up to {self.k} sources.", markup=False)
             else:
-                self.console.print(Text(f"Usage: :k N with N from 1 to 20 (now {self.k}).", style="red"))
+                self.console.print(
+                    Text(f"Usage: :k N with N from 1 to 20 (now {self.k}).", style="red")
+                )
         elif name == ":sources":
             counts: dict[int, int] = {}
             for d in self.index.passages[:, 0]:
                 counts[int(d)] = counts.get(int(d), 0) + 1
             for i, doc in enumerate(self.index.documents):
                 self.console.print(
-                    Text.assemble((doc.title, "cyan"), f"  {doc.source}  ({counts.get(i, 0)} passages)")
+                    Text.assemble(
+                        (doc.title, "cyan"), f"  {doc.source}  ({counts.get(i, 0)} passages)"
+                    )
                 )
         else:
             self.console.print(Text(f"Unknown command {name}. Type :help.", style="red"))
@@ -82,7 +90,8 @@ class Repl:
         self.console.print(
             Text.assemble(
                 ("Ask about your documents", "bold"),
-                f" ({len(self.index.documents)} documents, {len(self.index)} passages). :help for commands.",
+                f" ({len(self.index.documents)} documents, {len(self.index)} passages)."
+                " :help for commands.",
             )
         )
         while True:
@@ -101,15 +110,17 @@ class Repl:
 
 def run_repl(settings: Settings, *, k: int | None = None) -> int:
     """Open the index (updating it if stale) and run the REPL on the terminal."""
-    from prompt_toolkit import PromptSession  # noqa: PLC0415
-    from prompt_toolkit.history import FileHistory  # noqa: PLC0415
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory
 
-    from bot.app import open_answerer  # noqa: PLC0415
+    from bot.app import open_answerer
 
     opened = open_answerer(settings, auto_rebuild=True)
     console = Console(highlight=False)
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
-    session: PromptSession[str] = PromptSession(history=FileHistory(str(settings.cache_dir / "repl_history")))
+    session: PromptSession[str] = PromptSession(
+        history=FileHistory(str(settings.cache_dir / "repl_history"))
+    )
     repl = Repl(opened.answerer, opened.index, console, k or settings.retrieval.k)
     with console.status("Loading the model…"):
         opened.answerer.retriever.embed_query("warm up")  # so the first answer is not the slow one

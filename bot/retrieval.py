@@ -70,7 +70,9 @@ class Retriever:
         """Unit vector of the question."""
         return self.embedder.embed([question])[0]
 
-    def search(self, question: str, k: int | None = None, *, query_vector: np.ndarray | None = None) -> list[Hit]:
+    def search(
+        self, question: str, k: int | None = None, *, query_vector: np.ndarray | None = None
+    ) -> list[Hit]:
         """The k best passages for question, best first."""
         k = k or self.settings.k
         n = len(self.index)
@@ -80,7 +82,9 @@ class Retriever:
         lexical = self.index.lexical.scores(question)
         # Exact (memory-mapped matrix) or approximate (usearch) by settings; see bot/ann.py.
         dense, sentence = dense_scores(self.index, q, self.settings, lexical)
-        phrase = self.index.lexical.phrase_scores(question) if self.settings.phrase_weight > 0 else None
+        phrase = (
+            self.index.lexical.phrase_scores(question) if self.settings.phrase_weight > 0 else None
+        )
         return self.fuse(dense, sentence, lexical, k, phrase=phrase)
 
     def fuse(
@@ -101,7 +105,9 @@ class Retriever:
         c = min(s.candidates, dense.shape[0])
         pool = np.unique(np.concatenate([top_k(dense, c), top_k(sentence, c), top_k(lexical, c)]))
         lex = _max_scale(lexical[pool])
-        phr = _max_scale(phrase[pool]) if phrase is not None else np.zeros(pool.shape[0], np.float32)
+        phr = (
+            _max_scale(phrase[pool]) if phrase is not None else np.zeros(pool.shape[0], np.float32)
+        )
         fused = (
             s.dense_weight * _unit_scale(dense[pool], dense[pool])
             + s.sentence_weight * _unit_scale(sentence[pool], sentence[pool])
@@ -110,7 +116,13 @@ class Retriever:
         )
         order = top_k(np.asarray(fused, dtype=np.float32), k)
         return [
-            Hit(int(pool[i]), float(fused[i]), float(dense[pool[i]]), float(sentence[pool[i]]),
-                float(lex[i]), float(phr[i]))
+            Hit(
+                int(pool[i]),
+                float(fused[i]),
+                float(dense[pool[i]]),
+                float(sentence[pool[i]]),
+                float(lex[i]),
+                float(phr[i]),
+            )
             for i in order
         ]

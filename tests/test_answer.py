@@ -13,7 +13,9 @@ from bot.index import build_index
 def answerer(settings, fake_embedder):
     docs, _ = load_corpus(settings.seeds_dir)
     index, _ = build_index(docs, fake_embedder, settings.chunking)
-    return Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(min_confidence=0.6))
+    return Answerer(
+        index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(min_confidence=0.6)
+    )
 
 
 def test_answer_quotes_the_source_verbatim_and_marks_the_answering_sentence(answerer, settings):
@@ -47,7 +49,9 @@ def test_off_topic_question_is_declined(answerer):
 def test_question_naming_an_unknown_person_is_penalised(answerer):
     known = answerer.ask("Which queen rules the honey bees colony?")
     unknown = answerer.ask("Which queen rules Beyoncé's honey bees colony?")
-    assert answerer.index.lexical.unknown_names("Which queen rules Beyoncé's honey bees colony?") == ["Beyoncé's"]
+    assert answerer.index.lexical.unknown_names(
+        "Which queen rules Beyoncé's honey bees colony?"
+    ) == ["Beyoncé's"]
     assert answerer.index.lexical.unknown_names("Which queen rules the honey bees colony?") == []
     # the penalty comes on top of the lost word coverage
     assert unknown.confidence < known.confidence - 0.3

@@ -1,3 +1,5 @@
+from itertools import pairwise
+
 from bot.chunking import chunk_document, split_sentences
 from bot.corpus import Document
 
@@ -11,10 +13,18 @@ def doc(text: str) -> Document:
 
 
 def test_sentences_are_exact_substrings_with_offsets():
-    text = "Title line\n\nDr. Smith went to Washington. He arrived at 5 p.m. on Monday!  Then he left.\n"
+    text = (
+        "Title line\n\nDr. Smith went to Washington. "
+        "He arrived at 5 p.m. on Monday!  Then he left.\n"
+    )
     spans = split_sentences(text)
     pieces = [text[s.start : s.end] for s in spans]
-    assert pieces == ["Title line", "Dr. Smith went to Washington.", "He arrived at 5 p.m. on Monday!", "Then he left."]
+    assert pieces == [
+        "Title line",
+        "Dr. Smith went to Washington.",
+        "He arrived at 5 p.m. on Monday!",
+        "Then he left.",
+    ]
 
 
 def test_passages_fit_budget_and_overlap_by_one_sentence():
@@ -25,7 +35,7 @@ def test_passages_fit_budget_and_overlap_by_one_sentence():
         body = text[p.start : p.end]
         assert len(body.split()) <= 30
         assert body.startswith("Sentence") and body.endswith("words.")
-    for a, b in zip(passages, passages[1:], strict=False):
+    for a, b in pairwise(passages):
         assert a.sentences[-1] == b.sentences[0]
     covered = {s for p in passages for s in p.sentences}
     assert len(covered) == 12
@@ -42,7 +52,9 @@ def test_overlong_sentence_is_split_not_truncated():
 
 def test_title_tokens_shrink_room():
     text = " ".join(f"Sentence number {i} has exactly seven words." for i in range(6))
-    passages = chunk_document(0, doc(text), count_words, budget=30, target=30, overlap=0, title_tokens=10)
+    passages = chunk_document(
+        0, doc(text), count_words, budget=30, target=30, overlap=0, title_tokens=10
+    )
     assert all(len(text[p.start : p.end].split()) <= 20 for p in passages)
 
 

@@ -1,15 +1,14 @@
 import io
 import json
 
-import pytest
-
 from bot.cli import main
 
 
 def write_config(tmp_path, extra: str = "") -> str:
     path = tmp_path / "config.toml"
     path.write_text(
-        f'seeds_dir = "seeds"\nindex_dir = "embeddings"\ncache_dir = "cache"\n\n[chunking]\ntarget_tokens = 20\n{extra}',
+        'seeds_dir = "seeds"\nindex_dir = "embeddings"\ncache_dir = "cache"\n\n'
+        f"[chunking]\ntarget_tokens = 20\n{extra}",
         encoding="utf-8",
     )
     return str(path)
@@ -46,14 +45,18 @@ def test_ask_updates_a_stale_index(tmp_path, settings, use_fake, capsys):
     cfg = write_config(tmp_path)
     main(["index", "--config", cfg])
     capsys.readouterr()
-    (tmp_path / "seeds" / "tea.txt").write_text("Green tea comes from Camellia sinensis leaves.", encoding="utf-8")
+    (tmp_path / "seeds" / "tea.txt").write_text(
+        "Green tea comes from Camellia sinensis leaves.", encoding="utf-8"
+    )
     assert main(["ask", "Which plant gives green tea?", "--json", "--config", cfg]) == 0
     assert json.loads(capsys.readouterr().out)["results"][0]["source"] == "tea.txt"
 
 
 def test_ask_stdin_answers_each_line_as_json(tmp_path, settings, use_fake, capsys, monkeypatch):
     cfg = write_config(tmp_path)
-    monkeypatch.setattr("sys.stdin", io.StringIO("Where is Mount Etna?\n\n   \nWho rules a bee colony?\n"))
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO("Where is Mount Etna?\n\n   \nWho rules a bee colony?\n")
+    )
     assert main(["ask", "-", "--json", "--config", cfg]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["question"] for x in lines] == ["Where is Mount Etna?", "Who rules a bee colony?"]
@@ -131,14 +134,27 @@ def test_eval_reports_metrics_as_json(tmp_path, use_fake, capsys):
         "\n".join(
             json.dumps(r)
             for r in [
-                {"question": "Who walked on the Moon?", "gold": ["p1"], "answers": ["Neil Armstrong"]},
+                {
+                    "question": "Who walked on the Moon?",
+                    "gold": ["p1"],
+                    "answers": ["Neil Armstrong"],
+                },
                 {"question": "Where is the volcano Etna?", "gold": ["p3"], "answers": ["Sicily"]},
                 {"question": "What is the best cheesecake recipe?", "answerable": False},
             ]
         ),
         encoding="utf-8",
     )
-    args = ["eval", "--passages", str(passages), "--questions", str(questions), "--json", "--config", cfg]
+    args = [
+        "eval",
+        "--passages",
+        str(passages),
+        "--questions",
+        str(questions),
+        "--json",
+        "--config",
+        cfg,
+    ]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["recall@1"] == 1.0 and result["mrr@10"] == 1.0
@@ -148,7 +164,7 @@ def test_eval_reports_metrics_as_json(tmp_path, use_fake, capsys):
     calls = list(use_fake.calls)
     assert main(args) == 0  # second run: the throw-away index comes from the cache
     capsys.readouterr()
-    assert use_fake.calls[len(calls):] == []
+    assert use_fake.calls[len(calls) :] == []
 
 
 def test_eval_names_a_bad_question_file(tmp_path, use_fake, capsys):

@@ -36,8 +36,11 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
         ("[answer]\nmin_confidence = true", "answer.min_confidence must be a number"),
         ("[chunking]\nembed_titles = 1", "chunking.embed_titles must be true or false"),
         ("[discord]\nguild_ids = ['abc']", "discord.guild_ids must be a list of numeric ids"),
-        ("[retrieval]\ndense_weight = 0\nsentence_weight = 0\nlexical_weight = 0\nphrase_weight = 0",
-         "cannot all be 0"),
+        (
+            "[retrieval]\ndense_weight = 0\nsentence_weight = 0\n"
+            "lexical_weight = 0\nphrase_weight = 0",
+            "cannot all be 0",
+        ),
         ("retrieval = 3", "[retrieval] must be a table"),
         ("seeds_dir = [", "Cannot parse"),
     ],

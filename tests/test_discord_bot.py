@@ -355,7 +355,9 @@ def test_feedback_file_resolves_against_config_folder(tmp_path):
     assert s.discord.feedback_file == str(tmp_path.resolve() / "votes" / "fb.jsonl")
 
 
-async def test_fifty_concurrent_questions_through_the_real_core_and_batcher(tmp_path, settings, fake_embedder):
+async def test_fifty_concurrent_questions_through_the_real_core_and_batcher(
+    tmp_path, settings, fake_embedder
+):
     from bot.answer import Answerer
     from bot.corpus import load_corpus
     from bot.index import build_index
@@ -366,7 +368,9 @@ async def test_fifty_concurrent_questions_through_the_real_core_and_batcher(tmp_
     bot, http, _ = await make_bot(tmp_path, answerer)
     cog = ask_cog(bot)
     questions = ["Where is Mount Etna?", "Who walked on the lunar surface first?"] * 25
-    msgs = [guild_message(bot, f"<@{BOT_ID}> {q}", author_id=3000 + i) for i, q in enumerate(questions)]
+    msgs = [
+        guild_message(bot, f"<@{BOT_ID}> {q}", author_id=3000 + i) for i, q in enumerate(questions)
+    ]
     await asyncio.gather(*(cog.on_message(m) for m in msgs))
     assert len(http.sent) == 50
     texts = [description(s) for s in http.sent]

@@ -31,14 +31,18 @@ def test_build_save_load_round_trip(settings, fake_embedder):
     for i in range(len(loaded)):
         doc = loaded.documents[int(loaded.passages[i, 0])]
         assert loaded.passage_text(i) in doc.text
-        assert all(loaded.sentence_text(j) in loaded.passage_text(i) for j in loaded.sentence_ids(i))
+        assert all(
+            loaded.sentence_text(j) in loaded.passage_text(i) for j in loaded.sentence_ids(i)
+        )
     folder = settings.index_dir / (settings.index_dir / "CURRENT").read_text().strip()
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["model"] == "fake-embedder"
     assert manifest["dim"] == 64
     assert manifest["format_version"] == 2
     assert {d["source"]: len(d["sha256"]) for d in manifest["documents"]} == {
-        "apollo.txt": 64, "bees.md": 64, "nested/volcano.txt": 64,
+        "apollo.txt": 64,
+        "bees.md": 64,
+        "nested/volcano.txt": 64,
     }
 
 
@@ -49,7 +53,9 @@ def test_titles_come_from_first_heading_or_line(settings, fake_embedder):
 
 def test_incremental_reindex_embeds_only_changed_and_drops_removed(settings, fake_embedder):
     first, _ = build(settings.seeds_dir, fake_embedder)
-    (settings.seeds_dir / "bees.md").write_text("# Bees\n\nBees dance to share where flowers are.", encoding="utf-8")
+    (settings.seeds_dir / "bees.md").write_text(
+        "# Bees\n\nBees dance to share where flowers are.", encoding="utf-8"
+    )
     (settings.seeds_dir / "nested" / "volcano.txt").unlink()
     fake_embedder.calls.clear()
     second, report = build(settings.seeds_dir, fake_embedder, previous=first)

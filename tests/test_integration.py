@@ -23,7 +23,10 @@ FACTS = [
     ("How many Grammy nominations did Mr. Morale earn?", "eight"),
     ("Where did the film play before its digital release?", "single theater in Los Angeles"),
     ("Which actress discussed the track with Kendrick at the private screening?", "Tessa Thompson"),
-    ("What does Whitney Alford say at the start of the song?", "This is what the world sounds like"),
+    (
+        "What does Whitney Alford say at the start of the song?",
+        "This is what the world sounds like",
+    ),
     ("What is written on the shirt Kendrick wears in the video?", "Dante S"),
     ("In how many takes was the visual shot?", "one take"),
     ("Which publication reported on the origins of the song?", "The Hollywood Reporter"),
@@ -73,11 +76,16 @@ def test_seed_question_is_answered_with_the_answer_in_the_marked_quote(answerer,
 @pytest.mark.parametrize("question", OFF_TOPIC)
 def test_off_topic_question_is_declined(answerer, question):
     result = answerer.ask(question)
-    assert not result.answered, f"answered with confidence {result.confidence:.2f}: {result.results[0].quote}"
+    assert not result.answered, (
+        f"answered with confidence {result.confidence:.2f}: {result.results[0].quote}"
+    )
 
 
 def test_passages_fit_the_model_window(answerer):
     embedder = answerer.retriever.embedder
     index = answerer.index
-    texts = [f"{index.documents[int(index.passages[i, 0])].title}\n{index.passage_text(i)}" for i in range(len(index))]
+    texts = [
+        f"{index.documents[int(index.passages[i, 0])].title}\n{index.passage_text(i)}"
+        for i in range(len(index))
+    ]
     assert max(embedder.count_tokens(texts)) + 2 <= embedder.max_tokens

@@ -33,14 +33,16 @@ def scripted(lines):
 def test_transcript_of_a_session(session):
     repl, console = session
     status = repl.loop(
-        scripted([
-            "Who was the first person to walk on the lunar surface?",
-            ":k 1",
-            "Where is Mount Etna?",
-            ":sources",
-            ":help",
-            ":quit",
-        ])
+        scripted(
+            [
+                "Who was the first person to walk on the lunar surface?",
+                ":k 1",
+                "Where is Mount Etna?",
+                ":sources",
+                ":help",
+                ":quit",
+            ]
+        )
     )
     out = console.export_text()
     assert status == 0
@@ -62,7 +64,11 @@ def test_ctrl_c_cancels_the_line_and_ctrl_d_exits(session):
 
 def test_bad_input_never_kills_the_session(session):
     repl, console = session
-    repl.loop(scripted(["x" * 10_000, ":k zero", ":nonsense", "   ", "What is a good cheesecake recipe?", ":q"]))
+    repl.loop(
+        scripted(
+            ["x" * 10_000, ":k zero", ":nonsense", "   ", "What is a good cheesecake recipe?", ":q"]
+        )
+    )
     out = console.export_text()
     assert "the limit is 1,000" in out
     assert "Usage: :k N" in out

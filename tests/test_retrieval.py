@@ -29,9 +29,9 @@ def _retriever(**weights):
 def test_fusion_lets_lexical_evidence_overturn_a_small_dense_lead():
     dense = np.array([0.50, 0.48, 0.10, 0.05], dtype=np.float32)
     lexical = np.array([0.0, 9.0, 1.0, 0.0], dtype=np.float32)
-    hits = _retriever(dense_weight=0.25, sentence_weight=0.5, lexical_weight=1.0, phrase_weight=0).fuse(
-        dense, dense, lexical, 2
-    )
+    hits = _retriever(
+        dense_weight=0.25, sentence_weight=0.5, lexical_weight=1.0, phrase_weight=0
+    ).fuse(dense, dense, lexical, 2)
     assert [h.passage for h in hits] == [1, 0]
     assert hits[0].lexical == pytest.approx(1.0)
     assert hits[0].score > hits[1].score
