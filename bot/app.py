@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.corpus import load_corpus, scan
 from bot.embedder import Embedder, SentenceTransformerEmbedder
 from bot.errors import IndexCorruptError, IndexMissingError, IndexStaleError
-from bot.index import BuildReport, Index, build_index, params_for, stale_reasons
+from bot.index import BuildReport, Index, build_index, stale_reasons
 from bot.onnx_embedder import OnnxEmbedder, export_query_encoder
 
 log = logging.getLogger(__name__)
@@ -91,39 +91,21 @@ def query_embedder(index: Index, fallback: Embedder) -> Embedder:
     return fallback
 
 
-def check_stale(index: Index, settings: Settings, embedder: Embedder | None) -> list[str]:
-    """Why the index differs from the seeds and settings (empty when it is current).
-
-    With no embedder, only the model name and chunking settings are compared (no model load).
-    """
+def check_stale(index: Index, settings: Settings, model_name: str) -> list[str]:
+    """Why the index differs from the seeds, the model and the chunking settings (empty when
+    current). Needs no model: model_name is what the configured embedder calls itself."""
     reasons = []
-    if embedder is not None:
-        expected = params_for(embedder, settings.chunking)
-        if index.params != expected:
-            reasons = stale_reasons(index, expected, {})
-            reasons = [r for r in reasons if r.startswith("settings")]
-    else:
-        if index.params.model != _model_name(settings):
-            reasons.append(
-                f"model changed: index has {index.params.model!r}, "
-                f"settings ask for {_model_name(settings)!r}"
-            )
-        c = settings.chunking
-        if (
-            index.params.target_tokens,
-            index.params.overlap_sentences,
-            index.params.embed_titles,
-        ) != (c.target_tokens, c.overlap_sentences, c.embed_titles):
-            reasons.append("chunking settings changed")
+    if index.params.model != model_name:
+        reasons.append(
+            f"model changed: index has {index.params.model!r}, settings ask for {model_name!r}"
+        )
+    c = settings.chunking
+    built = (index.params.target_tokens, index.params.overlap_sentences, index.params.embed_titles)
+    if built != (c.target_tokens, c.overlap_sentences, c.embed_titles):
+        reasons.append("chunking settings changed")
     files = scan(settings.seeds_dir) if settings.seeds_dir.is_dir() else {}
-    reasons += [r for r in stale_reasons(index, None, files) if not r.startswith("settings")]
+    reasons += stale_reasons(index, None, files)
     return reasons
-
-
-def _model_name(settings: Settings) -> str:
-    from bot.embedder import resolve_model
-
-    return resolve_model(settings.model)[0]
 
 
 @dataclass
@@ -140,7 +122,7 @@ def open_answerer(settings: Settings, *, auto_rebuild: bool, progress: bool = Tr
     embedder = make_embedder(settings)
     try:
         index = Index.load(settings.index_dir)
-        reasons = check_stale(index, settings, None)
+        reasons = check_stale(index, settings, embedder.name)
     except (IndexMissingError, IndexCorruptError) as exc:
         if not auto_rebuild:
             raise
@@ -162,8 +144,3 @@ def open_answerer(settings: Settings, *, auto_rebuild: bool, progress: bool = Tr
     queries = query_embedder(index, embedder)
     answerer = Answerer(index, queries, settings.retrieval, settings.answer)
     return Opened(answerer, index, queries)
-
-
-def seeds_path(settings: Settings) -> Path:
-    """The seeds folder."""
-    return settings.seeds_dir

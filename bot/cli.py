@@ -147,6 +147,7 @@ def _cmd_ask(args: argparse.Namespace, settings: object) -> int:
             status = one(line.strip()) or status
             if not args.json:
                 console.print()
+            sys.stdout.flush()  # answer each line as it comes, even into a pipe
     return status
 
 

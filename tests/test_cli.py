@@ -1,7 +1,10 @@
 import io
 import json
+from pathlib import Path
 
 from bot.cli import main
+
+from .conftest import FakeEmbedder
 
 
 def write_config(tmp_path, extra: str = "") -> str:
@@ -173,3 +176,26 @@ def test_eval_names_a_bad_question_file(tmp_path, use_fake, capsys):
     bad.write_text('{"question": "ok"}\n{not json\n', encoding="utf-8")
     assert main(["eval", "--passages", str(bad), "--questions", str(bad), "--config", cfg]) == 1
     assert "q.jsonl:2 is not valid JSON" in capsys.readouterr().err
+
+
+def test_fresh_index_is_not_rebuilt_by_ask(tmp_path, settings, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    main(["index", "--config", cfg])
+    use_fake.calls.clear()
+    assert main(["ask", "Where is Mount Etna?", "--json", "--config", cfg]) == 0
+    assert use_fake.calls == [1]  # the question only: nothing re-embedded
+
+
+def test_index_from_another_model_is_stale_and_rebuilt(tmp_path, settings, use_fake, caplog):
+    from bot.app import rebuild
+    from bot.config import load_settings
+
+    cfg = write_config(tmp_path)
+    other = FakeEmbedder(name="another-model")
+    rebuild(load_settings(Path(cfg)), other, progress=False)
+    use_fake.calls.clear()
+    assert main(["ask", "Where is Mount Etna?", "--json", "--config", cfg]) == 0
+    assert (
+        "model changed: index has 'another-model', settings ask for 'fake-embedder'" in caplog.text
+    )
+    assert sum(use_fake.calls) > 1  # passages re-embedded with the configured model
