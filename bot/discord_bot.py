@@ -210,14 +210,17 @@ class Core:
         return open_answerer(self.settings, auto_rebuild=True, progress=False).answerer
 
     def reindex(self, current: Answerer) -> tuple[Answerer, str]:
-        """Update the index from the seeds with the current embedder; a new Answerer and summary."""
-        from bot.app import rebuild
+        """Update the index from the seeds; return a new Answerer and a summary for the user."""
+        from bot.app import make_embedder, query_embedder, rebuild
         from bot.index import Index
 
         s = self.settings
-        embedder = current.retriever.embedder
+        # Passages are embedded by the full model; questions then go through the index's
+        # ONNX encoder (current.retriever.embedder is a query encoder, not a passage one).
+        embedder = make_embedder(s)
         report = rebuild(s, embedder, full=False, progress=False)
-        answerer = Answerer(Index.load(s.index_dir), embedder, s.retrieval, s.answer)
+        index = Index.load(s.index_dir)
+        answerer = Answerer(index, query_embedder(index, embedder), s.retrieval, s.answer)
         summary = (
             f"Reindexed {len(report.embedded_documents) + len(report.reused_documents)} documents: "
             f"embedded {len(report.embedded_documents)}, reused {len(report.reused_documents)}, "

@@ -379,3 +379,14 @@ async def test_fifty_concurrent_questions_through_the_real_core_and_batcher(
     # questions that arrived together were embedded together, not one model call each
     assert len(fake_embedder.calls) < 50
     await bot.close()
+
+
+def test_core_reindex_picks_up_a_new_document(settings, use_fake):
+    from bot.discord_bot import Core
+
+    core = Core(settings)
+    first = core.load()
+    (settings.seeds_dir / "tea.txt").write_text("Green tea comes from Camellia sinensis.", "utf-8")
+    answerer, summary = core.reindex(first)
+    assert summary == "Reindexed 4 documents: embedded 1, reused 3, removed 0."
+    assert answerer.ask("Which plant gives green tea?").results[0].source == "tea.txt"
