@@ -37,7 +37,9 @@ from bot.lexical import LexicalIndex
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+# Bump when the files, their meaning or the lexical tokenization change: older indexes are
+# then reported as needing a rebuild (and the REPL and bot rebuild them).
+FORMAT_VERSION = 3
 POINTER = "CURRENT"
 
 

@@ -38,7 +38,7 @@ def test_build_save_load_round_trip(settings, fake_embedder):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["model"] == "fake-embedder"
     assert manifest["dim"] == 64
-    assert manifest["format_version"] == 2
+    assert manifest["format_version"] == 3
     assert {d["source"]: len(d["sha256"]) for d in manifest["documents"]} == {
         "apollo.txt": 64,
         "bees.md": 64,
