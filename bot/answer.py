@@ -131,6 +131,12 @@ class Answerer:
             scores[headings] = -np.inf
         return ids, scores
 
+    def same_paragraph(self, a: int, b: int) -> bool:
+        """Whether consecutive sentences a and b have no blank line between them."""
+        doc, _, end = (int(x) for x in self.index.sentences[a])
+        start = int(self.index.sentences[b, 1])
+        return "\n\n" not in self.index.documents[doc].text[end:start].replace("\r", "")
+
     def is_heading(self, j: int) -> bool:
         """Whether sentence j stands alone in its paragraph with no closing punctuation."""
         doc, start, end = (int(x) for x in self.index.sentences[j])
@@ -163,8 +169,14 @@ class Answerer:
         if max_sentences >= 2 and len(ids) > 1:
             # Two sentences: the best and its better-scoring neighbour. The answer often sits
             # in the sentence beside the one that repeats the question's words.
-            left = scores[best - 1] if best > 0 else -np.inf
-            right = scores[best + 1] if best + 1 < len(ids) else -np.inf
+            # A neighbour in another paragraph is another thought: never mark across a break.
+            joined = self.same_paragraph
+            left = scores[best - 1] if best > 0 and joined(ids[best - 1], ids[best]) else -np.inf
+            right = (
+                scores[best + 1]
+                if best + 1 < len(ids) and joined(ids[best], ids[best + 1])
+                else -np.inf
+            )
             if right >= left and right > -np.inf:
                 hi = best + 1
             elif left > -np.inf:

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from bot.answer import Answerer, clean_question
-from bot.config import AnswerSettings, RetrievalSettings
+from bot.config import AnswerSettings, ChunkingSettings, RetrievalSettings
 from bot.corpus import load_corpus
 from bot.errors import QuestionError
 from bot.index import build_index
@@ -77,3 +77,19 @@ def test_empty_whitespace_and_huge_questions_get_clear_errors(answerer, bad):
 
 def test_clean_question_collapses_whitespace():
     assert clean_question("  who\n is   here? ", 100) == "who is here?"
+
+
+def test_marked_quote_never_crosses_a_paragraph_break(tmp_path, fake_embedder):
+    from .conftest import write_corpus
+
+    text = (
+        "Astronomers wait patiently. The comet returns every 76 years.\n\n"
+        "Comet years are long years."
+    )
+    seeds = write_corpus(tmp_path / "seeds", {"p.txt": text})
+    docs, _ = load_corpus(seeds)
+    index, _ = build_index(docs, fake_embedder, ChunkingSettings(target_tokens=60))
+    answerer = Answerer(index, fake_embedder, RetrievalSettings(), AnswerSettings())
+    top = answerer.ask("How often does the comet return, in years?").results[0]
+    # the next paragraph shares more words, but the mark stays inside the paragraph
+    assert top.quote == "Astronomers wait patiently. The comet returns every 76 years."
