@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -30,7 +31,7 @@ T = TypeVar("T")
 EXIT_ERROR = 1
 MISSING_TOKEN = (
     "error: DISCORD_TOKEN is not set; put the bot token in the environment "
-    "or in a .env file in this folder (see README_DISCORD.md)"
+    "or in a .env file in this folder (see README.md, section Discord)"
 )
 BAD_TOKEN = (
     "error: Discord rejected the token in DISCORD_TOKEN (invalid or reset); "
@@ -247,6 +248,9 @@ def run(settings: Settings) -> int:
     if token is None:
         print(MISSING_TOKEN, file=sys.stderr)
         return EXIT_ERROR
+    # The bot never joins voice: discord.py's warnings about voice libraries are noise here.
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
     for name in ("bot", "discord"):  # connection progress is worth seeing while the bot runs
         logging.getLogger(name).setLevel(min(logging.INFO, logging.getLogger().getEffectiveLevel()))
     try:
@@ -256,5 +260,10 @@ def run(settings: Settings) -> int:
         return EXIT_ERROR
     except discord.PrivilegedIntentsRequired:
         print(NO_INTENT, file=sys.stderr)
+        return EXIT_ERROR
+    except (OSError, aiohttp.ClientError) as exc:  # DNS, refused, TLS: no way to Discord
+        print(
+            f"error: cannot reach Discord ({exc}); check the network and try again", file=sys.stderr
+        )
         return EXIT_ERROR
     return 0

@@ -318,6 +318,19 @@ def test_invalid_token_is_clear_error_and_not_echoed(
     assert all(secret not in r.getMessage() for r in caplog.records)
 
 
+def test_unreachable_discord_is_one_line_error(monkeypatch, capsys, settings):
+    monkeypatch.setenv("DISCORD_TOKEN", "MTIz.some-token")
+
+    async def offline(self, token, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(discord_bot.QuoteBot, "start", offline)
+    assert discord_bot.run(settings) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach Discord (Name or service not known)")
+    assert err.count("\n") == 1
+
+
 def test_sharded_setting_selects_auto_sharded_bot(settings):
     from dataclasses import replace
 
