@@ -126,7 +126,10 @@ def open_answerer(settings: Settings, *, auto_rebuild: bool, progress: bool = Tr
     except (IndexMissingError, IndexCorruptError) as exc:
         if not auto_rebuild:
             raise
-        log.warning("Building the index now, because: %s", exc)
+        if isinstance(exc, IndexMissingError):
+            log.warning("No index yet; building it from %s.", settings.seeds_dir)
+        else:
+            log.warning("Rebuilding the index: %s", exc)
         rebuild(settings, embedder, full=True, progress=progress)
         index = Index.load(settings.index_dir)
         reasons = []
