@@ -89,7 +89,12 @@ class Answerer:
         q = clean_question(question, self.settings.max_question_chars)
         k = k or self.k
         qv = self.retriever.embed_query(q) if query_vector is None else query_vector
-        hits = self._distinct(self.retriever.search(q, k * 3, query_vector=qv), k)
+        # Overlapping windows of one document can crowd the top; search deeper, keep distinct.
+        return self.compose(q, qv, self.retriever.search(q, k * 3, query_vector=qv), k)
+
+    def compose(self, q: str, qv: np.ndarray, ranked: list[Hit], k: int) -> Answer:
+        """The Answer to the cleaned question q from its hits, best first."""
+        hits = self._distinct(ranked, k)
         if not hits:
             return Answer(q, False)
         q_terms = terms(q)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.answer import Answerer
+from bot.answer import Answerer, clean_question
 from bot.config import Settings
 from bot.corpus import Document
 from bot.embedder import Embedder
@@ -120,14 +120,14 @@ def run_eval(
     index = answerer.index
     rows = []
     for q, qv in zip(questions, query_vectors, strict=True):
-        text = str(q["question"])
+        text = clean_question(str(q["question"]), answerer.settings.max_question_chars)
         hits = answerer.retriever.search(text, depth, query_vector=qv)
         ranked: list[str] = []
         for h in hits:
             src = index.documents[int(index.passages[h.passage, 0])].source
             if src not in ranked:
                 ranked.append(src)
-        ans = answerer.ask(text, query_vector=qv)
+        ans = answerer.compose(text, qv, hits, answerer.k)  # the same hits, not a second search
         top = ans.results[0] if ans.results else None
         rows.append(
             Row(
