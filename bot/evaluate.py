@@ -23,7 +23,6 @@ from bot.index import FORMAT_VERSION, Index, build_index, params_for
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("all", "tune", "report")
 _QUOTES = str.maketrans(
     {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2032": "'", "`": "'"}
 )

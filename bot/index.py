@@ -419,8 +419,3 @@ def _fsync_dir(path: Path) -> None:
     # Some filesystems refuse fsync on folders; the rename is atomic all the same.
     with contextlib.suppress(OSError):
         _fsync(path)
-
-
-def describe(index: Index) -> dict[str, Any]:
-    """A short summary for `index` output and :sources."""
-    return {"documents": len(index.documents), "passages": len(index), "model": index.params.model}
