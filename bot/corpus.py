@@ -31,21 +31,26 @@ def content_hash(data: bytes) -> str:
 
 
 MAX_TITLE = 120
+TRIMMED_TITLE = 80
 _HEADING = re.compile(r"#{1,6}\s+(\S.*?)\s*#*$")  # a Markdown ATX heading; "#tag" is not one
 
 
 def derive_title(text: str, source: str) -> str:
-    """Title for citations: a Markdown heading or a short first line, else the file name.
-
-    A first line longer than MAX_TITLE characters is a paragraph, not a title.
-    """
+    """Title for citations: a Markdown heading, else the first line (its opening words when it
+    is a whole paragraph), else the file name."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in lines:
         if m := _HEADING.match(line):
             return m.group(1)[:MAX_TITLE]
-    if lines and len(lines[0]) <= MAX_TITLE:
-        return lines[0]
-    return Path(source).stem
+    if not lines:
+        return Path(source).stem
+    first = lines[0]
+    if len(first) <= MAX_TITLE:
+        return first
+    # A paragraph, not a title: its opening words, cut at a word boundary, read better in a
+    # citation than a file name like "001_c1d24ae85ae90f73".
+    cut = first.rfind(" ", 0, TRIMMED_TITLE)
+    return first[: cut if cut > 0 else TRIMMED_TITLE].rstrip(" ,;:&–—-") + "…"
 
 
 def discover(seeds_dir: Path) -> list[Path]:

@@ -145,3 +145,16 @@ def test_save_replaces_old_versions(settings, fake_embedder):
     index.save(settings.index_dir)
     versions = [p for p in settings.index_dir.iterdir() if p.is_dir()]
     assert len(versions) == 1
+
+
+def test_a_paragraph_first_line_gives_its_opening_words_as_title():
+    from bot.corpus import derive_title
+
+    paragraph = (
+        "On May 13, the band returned with its fifth studio album, " + "and more words " * 20
+    )
+    title = derive_title(paragraph + "\n\nNext paragraph.", "001_c1d24ae85ae90f73.txt")
+    assert title == "On May 13, the band returned with its fifth studio album, and more words and…"
+    assert len(title) <= 81
+    assert derive_title("#tag line\n", "notes/x.md") == "#tag line"
+    assert derive_title("x" * 300, "dir/f.txt") == "x" * 80 + "…"
