@@ -39,11 +39,15 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN)
 
 
-@lru_cache(maxsize=65536)
-def _terms(text: str) -> tuple[str, ...]:
+def _tokens(text: str) -> tuple[str, ...]:
     stop = _stopwords()
     words = [w for w in _TOKEN.findall(text.lower()) if w not in stop]
     return tuple(_stemmer().stemWords(words)) if words else ()
+
+
+# Questions and quote candidates repeat; indexing goes through _tokens so passages of a large
+# corpus do not flush the cache.
+_terms = lru_cache(maxsize=65536)(_tokens)
 
 
 def terms(text: str) -> list[str]:
@@ -56,21 +60,17 @@ def terms(text: str) -> list[str]:
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """terms() of each text, for indexing."""
-    return [terms(t) for t in texts]
+    """terms() of each text, for indexing (uncached)."""
+    return [list(_tokens(t)) for t in texts]
 
 
-def bigrams(texts: Sequence[str]) -> list[list[str]]:
+def pairs(words: Sequence[str]) -> list[str]:
     """Adjacent pairs of content words (stemmed, stop words dropped): phrase evidence for BM25.
 
     Pairs such as "the video" would match everywhere; pairs of content words ("short film",
     "grammy nomin") are what a question copies from the sentence that answers it.
     """
-    out = []
-    for text in texts:
-        words = _terms(text)
-        out.append([f"{a} {b}" for a, b in pairwise(words)])
-    return out
+    return [f"{a} {b}" for a, b in pairwise(words)]
 
 
 # A capitalised word that does not start the question or a sentence: most likely a name.
@@ -89,13 +89,13 @@ class LexicalIndex:
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
         """Index texts (one per passage)."""
         bm25s = _bm25s()
+        words = tokenize(texts)  # once: the word pairs come from the same tokens
         retriever = bm25s.BM25(k1=1.2, b=0.75)
         # bm25s cannot index an empty document; a passage of stop words only gets a placeholder.
-        retriever.index([t or ["<none>"] for t in tokenize(texts)], show_progress=False)
+        retriever.index([t or ["<none>"] for t in words], show_progress=False)
         phrases = bm25s.BM25(k1=1.2, b=0.75)
-        pairs = bigrams(texts)
-        # bm25s cannot index an empty corpus vocabulary; one-word passages have no pairs.
-        phrases.index([p or ["<none>"] for p in pairs], show_progress=False)
+        # Likewise for passages of one content word, which have no pairs.
+        phrases.index([pairs(t) or ["<none>"] for t in words], show_progress=False)
         return cls(retriever, len(texts), phrases)
 
     def save(self, folder: Path) -> None:
@@ -117,10 +117,10 @@ class LexicalIndex:
 
     def phrase_scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage over the query's word pairs (zeros when none match)."""
-        pairs = bigrams([query])[0]
-        if not pairs or self.size == 0 or self._phrases is None:
+        asked = pairs(_terms(query))
+        if not asked or self.size == 0 or self._phrases is None:
             return np.zeros(self.size, dtype=np.float32)
-        known = [p for p in pairs if p in self._phrases.vocab_dict]
+        known = [p for p in asked if p in self._phrases.vocab_dict]
         if not known:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._phrases.get_scores(known), dtype=np.float32)
