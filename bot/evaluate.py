@@ -37,7 +37,7 @@ def normalise_answer(text: str) -> str:
 def contains_answer(text: str, answers: Iterable[str]) -> bool:
     """Whether text holds one of answers, case- and quote-mark-insensitive."""
     hay = normalise_answer(text)
-    return any(normalise_answer(a) and normalise_answer(a) in hay for a in answers)
+    return any(needle and needle in hay for needle in map(normalise_answer, answers))
 
 
 def split_of(title: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import numpy as np
 from rich.console import Console
 from rich.text import Text
 
@@ -72,14 +73,12 @@ class Repl:
                     Text(f"Usage: :k N with N from 1 to 20 (now {self.k}).", style="red")
                 )
         elif name == ":sources":
-            counts: dict[int, int] = {}
-            for d in self.index.passages[:, 0]:
-                counts[int(d)] = counts.get(int(d), 0) + 1
+            counts = np.bincount(
+                np.asarray(self.index.passages[:, 0]), minlength=len(self.index.documents)
+            )
             for i, doc in enumerate(self.index.documents):
                 self.console.print(
-                    Text.assemble(
-                        (doc.title, "cyan"), f"  {doc.source}  ({counts.get(i, 0)} passages)"
-                    )
+                    Text.assemble((doc.title, "cyan"), f"  {doc.source}  ({counts[i]} passages)")
                 )
         else:
             self.console.print(Text(f"Unknown command {name}. Type :help.", style="red"))
