@@ -192,13 +192,13 @@ def prescore(index: Index, queries: np.ndarray, settings: RetrievalSettings) -> 
     if ann_for(index, settings) is not None or not len(index):
         return list(queries)
     q = np.ascontiguousarray(queries, dtype=np.float32)
-    dense = np.asarray(np.asarray(index.passage_vectors, dtype=np.float32) @ q.T).T.copy()
+    # q @ E.T gives one C-contiguous row of scores per question, with no transposed copy.
+    dense = q @ np.asarray(index.passage_vectors, dtype=np.float32).T
     if index.sentence_vectors.shape[0]:
-        sent = np.asarray(np.asarray(index.sentence_vectors, dtype=np.float32) @ q.T).T
-        ranges = np.asarray(index.passages[:, 3:5])
-        sentence = [segment_max(np.ascontiguousarray(row), ranges) for row in sent]
+        sent = q @ np.asarray(index.sentence_vectors, dtype=np.float32).T
+        sentence = np.ascontiguousarray(segment_max(sent, np.asarray(index.passages[:, 3:5])))
     else:
-        sentence = list(dense)
+        sentence = dense
     out = []
     for j in range(len(q)):
         v = q[j].view(Prescored)

@@ -83,14 +83,26 @@ class Answerer:
         self.k = retrieval.k
 
     def ask(
-        self, question: str, k: int | None = None, *, query_vector: np.ndarray | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        query_vector: np.ndarray | None = None,
+        query_tokens: np.ndarray | None = None,
     ) -> Answer:
-        """Answer question with up to k quoted sources, or decline."""
+        """Answer question with up to k quoted sources, or decline.
+
+        query_vector and query_tokens are the question's encoding when the caller has it
+        (Retriever.encode, for many questions in one model call).
+        """
         q = clean_question(question, self.settings.max_question_chars)
         k = k or self.k
-        qv = self.retriever.embed_query(q) if query_vector is None else query_vector
+        if query_vector is None:
+            vectors, tokens = self.retriever.encode([q])
+            query_vector, query_tokens = vectors[0], tokens[0] if tokens else None
         # Overlapping windows of one document can crowd the top; search deeper, keep distinct.
-        return self.compose(q, qv, self.retriever.search(q, k * 3, query_vector=qv), k)
+        hits = self.retriever.search(q, k * 3, query_vector=query_vector, query_tokens=query_tokens)
+        return self.compose(q, query_vector, hits, k)
 
     def compose(self, q: str, qv: np.ndarray, ranked: list[Hit], k: int) -> Answer:
         """The Answer to the cleaned question q from its hits, best first."""

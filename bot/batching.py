@@ -38,13 +38,17 @@ def ask_many(
             results[i] = exc
     if cleaned:
         retriever = answerer.retriever
-        vectors = prescore(
-            retriever.index, retriever.embedder.embed([q for _, q in cleaned]), retriever.settings
-        )
+        encoded, tokens = retriever.encode([q for _, q in cleaned])
+        vectors = prescore(retriever.index, encoded, retriever.settings)
 
         def one(j: int) -> Answer | BotError:
             try:
-                return answerer.ask(cleaned[j][1], k, query_vector=vectors[j])
+                return answerer.ask(
+                    cleaned[j][1],
+                    k,
+                    query_vector=vectors[j],
+                    query_tokens=tokens[j] if tokens else None,
+                )
             except BotError as exc:
                 return exc
 

@@ -17,6 +17,7 @@ class ChunkingSettings:
     target_tokens: int = 160
     overlap_sentences: int = 1
     embed_titles: bool = True
+    token_vectors: bool = True
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class RetrievalSettings:
     sentence_weight: float = 0.5
     lexical_weight: float = 1.0
     phrase_weight: float = 0.2
+    token_weight: float = 0.5
+    rerank_depth: int = 20
     backend: str = "exact"  # "exact" or "usearch"
     approximate_from: int = 100_000
     storage_dtype: str = "float32"  # "float32" or "float16"
@@ -94,6 +97,8 @@ _MINIMUM = {
     "retrieval.sentence_weight": 0,
     "retrieval.lexical_weight": 0,
     "retrieval.phrase_weight": 0,
+    "retrieval.token_weight": 0,
+    "retrieval.rerank_depth": 1,
     "retrieval.approximate_from": 1,
     "answer.max_quote_sentences": 1,
     "answer.unknown_name_penalty": 0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +32,37 @@ class Embedder(Protocol):
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Return the number of word pieces of each text, without special tokens."""
         ...
+
+
+@runtime_checkable
+class TokenEmbedder(Embedder, Protocol):
+    """An Embedder that also gives the model's vector of every word piece (late interaction)."""
+
+    def embed_tokens(
+        self, texts: Sequence[str], *, query: bool = False, progress: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Return embed(texts) and, per text, a (pieces, dim) float16 matrix of unit rows.
+
+        Passages keep every word piece; a question (query=True) keeps only its words: no
+        [CLS]/[SEP], no punctuation.
+        """
+        ...
+
+
+_WORDY = re.compile(r"\w")
+
+
+def question_pieces(pieces: Sequence[str], special: Sequence[int]) -> np.ndarray:
+    """Which word pieces of a question take part in token matching (a boolean mask)."""
+    return np.array(
+        [not sp and bool(_WORDY.search(t)) for t, sp in zip(pieces, special, strict=True)],
+        dtype=bool,
+    )
+
+
+def unit_rows_f16(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, stored as float16 (token vectors: half the disk)."""
+    return normalise(matrix).astype(np.float16)
 
 
 def resolve_model(model: str) -> tuple[str, str]:
@@ -115,6 +147,37 @@ class SentenceTransformerEmbedder:
             return [len(e.ids) for e in encs]
         tok = self.model.tokenizer
         return [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+
+    def embed_tokens(
+        self, texts: Sequence[str], *, query: bool = False, progress: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Pooled vectors and word-piece vectors from one pass of the model (TokenEmbedder)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        vectors: list[np.ndarray] = []
+        tokens: list[np.ndarray] = []
+        step = 2048  # the model's outputs are torch tensors: convert a slice at a time
+        for lo in range(0, len(texts), step):
+            chunk = list(texts[lo : lo + step])
+            for out in self.model.encode(
+                chunk, batch_size=self.batch_size, output_value=None, show_progress_bar=progress
+            ):
+                n = int(out["attention_mask"].sum())
+                vectors.append(out["sentence_embedding"].float().cpu().numpy())
+                tokens.append(out["token_embeddings"][:n].float().cpu().numpy())
+        if query:
+            tok = self.model.tokenizer  # as the model saw the text: special tokens, truncation
+            enc = tok(
+                list(texts),
+                truncation=True,
+                max_length=self.max_tokens,
+                return_special_tokens_mask=True,
+            )
+            for i, ids in enumerate(enc["input_ids"]):
+                pieces = tok.convert_ids_to_tokens(ids)
+                keep = question_pieces(pieces, enc["special_tokens_mask"][i])[: len(tokens[i])]
+                tokens[i] = tokens[i][: len(keep)][keep]
+        return normalise(np.stack(vectors)), [unit_rows_f16(t) for t in tokens]
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Encode texts to unit-length float32 rows."""

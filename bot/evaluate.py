@@ -20,6 +20,7 @@ from bot.corpus import Document
 from bot.embedder import Embedder
 from bot.errors import BotError, IndexCorruptError, IndexMissingError
 from bot.index import FORMAT_VERSION, Index, build_index, params_for
+from bot.retrieval import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -112,15 +113,17 @@ def run_eval(
     answerer: Answerer,
     questions: Sequence[dict[str, Any]],
     query_vectors: np.ndarray,
+    query_tokens: Sequence[np.ndarray] | None = None,
     *,
     depth: int = 60,
 ) -> list[Row]:
     """Answer every question; keep what the metrics need."""
     index = answerer.index
     rows = []
-    for q, qv in zip(questions, query_vectors, strict=True):
+    for i, (q, qv) in enumerate(zip(questions, query_vectors, strict=True)):
         text = clean_question(str(q["question"]), answerer.settings.max_question_chars)
-        hits = answerer.retriever.search(text, depth, query_vector=qv)
+        qt = query_tokens[i] if query_tokens is not None else None
+        hits = answerer.retriever.search(text, depth, query_vector=qv, query_tokens=qt)
         ranked: list[str] = []
         for h in hits:
             src = index.documents[int(index.passages[h.passage, 0])].source
@@ -175,22 +178,29 @@ def metrics(rows: Sequence[Row]) -> dict[str, Any]:
     return out
 
 
-def _question_vectors(embedder: Embedder, texts: list[str], cache_dir: Path) -> np.ndarray:
-    """Embed the questions once per (model, question set), cached beside the eval index."""
-    key = hashlib.sha256(json.dumps([embedder.name, texts]).encode()).hexdigest()[:16]
-    path = cache_dir / f"questions-{key}.npy"
+def _question_encoding(
+    retriever: Retriever, texts: list[str], cache_dir: Path
+) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """Encode the questions once per (model, question set), cached beside the eval index."""
+    late = retriever.uses_tokens
+    key = hashlib.sha256(json.dumps([retriever.embedder.name, late, texts]).encode())
+    path = cache_dir / f"questions-{key.hexdigest()[:16]}.npz"
     try:
-        vecs = np.load(path, allow_pickle=False)
+        with np.load(path, allow_pickle=False) as z:
+            vecs, pieces, ends = z["vectors"], z["tokens"], z["ends"]
         if vecs.shape[0] == len(texts):
-            return vecs
-    except (OSError, ValueError):
+            tokens = np.split(pieces, ends[:-1]) if late else None
+            return vecs, tokens
+    except (OSError, ValueError, KeyError):
         pass
-    vecs = embedder.embed(texts, progress=True)
+    vecs, tokens = retriever.encode(texts)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, vecs, allow_pickle=False)
+    tmp = path.with_suffix(".tmp.npz")
+    pieces = np.concatenate(tokens) if tokens else np.zeros((0, vecs.shape[1]), np.float16)
+    ends = np.cumsum([len(t) for t in tokens]) if tokens else np.zeros(0, np.int64)
+    np.savez(tmp, vectors=vecs, tokens=pieces, ends=ends)
     tmp.replace(path)
-    return vecs
+    return vecs, tokens
 
 
 def evaluate_files(
@@ -227,6 +237,7 @@ def evaluate_files(
             for r in rows
             if r.get("gold") and split_of(titles.get(str(r["gold"][0]), "")) == split
         ]
-    vecs = _question_vectors(embedder, [str(r["question"]) for r in rows], settings.cache_dir)
-    result = metrics(run_eval(answerer, rows, vecs))
+    texts = [str(r["question"]) for r in rows]
+    vecs, tokens = _question_encoding(answerer.retriever, texts, settings.cache_dir)
+    result = metrics(run_eval(answerer, rows, vecs, tokens))
     return {"split": split, **result}

@@ -9,6 +9,8 @@ Layout of the index folder::
     v-<id>/sentences.npy       int64 (M, 3): doc, start, end
     v-<id>/passage_vectors.npy float32 (N, dim), unit rows
     v-<id>/sentence_vectors.npy float32 (M, dim), unit rows
+    v-<id>/token_vectors.npy   float16 (T, dim), unit rows: every word piece of every passage
+    v-<id>/token_ranges.npy    int64 (N, 2): each passage's rows of token_vectors
     v-<id>/bm25/               the lexical index
 """
 
@@ -31,7 +33,7 @@ import numpy as np
 from bot.chunking import chunk_document
 from bot.config import ChunkingSettings
 from bot.corpus import Document
-from bot.embedder import Embedder
+from bot.embedder import Embedder, TokenEmbedder
 from bot.errors import IndexCorruptError, IndexMissingError
 from bot.lexical import LexicalIndex
 
@@ -39,7 +41,7 @@ log = logging.getLogger(__name__)
 
 # Bump when the files, their meaning or the lexical tokenization change: older indexes are
 # then reported as needing a rebuild (and the REPL and bot rebuild them).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 POINTER = "CURRENT"
 
 
@@ -53,6 +55,7 @@ class IndexParams:
     target_tokens: int
     overlap_sentences: int
     embed_titles: bool
+    token_vectors: bool = False
 
 
 def params_for(embedder: Embedder, chunking: ChunkingSettings) -> IndexParams:
@@ -64,6 +67,7 @@ def params_for(embedder: Embedder, chunking: ChunkingSettings) -> IndexParams:
         target_tokens=chunking.target_tokens,
         overlap_sentences=chunking.overlap_sentences,
         embed_titles=chunking.embed_titles,
+        token_vectors=chunking.token_vectors and isinstance(embedder, TokenEmbedder),
     )
 
 
@@ -80,6 +84,9 @@ class Index:
         sentence_vectors: np.ndarray,
         lexical: LexicalIndex | None = None,
         skipped: dict[str, str] | None = None,
+        *,
+        token_vectors: np.ndarray | None = None,
+        token_ranges: np.ndarray | None = None,
     ) -> None:
         self.params = params
         self.documents = documents
@@ -87,6 +94,11 @@ class Index:
         self.sentences = sentences
         self.passage_vectors = passage_vectors
         self.sentence_vectors = sentence_vectors
+        # Empty when the index keeps no word-piece vectors (params.token_vectors false).
+        self.token_vectors = (
+            np.zeros((0, params.dim), np.float16) if token_vectors is None else token_vectors
+        )
+        self.token_ranges = np.zeros((0, 2), np.int64) if token_ranges is None else token_ranges
         self.skipped = skipped or {}
         self._lexical = lexical
         # Set by load(): where the version lives and what its manifest says (extra artefacts).
@@ -180,6 +192,8 @@ class Index:
             "sentences": self.sentences,
             "passage_vectors": np.asarray(self.passage_vectors, dtype=vector_dtype),
             "sentence_vectors": np.asarray(self.sentence_vectors, dtype=vector_dtype),
+            "token_vectors": np.asarray(self.token_vectors, dtype=np.float16),
+            "token_ranges": np.asarray(self.token_ranges, dtype=np.int64),
         }
         for name, arr in arrays.items():
             np.save(folder / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
@@ -213,7 +227,14 @@ class Index:
             mode = "r" if mmap else None
             arrays = {
                 name: np.load(folder / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
-                for name in ("passages", "sentences", "passage_vectors", "sentence_vectors")
+                for name in (
+                    "passages",
+                    "sentences",
+                    "passage_vectors",
+                    "sentence_vectors",
+                    "token_vectors",
+                    "token_ranges",
+                )
             }
             lexical = LexicalIndex.load(folder / "bm25", arrays["passages"].shape[0])
         except IndexCorruptError:
@@ -232,6 +253,8 @@ class Index:
             arrays["sentence_vectors"],
             lexical,
             manifest.get("skipped", {}),
+            token_vectors=arrays["token_vectors"],
+            token_ranges=arrays["token_ranges"],
         )
         index.folder, index.manifest = folder, manifest
         index._check_shapes(index_dir)
@@ -247,6 +270,12 @@ class Index:
             problems.append(f"sentence_vectors is {self.sentence_vectors.shape}, expected {(m, d)}")
         if self.passages.ndim != 2 or self.passages.shape[1] != 5:
             problems.append("passages table has the wrong shape")
+        if self.params.token_vectors:
+            ranges, t = self.token_ranges, self.token_vectors.shape[0]
+            if ranges.shape != (n, 2) or (n and int(ranges[-1, 1]) != t):
+                problems.append(f"token_ranges is {ranges.shape}, expected {(n, 2)} ending at {t}")
+            if self.token_vectors.shape[1:] != (d,):
+                problems.append(f"token_vectors is {self.token_vectors.shape}, expected (T, {d})")
         if problems:
             raise IndexCorruptError(
                 f"The index in {index_dir} is damaged: {'; '.join(problems)}. "
@@ -285,7 +314,8 @@ def build_index(
         reusable = {(d.source, d.sha256, d.title): i for i, d in enumerate(previous.documents)}
 
     budget = params.max_tokens - 2  # [CLS] and [SEP]
-    doc_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]] = []
+    # Per document: passage rows, sentence rows, and (when reused) their vectors and tokens.
+    doc_rows: list[tuple[np.ndarray, np.ndarray, Any, Any, list[np.ndarray] | None]] = []
     to_embed_p: list[str] = []
     to_embed_s: list[str] = []
     embedded, reused = [], []
@@ -298,12 +328,18 @@ def build_index(
             s_rows = np.array(previous.sentences[s_mask])
             s_base = int(np.flatnonzero(s_mask)[0]) if s_mask.any() else 0
             p_rows[:, 3:] -= s_base
+            old_tokens = (
+                [np.array(previous.token_vectors[a:b]) for a, b in previous.token_ranges[p_mask]]
+                if params.token_vectors
+                else None
+            )
             doc_rows.append(
                 (
                     p_rows,
                     s_rows,
                     np.array(previous.passage_vectors[p_mask]),
                     np.array(previous.sentence_vectors[s_mask]),
+                    old_tokens,
                 )
             )
             reused.append(doc.source)
@@ -340,18 +376,25 @@ def build_index(
             body = doc.text[p.start : p.end]
             to_embed_p.append(f"{doc.title}\n{body}" if chunking.embed_titles else body)
         to_embed_s.extend(doc.text[a:b] for (a, b) in spans)
-        doc_rows.append((p_rows, s_rows, None, None))
+        doc_rows.append((p_rows, s_rows, None, None, None))
         embedded.append(doc.source)
 
     if progress and (to_embed_p or to_embed_s):
         log.info("Embedding %d passages and %d sentences", len(to_embed_p), len(to_embed_s))
-    new_p = embedder.embed(to_embed_p, progress=progress) if to_embed_p else None
+    new_p = new_t = None
+    if to_embed_p and params.token_vectors:
+        # One pass of the model gives the passage vectors and every word piece's vector.
+        assert isinstance(embedder, TokenEmbedder)
+        new_p, new_t = embedder.embed_tokens(to_embed_p, progress=progress)
+    elif to_embed_p:
+        new_p = embedder.embed(to_embed_p, progress=progress)
     new_s = embedder.embed(to_embed_s, progress=progress) if to_embed_s else None
 
     passages_out, sentences_out, pv_out, sv_out = [], [], [], []
+    tokens_out: list[np.ndarray] = []
     p_cursor = s_cursor = 0
     sentence_base = 0
-    for new_i, (p_rows, s_rows, pv, sv) in enumerate(doc_rows):
+    for new_i, (p_rows, s_rows, pv, sv, toks) in enumerate(doc_rows):
         p_rows = p_rows.copy()
         s_rows = s_rows.copy()
         p_rows[:, 0] = new_i
@@ -362,14 +405,26 @@ def build_index(
             assert new_p is not None and new_s is not None
             pv = new_p[p_cursor : p_cursor + p_rows.shape[0]]
             sv = new_s[s_cursor : s_cursor + s_rows.shape[0]]
+            if new_t is not None:
+                toks = new_t[p_cursor : p_cursor + p_rows.shape[0]]
             p_cursor += p_rows.shape[0]
             s_cursor += s_rows.shape[0]
         passages_out.append(p_rows)
         sentences_out.append(s_rows)
         pv_out.append(np.asarray(pv, dtype=np.float32))
         sv_out.append(np.asarray(sv, dtype=np.float32))
+        tokens_out.extend(toks or [])
 
     dim = params.dim
+    token_vectors = token_ranges = None
+    if params.token_vectors:
+        ends = np.cumsum([t.shape[0] for t in tokens_out], dtype=np.int64)
+        token_ranges = np.stack([ends - np.diff(ends, prepend=0), ends], axis=1).reshape(-1, 2)
+        token_vectors = (
+            np.concatenate(tokens_out).astype(np.float16)
+            if tokens_out
+            else np.zeros((0, dim), np.float16)
+        )
     index = Index(
         params,
         list(documents),
@@ -378,6 +433,8 @@ def build_index(
         np.concatenate(pv_out) if pv_out else np.zeros((0, dim), np.float32),
         np.concatenate(sv_out) if sv_out else np.zeros((0, dim), np.float32),
         skipped=skipped,
+        token_vectors=token_vectors,
+        token_ranges=token_ranges,
     )
     removed = []
     if previous is not None:

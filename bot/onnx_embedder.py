@@ -1,9 +1,10 @@
 """Queries through an ONNX export of the sentence-transformers model: no torch at question time.
 
 At index time `export_query_encoder` writes the model's transformer, with mean pooling and L2
-normalisation inside the graph, via plain `torch.onnx.export` into a cache keyed by the weights'
-hash, and hard-links it (with tokenizer.json) into the index version folder. The manifest stamps
-file names, sha256 and opset; `OnnxEmbedder` loads them with onnxruntime + tokenizers only.
+normalisation inside the graph (the word-piece vectors are a second output), via plain
+`torch.onnx.export` into a cache keyed by the weights' hash, and hard-links it (with
+tokenizer.json) into the index version folder. The manifest stamps file names, sha256 and
+opset; `OnnxEmbedder` loads them with onnxruntime + tokenizers only.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from bot.embedder import question_pieces, unit_rows_f16
+
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "query_encoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 OPSET = 17
-EXPORT_VERSION = 1  # bump when the exported graph changes shape or semantics
+EXPORT_VERSION = 2  # bump when the exported graph changes shape or semantics (2: tokens out)
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -65,13 +68,14 @@ def _export(model: Any, target: Path) -> None:
             ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1), hidden
 
     dummy = torch.ones(2, 8, dtype=torch.long)
     dynamic = {
         n: {0: "batch", 1: "tokens"} for n in ("input_ids", "attention_mask", "token_type_ids")
     }
     dynamic["embedding"] = {0: "batch"}
+    dynamic["tokens"] = {0: "batch", 1: "tokens"}
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with torch.no_grad(), warnings.catch_warnings():
         # The tracer's warnings concern control flow that is constant for this model.
@@ -81,7 +85,7 @@ def _export(model: Any, target: Path) -> None:
             (dummy, dummy, torch.zeros_like(dummy)),
             str(tmp),
             input_names=["input_ids", "attention_mask", "token_type_ids"],
-            output_names=["embedding"],
+            output_names=["embedding", "tokens"],
             dynamic_axes=dynamic,
             opset_version=OPSET,
             dynamo=False,  # the TorchScript exporter needs no onnxscript
@@ -103,7 +107,7 @@ def export_query_encoder(embedder: Any, folder: Path, cache_dir: Path) -> dict[s
     embedder is a SentenceTransformerEmbedder; anything without local weights gets no export
     (None), and queries then go through the embedder itself.
     """
-    from bot.embedder import SentenceTransformerEmbedder  # deferred: keeps this module light
+    from bot.embedder import SentenceTransformerEmbedder
 
     if (
         not isinstance(embedder, SentenceTransformerEmbedder)
@@ -144,7 +148,7 @@ class OnnxEmbedder:
         stamp: dict[str, Any],
         *,
         threads: int | None = None,
-        batch_size: int = 64,
+        batch_size: int = 16,
     ) -> None:
         import onnxruntime as ort  # only when questions are answered
         from tokenizers import Tokenizer
@@ -173,8 +177,9 @@ class OnnxEmbedder:
         self._counter.no_padding()
         self._tokenizer = Tokenizer.from_str(raw)
         self._tokenizer.enable_truncation(self.max_tokens)
+        self._tokenizer.no_padding()  # embed() pads each length-sorted batch itself
         pad = self._tokenizer.token_to_id("[PAD]")
-        self._tokenizer.enable_padding(pad_id=0 if pad is None else pad)
+        self._pad = 0 if pad is None else pad
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, special tokens excluded."""
@@ -186,19 +191,51 @@ class OnnxEmbedder:
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Encode texts to unit-length float32 rows (progress is ignored: queries are short)."""
+        return self._run(texts, tokens=False)[0]
+
+    def embed_tokens(
+        self, texts: Sequence[str], *, query: bool = False, progress: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Pooled vectors and word-piece vectors from one run of the graph (TokenEmbedder)."""
+        return self._run(texts, tokens=True, query=query)
+
+    def _run(
+        self, texts: Sequence[str], *, tokens: bool, query: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Run the graph over texts, sorted by length and cut into batches of similar length.
+
+        A short question is then not padded to the longest one of the batch: every padded
+        position costs a full pass through the model.
+        """
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        out = []
-        for lo in range(0, len(texts), self.batch_size):
-            enc = self._tokenizer.encode_batch(list(texts[lo : lo + self.batch_size]))
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        encoded = self._tokenizer.encode_batch(list(texts))
+        order = np.argsort([len(e.ids) for e in encoded], kind="stable")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        pieces: list[np.ndarray] = [np.zeros((0, self.dim), np.float16)] * len(texts)
+        outputs = ["embedding", "tokens"] if tokens else ["embedding"]
+        for lo in range(0, len(order), self.batch_size):
+            rows = order[lo : lo + self.batch_size]
+            batch = [encoded[i] for i in rows]
+            width = len(batch[-1].ids)  # sorted: the last is the longest
             feed = {
-                "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64),
+                "input_ids": np.full((len(batch), width), self._pad, dtype=np.int64),
+                "attention_mask": np.zeros((len(batch), width), dtype=np.int64),
+                "token_type_ids": np.zeros((len(batch), width), dtype=np.int64),
             }
-            out.append(
-                self.session.run(None, {k: v for k, v in feed.items() if k in self._input_names})[0]
-            )
-        vecs = np.concatenate(out).astype(np.float32, copy=False)
+            for r, e in enumerate(batch):
+                n = len(e.ids)
+                feed["input_ids"][r, :n] = e.ids
+                feed["attention_mask"][r, :n] = 1
+                feed["token_type_ids"][r, :n] = e.type_ids
+            run = {k: v for k, v in feed.items() if k in self._input_names}
+            result = self.session.run(outputs, run)
+            out[rows] = result[0]
+            if tokens:
+                for r, (i, e) in enumerate(zip(rows, batch, strict=True)):
+                    hidden = result[1][r, : len(e.ids)]
+                    if query:
+                        hidden = hidden[question_pieces(e.tokens, e.special_tokens_mask)]
+                    pieces[i] = unit_rows_f16(hidden)
         # The graph normalises; renormalising guards float drift at no visible cost.
-        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12), pieces

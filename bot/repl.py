@@ -122,5 +122,5 @@ def run_repl(settings: Settings, *, k: int | None = None) -> int:
     )
     repl = Repl(opened.answerer, opened.index, console, k or settings.retrieval.k)
     with console.status("Loading the model…"):
-        opened.answerer.retriever.embed_query("warm up")  # so the first answer is not the slow one
+        opened.answerer.retriever.encode(["warm up"])  # so the first answer is not the slow one
     return repl.loop(lambda: session.prompt("> "))

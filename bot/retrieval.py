@@ -1,14 +1,19 @@
-"""Hybrid retrieval: dense passage and sentence cosine plus BM25, fused by weighted scores."""
+"""Hybrid retrieval: dense passage and sentence cosine plus BM25, fused by weighted scores.
+
+The fused top `rerank_depth` are then re-scored by late interaction: each word of the question
+is matched to its most similar word piece of the passage (the model's own contextual vectors,
+stored at index time), and the mean of those best matches is added with `token_weight`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from bot.ann import dense_scores
 from bot.config import RetrievalSettings
-from bot.embedder import Embedder
+from bot.embedder import Embedder, TokenEmbedder
 from bot.index import Index
 
 
@@ -22,6 +27,7 @@ class Hit:
     sentence: float
     lexical: float
     phrase: float = 0.0
+    tokens: float = 0.0  # mean best word-piece cosine (0 when not re-ranked)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -37,12 +43,17 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def segment_max(values: np.ndarray, ranges: np.ndarray) -> np.ndarray:
-    """Max of values over each [lo, hi) row of ranges (ranges may overlap; none is empty)."""
+    """Max of values over each [lo, hi) row of ranges (ranges may overlap; none is empty).
+
+    values is one score per sentence, or a matrix of them (one row per question): the max is
+    taken along the last axis.
+    """
     if ranges.shape[0] == 0:
-        return np.zeros(0, dtype=values.dtype)
-    padded = np.append(values, values.dtype.type(0))
+        return np.zeros((*values.shape[:-1], 0), dtype=values.dtype)
+    pad = np.zeros((*values.shape[:-1], 1), dtype=values.dtype)
+    padded = np.concatenate([values, pad], axis=-1)
     bounds = np.asarray(ranges, dtype=np.int64).reshape(-1)
-    return np.maximum.reduceat(padded, bounds)[::2]
+    return np.maximum.reduceat(padded, bounds, axis=-1)[..., ::2]
 
 
 def _unit_scale(x: np.ndarray, pool: np.ndarray) -> np.ndarray:
@@ -66,26 +77,80 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
 
-    def embed_query(self, question: str) -> np.ndarray:
-        """Unit vector of the question."""
-        return self.embedder.embed([question])[0]
+    @property
+    def uses_tokens(self) -> bool:
+        """Whether hits are re-ranked by word-piece matching (index and embedder both can)."""
+        return (
+            self.settings.token_weight > 0
+            and self.index.params.token_vectors
+            and self.index.token_vectors.shape[0] > 0
+            and isinstance(self.embedder, TokenEmbedder)
+        )
+
+    def encode(self, questions: list[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """Question vectors and, when re-ranking uses them, word-piece vectors: one model call."""
+        if self.uses_tokens:
+            assert isinstance(self.embedder, TokenEmbedder)
+            return self.embedder.embed_tokens(questions, query=True)
+        return self.embedder.embed(questions), None
 
     def search(
-        self, question: str, k: int | None = None, *, query_vector: np.ndarray | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        query_vector: np.ndarray | None = None,
+        query_tokens: np.ndarray | None = None,
     ) -> list[Hit]:
         """The k best passages for question, best first."""
         k = k or self.settings.k
         n = len(self.index)
         if n == 0:
             return []
-        q = self.embed_query(question) if query_vector is None else query_vector
+        late = self.uses_tokens
+        if query_vector is None or (late and query_tokens is None):
+            vectors, tokens = self.encode([question])
+            query_vector = vectors[0] if query_vector is None else query_vector
+            query_tokens = tokens[0] if tokens else None
+        q = query_vector
         lexical = self.index.lexical.scores(question)
         # Exact (memory-mapped matrix) or approximate (usearch) by settings; see bot/ann.py.
         dense, sentence = dense_scores(self.index, q, self.settings, lexical)
         phrase = (
             self.index.lexical.phrase_scores(question) if self.settings.phrase_weight > 0 else None
         )
-        return self.fuse(dense, sentence, lexical, k, phrase=phrase)
+        if not late or query_tokens is None:
+            return self.fuse(dense, sentence, lexical, k, phrase=phrase)
+        depth = max(k, self.settings.rerank_depth)
+        hits = self.fuse(dense, sentence, lexical, depth, phrase=phrase)
+        return self.rerank(hits, query_tokens)[:k]
+
+    def rerank(self, hits: list[Hit], query_tokens: np.ndarray) -> list[Hit]:
+        """Re-score the first rerank_depth hits by late interaction (MaxSim); the rest follow.
+
+        For each word of the question, the cosine to its best-matching word piece of the
+        passage; their mean, scaled like the dense scores over these hits (best 1, median 0),
+        is added with token_weight. Measured on SQuAD-dev's tuning split: recall@1 0.874 ->
+        0.887 (README, Evaluating).
+        """
+        depth = min(self.settings.rerank_depth, len(hits))
+        if depth < 2 or query_tokens.shape[0] == 0:
+            return hits
+        head = hits[:depth]
+        ranges = np.asarray(self.index.token_ranges[[h.passage for h in head]], dtype=np.int64)
+        rows = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
+        pieces = np.asarray(self.index.token_vectors[rows], dtype=np.float32)
+        sims = np.asarray(query_tokens, dtype=np.float32) @ pieces.T  # (question words, pieces)
+        ends = np.cumsum(ranges[:, 1] - ranges[:, 0])
+        best = segment_max(sims, np.stack([ends - (ranges[:, 1] - ranges[:, 0]), ends], axis=1))
+        maxsim = best.mean(axis=0)
+        bonus = self.settings.token_weight * _unit_scale(maxsim, maxsim)
+        rescored = [
+            replace(h, score=h.score + float(bonus[i]), tokens=float(maxsim[i]))
+            for i, h in enumerate(head)
+        ]
+        rescored.sort(key=lambda h: -h.score)  # stable: ties keep the fused order
+        return rescored + hits[depth:]
 
     def fuse(
         self,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bot.config import Settings, settings_from_dict
-from bot.embedder import normalise
+from bot.embedder import normalise, unit_rows_f16
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -42,6 +42,14 @@ class FakeEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return normalise(np.stack([self._vec(t) for t in texts]))
+
+    def embed_tokens(
+        self, texts: Sequence[str], *, query: bool = False, progress: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each word's hashed vector stands for its word piece (TokenEmbedder)."""
+        words = [_WORD.findall(t.lower()) or [""] for t in texts]
+        tokens = [unit_rows_f16(np.stack([self._vec(w) for w in ws])) for ws in words]
+        return self.embed(texts), tokens
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(t.split()) for t in texts]

@@ -7,7 +7,7 @@ import pytest
 from bot.config import ChunkingSettings
 from bot.corpus import load_corpus, scan
 from bot.errors import IndexCorruptError, IndexMissingError
-from bot.index import Index, build_index, params_for, stale_reasons
+from bot.index import FORMAT_VERSION, Index, build_index, params_for, stale_reasons
 
 from .conftest import FakeEmbedder, write_corpus
 
@@ -38,7 +38,14 @@ def test_build_save_load_round_trip(settings, fake_embedder):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["model"] == "fake-embedder"
     assert manifest["dim"] == 64
-    assert manifest["format_version"] == 3
+    assert manifest["format_version"] == FORMAT_VERSION
+    # Every word piece of every passage, in passage order, as float16 unit rows.
+    assert manifest["token_vectors"] is True
+    assert loaded.token_ranges.shape == (len(loaded), 2)
+    assert loaded.token_vectors.dtype == np.float16
+    assert int(loaded.token_ranges[-1, 1]) == loaded.token_vectors.shape[0]
+    np.testing.assert_array_equal(loaded.token_ranges[1:, 0], loaded.token_ranges[:-1, 1])
+    np.testing.assert_array_equal(loaded.token_vectors, index.token_vectors)
     assert {d["source"]: len(d["sha256"]) for d in manifest["documents"]} == {
         "apollo.txt": 64,
         "bees.md": 64,
@@ -69,6 +76,24 @@ def test_incremental_reindex_embeds_only_changed_and_drops_removed(settings, fak
     np.testing.assert_array_equal(second.passages, fresh.passages)
     np.testing.assert_allclose(second.passage_vectors, fresh.passage_vectors)
     np.testing.assert_allclose(second.sentence_vectors, fresh.sentence_vectors)
+    np.testing.assert_array_equal(second.token_ranges, fresh.token_ranges)
+    np.testing.assert_array_equal(second.token_vectors, fresh.token_vectors)
+
+
+def test_an_index_without_token_vectors_loads_and_searches(settings):
+    from bot.config import RetrievalSettings
+    from bot.retrieval import Retriever
+
+    chunking = ChunkingSettings(target_tokens=20, token_vectors=False)
+    docs, _ = load_corpus(settings.seeds_dir)
+    index, _ = build_index(docs, FakeEmbedder(), chunking)
+    assert index.params.token_vectors is False and index.token_vectors.shape[0] == 0
+    index.save(settings.index_dir)
+    loaded = Index.load(settings.index_dir)
+    retriever = Retriever(loaded, FakeEmbedder(), RetrievalSettings())
+    assert not retriever.uses_tokens
+    hits = retriever.search("Who walked on the lunar surface?", 2)
+    assert "Armstrong" in loaded.passage_text(hits[0].passage)
 
 
 def test_staleness_names_new_changed_removed_and_settings(settings, fake_embedder):

@@ -59,6 +59,28 @@ def test_onnx_vectors_match_sentence_transformers(real_index):
     cosine = np.sum(got * want, axis=1)
     assert cosine.min() >= 0.9999, cosine
     assert onnx.count_tokens(TEXTS) == embedder.count_tokens(TEXTS)
+    # Batches are cut after sorting by length: each row must still land in its own place.
+    pairs = OnnxEmbedder(index.folder, index.manifest["query_encoder"], batch_size=2)
+    np.testing.assert_allclose(pairs.embed(TEXTS), got, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_onnx_word_pieces_match_sentence_transformers(real_index):
+    settings, embedder = real_index
+    index = Index.load(settings.index_dir)
+    onnx = OnnxEmbedder(index.folder, index.manifest["query_encoder"])
+    for query in (False, True):
+        got_v, got_t = onnx.embed_tokens(TEXTS, query=query)
+        want_v, want_t = embedder.embed_tokens(TEXTS, query=query)
+        np.testing.assert_allclose(got_v, want_v, atol=1e-3)
+        for text, g, w in zip(TEXTS, got_t, want_t, strict=True):
+            assert g.shape == w.shape, text
+            assert g.dtype == np.float16
+            cosine = np.sum(g.astype(np.float32) * w.astype(np.float32), axis=1)
+            assert cosine.min() >= 0.999, (text, cosine.min())
+    # A question keeps its words only: no [CLS], [SEP] or question mark.
+    pieces = onnx.embed_tokens(["Who walked on the Moon?"], query=True)[1][0]
+    assert pieces.shape[0] == 5
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from bot.config import RetrievalSettings
-from bot.retrieval import Retriever, segment_max, top_k
+from bot.retrieval import Hit, Retriever, segment_max, top_k
 
 
 def test_top_k_orders_best_first_and_clamps():
@@ -16,6 +16,13 @@ def test_segment_max_handles_overlapping_ranges_and_the_last_row():
     values = np.array([1, 5, 2, 7, 3], dtype=np.float32)
     ranges = np.array([[0, 2], [1, 3], [3, 5], [4, 5]])
     assert segment_max(values, ranges).tolist() == [5, 5, 7, 3]
+
+
+def test_segment_max_of_a_matrix_is_the_max_of_each_row():
+    values = np.array([[1, 5, 2, 7, 3], [9, 0, 4, 1, 8]], dtype=np.float32)
+    ranges = np.array([[0, 2], [1, 3], [3, 5], [4, 5]])
+    assert segment_max(values, ranges).tolist() == [[5, 5, 7, 3], [9, 4, 8, 8]]
+    assert segment_max(values, ranges[:0]).shape == (2, 0)
 
 
 class _Stub:
@@ -51,3 +58,36 @@ def test_fusion_without_any_lexical_match_still_ranks():
     hits = _retriever().fuse(dense, dense, np.zeros(2, np.float32), 2)
     assert [h.passage for h in hits] == [1, 0]
     assert all(h.lexical == 0 for h in hits)
+
+
+def _token_stub(pieces_per_passage):
+    """An index stub holding word-piece vectors, one list of unit vectors per passage."""
+    stub = _Stub()
+    lengths = [len(p) for p in pieces_per_passage]
+    ends = np.cumsum(lengths)
+    stub.token_ranges = np.stack([ends - np.array(lengths), ends], axis=1)
+    stub.token_vectors = np.concatenate(pieces_per_passage).astype(np.float16)
+    return stub
+
+
+def test_rerank_lifts_the_passage_whose_pieces_match_every_question_word():
+    e = np.eye(4, dtype=np.float32)  # four "words", orthogonal
+    # Passage 0 holds words 0 and 1; passage 1 holds 0, 1 and 2; passage 2 only word 3.
+    stub = _token_stub([[e[0], e[1]], [e[0], e[1], e[2]], [e[3]], [e[3]]])
+    retriever = Retriever(stub, None, RetrievalSettings(token_weight=0.5, rerank_depth=3))
+    fused = [Hit(0, 1.0, 0, 0, 0), Hit(1, 0.9, 0, 0, 0), Hit(2, 0.8, 0, 0, 0), Hit(3, 0.1, 0, 0, 0)]
+    hits = retriever.rerank(fused, e[[0, 1, 2]])  # the question has words 0, 1 and 2
+    assert [h.passage for h in hits] == [1, 0, 2, 3]
+    assert hits[0].tokens == pytest.approx(1.0)  # every question word found exactly
+    assert hits[1].tokens == pytest.approx(2 / 3)
+    assert hits[3] is fused[3]  # beyond the depth: untouched
+
+
+def test_rerank_with_weight_zero_or_no_question_words_keeps_the_fused_order():
+    e = np.eye(3, dtype=np.float32)
+    stub = _token_stub([[e[0]], [e[1]], [e[2]]])
+    fused = [Hit(0, 1.0, 0, 0, 0), Hit(1, 0.9, 0, 0, 0), Hit(2, 0.8, 0, 0, 0)]
+    retriever = Retriever(stub, None, RetrievalSettings(token_weight=0.5))
+    assert retriever.rerank(fused, np.zeros((0, 3), np.float32)) == fused
+    weak = Retriever(stub, None, RetrievalSettings(token_weight=0.0, rerank_depth=3))
+    assert [h.passage for h in weak.rerank(fused, e[[2]])] == [0, 1, 2]
