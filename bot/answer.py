@@ -112,8 +112,8 @@ class Answerer:
         q_terms = terms(q)
         results = [self.quote(hits[0], q_terms, qv, self.settings.max_quote_sentences)]
         results += [self.quote(h, q_terms, qv, 1) for h in hits[1:]]
-        conf = self.confidence(q, hits[0], q_terms, results[0])
-        return Answer(q, conf >= self.settings.min_confidence, results, conf)
+        conf, bar = self.confidence(q, hits[0], q_terms, results[0])
+        return Answer(q, conf >= bar, results, conf)
 
     def _distinct(self, hits: list[Hit], k: int) -> list[Hit]:
         """The first k hits whose passages do not overlap an earlier hit's (overlapping windows)."""
@@ -215,18 +215,29 @@ class Answerer:
             quote_sentences=hi - lo + 1,
         )
 
-    def confidence(self, question: str, hit: Hit, q_terms: list[str], top: Source) -> float:
-        """How sure the bot is that the top passage answers; compared with min_confidence.
+    def confidence(
+        self, question: str, hit: Hit, q_terms: list[str], top: Source
+    ) -> tuple[float, float]:
+        """How sure the bot is that the top passage answers, and the bar it must reach.
 
-        The sum of two scale-free pieces of evidence, minus a penalty:
-        - the cosine of the question to the best sentence of the passage (the model's scale:
-          unrelated text sits near 0.1, a paraphrase above 0.5);
-        - the share of the question's idf weight, by this corpus's own statistics, that the
-          passage contains (a word the corpus never uses weighs the most);
-        - a penalty when the question names something (a capitalised word) that appears
-          nowhere in the corpus: a question about someone else.
+        With word-piece evidence (the index keeps token vectors, so the hit was re-ranked):
+        - the cosine of the question to the best sentence of the passage, plus
+        - token_confidence_weight x the mean, over the question's words, of the cosine to
+          the passage's best-matching word piece (MaxSim),
+        compared with min_confidence. Both are cosines on the model's own scale, not the
+        corpus's: unrelated text sits near 0.1-0.3, a paraphrase above 0.5.
+        Without it: the best sentence's cosine plus the share of the question's idf weight the
+        passage contains, compared with min_confidence_without_tokens.
+        Either way, minus a penalty when the question names something (a capitalised word)
+        that appears nowhere in the corpus: a question about someone else.
         """
-        score = hit.sentence + self.coverage(q_terms, top.passage)
+        s = self.settings
+        if hit.tokens is not None:
+            score = hit.sentence + s.token_confidence_weight * hit.tokens
+            bar = s.min_confidence
+        else:
+            score = hit.sentence + self.coverage(q_terms, top.passage)
+            bar = s.min_confidence_without_tokens
         if self.index.lexical.unknown_names(question):
-            score -= self.settings.unknown_name_penalty
-        return float(score)
+            score -= s.unknown_name_penalty
+        return float(score), bar

@@ -42,7 +42,9 @@ class AnswerSettings:
     """How answers are composed and when the bot declines."""
 
     max_quote_sentences: int = 2
-    min_confidence: float = 0.6
+    min_confidence: float = 1.32
+    token_confidence_weight: float = 2.0
+    min_confidence_without_tokens: float = 0.6
     unknown_name_penalty: float = 0.3
     max_question_chars: int = 1000
 
@@ -102,6 +104,7 @@ _MINIMUM = {
     "retrieval.approximate_from": 1,
     "answer.max_quote_sentences": 1,
     "answer.unknown_name_penalty": 0,
+    "answer.token_confidence_weight": 0,
     "answer.max_question_chars": 1,
     "discord.cooldown_seconds": 0,
     "discord.max_question_chars": 1,

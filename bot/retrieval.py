@@ -27,7 +27,7 @@ class Hit:
     sentence: float
     lexical: float
     phrase: float = 0.0
-    tokens: float = 0.0  # mean best word-piece cosine (0 when not re-ranked)
+    tokens: float | None = None  # mean best word-piece cosine (None: not re-ranked)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -134,7 +134,7 @@ class Retriever:
         0.887 (README, Evaluating).
         """
         depth = min(self.settings.rerank_depth, len(hits))
-        if depth < 2 or query_tokens.shape[0] == 0:
+        if depth == 0 or query_tokens.shape[0] == 0:
             return hits
         head = hits[:depth]
         ranges = np.asarray(self.index.token_ranges[[h.passage for h in head]], dtype=np.int64)
@@ -144,6 +144,7 @@ class Retriever:
         ends = np.cumsum(ranges[:, 1] - ranges[:, 0])
         best = segment_max(sims, np.stack([ends - (ranges[:, 1] - ranges[:, 0]), ends], axis=1))
         maxsim = best.mean(axis=0)
+        # A lone hit gets no bonus but is still scored: MaxSim is evidence for the confidence.
         bonus = self.settings.token_weight * _unit_scale(maxsim, maxsim)
         rescored = [
             replace(h, score=h.score + float(bonus[i]), tokens=float(maxsim[i]))

@@ -13,9 +13,7 @@ from bot.index import build_index
 def answerer(settings, fake_embedder):
     docs, _ = load_corpus(settings.seeds_dir)
     index, _ = build_index(docs, fake_embedder, settings.chunking)
-    return Answerer(
-        index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(min_confidence=0.6)
-    )
+    return Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings())
 
 
 def test_answer_quotes_the_source_verbatim_and_marks_the_answering_sentence(answerer, settings):
@@ -93,3 +91,17 @@ def test_marked_quote_never_crosses_a_paragraph_break(tmp_path, fake_embedder):
     top = answerer.ask("How often does the comet return, in years?").results[0]
     # the next paragraph shares more words, but the mark stays inside the paragraph
     assert top.quote == "Astronomers wait patiently. The comet returns every 76 years."
+
+
+def test_without_token_vectors_the_idf_coverage_confidence_decides(settings, fake_embedder):
+    docs, _ = load_corpus(settings.seeds_dir)
+    chunking = ChunkingSettings(target_tokens=20, token_vectors=False)
+    index, _ = build_index(docs, fake_embedder, chunking)
+    # The token bar is out of reach: only the coverage bar (0.6) can let an answer through.
+    answer = AnswerSettings(min_confidence=100.0)
+    answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), answer)
+    question = "Who was the first person to walk on the lunar surface?"
+    assert all(h.tokens is None for h in answerer.retriever.search(question, 3))
+    known = answerer.ask(question)
+    assert known.answered and known.results[0].source == "apollo.txt"
+    assert not answerer.ask("What is the best recipe for lemon cheesecake?").answered

@@ -49,7 +49,7 @@ def test_ask_updates_a_stale_index(tmp_path, settings, use_fake, capsys):
     main(["index", "--config", cfg])
     capsys.readouterr()
     (tmp_path / "seeds" / "tea.txt").write_text(
-        "Green tea comes from Camellia sinensis leaves.", encoding="utf-8"
+        "Green tea is made from the leaves of the tea plant Camellia sinensis.", encoding="utf-8"
     )
     assert main(["ask", "Which plant gives green tea?", "--json", "--config", cfg]) == 0
     assert json.loads(capsys.readouterr().out)["results"][0]["source"] == "tea.txt"
