@@ -107,6 +107,11 @@ def _pool_vectors(settings: Settings, encoder: Any, pool: list[str]) -> np.ndarr
     return vecs
 
 
+# Synthetic indexes up to this size carry word-piece vectors (about 100 KB a passage), as a real
+# index does by default; larger ones leave them out, as a user with such a corpus would.
+TOKENS_UP_TO = 10_000
+
+
 def synthetic_index(
     settings: Settings, encoder: Any, n: int, *, sentence_vectors: bool, ann: bool
 ) -> Path:
@@ -114,9 +119,10 @@ def synthetic_index(
     from bot.ann import ANN_FILE, build_ann
     from bot.corpus import Document
     from bot.errors import BotError
-    from bot.index import Index, IndexParams
+    from bot.index import Index, IndexParams, quantize_rows
 
-    tag = f"syn-{n}-{'s' if sentence_vectors else 'p'}"
+    tokens = sentence_vectors and n <= TOKENS_UP_TO
+    tag = f"syn-{n}-{'s' if sentence_vectors else 'p'}{'t' if tokens else ''}"
     folder = settings.cache_dir / "bench" / tag
     if (folder / "CURRENT").exists():
         try:
@@ -157,8 +163,28 @@ def synthetic_index(
     s_vectors = (
         pv[picks.reshape(-1)] if sentence_vectors else np.zeros((0, pv.shape[1]), np.float32)
     )
-    params = IndexParams(MODEL, pv.shape[1], 256, 160, 0, True)
-    index = Index(params, docs, passages, sentences, vectors, s_vectors)
+    token_vectors = token_scales = token_ranges = None
+    if tokens:
+        # Word-piece vectors for late-interaction re-ranking: their values only need to be unit
+        # rows; their number (about one per 4.5 characters, as for English) sets the cost.
+        chars = np.array([len(t) for t in pool])
+        counts = (chars[picks[:, 0]] + chars[picks[:, 1]]) * 2 // 9 + 2
+        ends = np.cumsum(counts)
+        token_ranges = np.stack([ends - counts, ends], axis=1)
+        raw = rng.standard_normal((int(ends[-1]), pv.shape[1]), dtype=np.float32)
+        token_vectors, token_scales = quantize_rows(raw / np.linalg.norm(raw, axis=1)[:, None])
+    params = IndexParams(MODEL, pv.shape[1], 256, 160, 0, True, tokens)
+    index = Index(
+        params,
+        docs,
+        passages,
+        sentences,
+        vectors,
+        s_vectors,
+        token_vectors=token_vectors,
+        token_scales=token_scales,
+        token_ranges=token_ranges,
+    )
 
     def extras(version: Path) -> dict[str, Any]:
         return {"ann": build_ann(vectors, version / ANN_FILE, threads=2)} if ann else {}
@@ -209,7 +235,11 @@ def query_latency(
             for q in questions[:3]:
                 answerer.ask(q)  # warm: page cache, BM25, ONNX
             ms = [1000 * timed(lambda q=q, a=answerer: a.ask(q)) for q in questions]
-            out[f"{n}/{mode}"] = {"ms": summary(ms), "sentence_vectors": not big}
+            out[f"{n}/{mode}"] = {
+                "ms": summary(ms),
+                "sentence_vectors": not big,
+                "token_vectors": not big and n <= TOKENS_UP_TO,
+            }
     return out
 
 

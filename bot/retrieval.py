@@ -8,6 +8,7 @@ stored at index time), and the mean of those best matches is added with `token_w
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
 
-    @property
+    @cached_property
     def uses_tokens(self) -> bool:
         """Whether hits are re-ranked by word-piece matching (index and embedder both can)."""
         return (
@@ -139,8 +140,9 @@ class Retriever:
         head = hits[:depth]
         ranges = np.asarray(self.index.token_ranges[[h.passage for h in head]], dtype=np.int64)
         rows = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
-        pieces = np.asarray(self.index.token_vectors[rows], dtype=np.float32)
-        sims = np.asarray(query_tokens, dtype=np.float32) @ pieces.T  # (question words, pieces)
+        pieces = self.index.token_vectors[rows].astype(np.float32)  # int8 rows, widened
+        q = np.asarray(query_tokens, dtype=np.float32)
+        sims = (q @ pieces.T) * self.index.token_scales[rows]  # (question words, pieces)
         ends = np.cumsum(ranges[:, 1] - ranges[:, 0])
         best = segment_max(sims, np.stack([ends - (ranges[:, 1] - ranges[:, 0]), ends], axis=1))
         maxsim = best.mean(axis=0)

@@ -7,7 +7,14 @@ import pytest
 from bot.config import ChunkingSettings
 from bot.corpus import load_corpus, scan
 from bot.errors import IndexCorruptError, IndexMissingError
-from bot.index import FORMAT_VERSION, Index, build_index, params_for, stale_reasons
+from bot.index import (
+    FORMAT_VERSION,
+    Index,
+    build_index,
+    params_for,
+    quantize_rows,
+    stale_reasons,
+)
 
 from .conftest import FakeEmbedder, write_corpus
 
@@ -39,11 +46,14 @@ def test_build_save_load_round_trip(settings, fake_embedder):
     assert manifest["model"] == "fake-embedder"
     assert manifest["dim"] == 64
     assert manifest["format_version"] == FORMAT_VERSION
-    # Every word piece of every passage, in passage order, as float16 unit rows.
+    # Every word piece of every passage, in passage order, as int8 rows with float32 scales.
     assert manifest["token_vectors"] is True
     assert loaded.token_ranges.shape == (len(loaded), 2)
-    assert loaded.token_vectors.dtype == np.float16
+    assert loaded.token_vectors.dtype == np.int8
+    assert loaded.token_scales.shape == (loaded.token_vectors.shape[0],)
     assert int(loaded.token_ranges[-1, 1]) == loaded.token_vectors.shape[0]
+    widened = loaded.token_vectors.astype(np.float32) * loaded.token_scales[:, None]
+    np.testing.assert_allclose(np.linalg.norm(widened, axis=1), 1.0, atol=0.02)
     np.testing.assert_array_equal(loaded.token_ranges[1:, 0], loaded.token_ranges[:-1, 1])
     np.testing.assert_array_equal(loaded.token_vectors, index.token_vectors)
     assert {d["source"]: len(d["sha256"]) for d in manifest["documents"]} == {
@@ -78,6 +88,19 @@ def test_incremental_reindex_embeds_only_changed_and_drops_removed(settings, fak
     np.testing.assert_allclose(second.sentence_vectors, fresh.sentence_vectors)
     np.testing.assert_array_equal(second.token_ranges, fresh.token_ranges)
     np.testing.assert_array_equal(second.token_vectors, fresh.token_vectors)
+    np.testing.assert_array_equal(second.token_scales, fresh.token_scales)
+
+
+def test_quantized_rows_keep_cosines_to_three_decimals():
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((50, 384)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    q = rows[0]
+    ints, scales = quantize_rows(rows)
+    assert ints.dtype == np.int8 and scales.dtype == np.float32
+    np.testing.assert_allclose((ints.astype(np.float32) @ q) * scales, rows @ q, atol=2e-3)
+    zero_ints, zero_scales = quantize_rows(np.zeros((2, 4)))
+    assert not zero_ints.any() and (zero_scales == 1).all()
 
 
 def test_an_index_without_token_vectors_loads_and_searches(settings):

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from bot.config import RetrievalSettings
+from bot.index import quantize_rows
 from bot.retrieval import Hit, Retriever, segment_max, top_k
 
 
@@ -66,7 +67,7 @@ def _token_stub(pieces_per_passage):
     lengths = [len(p) for p in pieces_per_passage]
     ends = np.cumsum(lengths)
     stub.token_ranges = np.stack([ends - np.array(lengths), ends], axis=1)
-    stub.token_vectors = np.concatenate(pieces_per_passage).astype(np.float16)
+    stub.token_vectors, stub.token_scales = quantize_rows(np.concatenate(pieces_per_passage))
     return stub
 
 
