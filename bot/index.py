@@ -246,18 +246,17 @@ class Index:
             with (folder / "documents.jsonl").open(encoding="utf-8") as fh:
                 documents = [Document(**json.loads(line)) for line in fh]
             mode = "r" if mmap else None
+            # The vector matrices are memory-mapped (start-up does not read them); the offset
+            # tables are small and read on every answer, so they are loaded: indexing a memmap
+            # costs microseconds of Python per access, and an answer makes hundreds.
             arrays = {
                 name: np.load(folder / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
-                for name in (
-                    "passages",
-                    "sentences",
-                    "passage_vectors",
-                    "sentence_vectors",
-                    "token_vectors",
-                    "token_scales",
-                    "token_ranges",
-                )
+                for name in ("passage_vectors", "sentence_vectors", "token_vectors")
             }
+            arrays.update(
+                (name, np.load(folder / f"{name}.npy", allow_pickle=False))
+                for name in ("passages", "sentences", "token_scales", "token_ranges")
+            )
             lexical = LexicalIndex.load(folder / "bm25", arrays["passages"].shape[0])
         except IndexCorruptError:
             raise

@@ -7,7 +7,7 @@ stored at index time), and the mean of those best matches is added with `token_w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -139,18 +139,22 @@ class Retriever:
             return hits
         head = hits[:depth]
         ranges = np.asarray(self.index.token_ranges[[h.passage for h in head]], dtype=np.int64)
-        rows = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
+        lengths = ranges[:, 1] - ranges[:, 0]
+        rows = np.repeat(ranges[:, 0] - np.cumsum(lengths) + lengths, lengths) + np.arange(
+            int(lengths.sum())
+        )
         pieces = self.index.token_vectors[rows].astype(np.float32)  # int8 rows, widened
         q = np.asarray(query_tokens, dtype=np.float32)
-        sims = (q @ pieces.T) * self.index.token_scales[rows]  # (question words, pieces)
-        ends = np.cumsum(ranges[:, 1] - ranges[:, 0])
-        best = segment_max(sims, np.stack([ends - (ranges[:, 1] - ranges[:, 0]), ends], axis=1))
+        # (pieces, question words); this operand order is the faster one for BLAS here.
+        sims = (pieces @ q.T) * self.index.token_scales[rows, None]
+        ends = np.cumsum(lengths)
+        best = segment_max(sims.T, np.stack([ends - lengths, ends], axis=1))
         maxsim = best.mean(axis=0)
         # A lone hit gets no bonus but is still scored: MaxSim is evidence for the confidence.
         bonus = self.settings.token_weight * _unit_scale(maxsim, maxsim)
         rescored = [
-            replace(h, score=h.score + float(bonus[i]), tokens=float(maxsim[i]))
-            for i, h in enumerate(head)
+            Hit(h.passage, h.score + float(b), h.dense, h.sentence, h.lexical, h.phrase, float(m))
+            for h, b, m in zip(head, bonus, maxsim, strict=True)
         ]
         rescored.sort(key=lambda h: -h.score)  # stable: ties keep the fused order
         return rescored + hits[depth:]
