@@ -107,7 +107,7 @@ def _pool_vectors(settings: Settings, encoder: Any, pool: list[str]) -> np.ndarr
     return vecs
 
 
-# Synthetic indexes up to this size carry word-piece vectors (about 100 KB a passage), as a real
+# Synthetic indexes up to this size carry word-piece vectors (about 60 KB a passage), as a real
 # index does by default; larger ones leave them out, as a user with such a corpus would.
 TOKENS_UP_TO = 10_000
 
