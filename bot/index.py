@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 # Bump when the files, their meaning or the lexical tokenization change: older indexes are
 # then reported as needing a rebuild (and the REPL and bot rebuild them).
 FORMAT_VERSION = 4
+# Passages embedded per model call when word pieces are kept (their float vectors are held
+# until quantized: 2,048 passages are about 0.5 GB).
+TOKEN_SLICE = 2048
+TOKEN_WARN_BYTES = 2 * 10**9  # word pieces beyond this are worth a warning at build time
 POINTER = "CURRENT"
 
 
@@ -408,11 +412,20 @@ def build_index(
 
     if progress and (to_embed_p or to_embed_s):
         log.info("Embedding %d passages and %d sentences", len(to_embed_p), len(to_embed_s))
-    new_p = new_t = None
+    new_p = None
+    new_t: list[Quantized] | None = None
     if to_embed_p and params.token_vectors:
-        # One pass of the model gives the passage vectors and every word piece's vector.
+        # One pass of the model gives the passage vectors and every word piece's vector. In
+        # slices, quantized as they come: float word pieces of a whole corpus would not fit.
         assert isinstance(embedder, TokenEmbedder)
-        new_p, new_t = embedder.embed_tokens(to_embed_p, progress=progress)
+        parts, new_t = [], []
+        for lo in range(0, len(to_embed_p), TOKEN_SLICE):
+            vecs, pieces = embedder.embed_tokens(
+                to_embed_p[lo : lo + TOKEN_SLICE], progress=progress
+            )
+            parts.append(vecs)
+            new_t.extend(quantize_rows(t) for t in pieces)
+        new_p = np.concatenate(parts)
     elif to_embed_p:
         new_p = embedder.embed(to_embed_p, progress=progress)
     new_s = embedder.embed(to_embed_s, progress=progress) if to_embed_s else None
@@ -433,7 +446,7 @@ def build_index(
             pv = new_p[p_cursor : p_cursor + p_rows.shape[0]]
             sv = new_s[s_cursor : s_cursor + s_rows.shape[0]]
             if new_t is not None:
-                toks = [quantize_rows(t) for t in new_t[p_cursor : p_cursor + p_rows.shape[0]]]
+                toks = new_t[p_cursor : p_cursor + p_rows.shape[0]]
             p_cursor += p_rows.shape[0]
             s_cursor += s_rows.shape[0]
         passages_out.append(p_rows)
@@ -450,6 +463,14 @@ def build_index(
         ints = [t[0] for t in tokens_out] or [np.zeros((0, dim), np.int8)]
         token_vectors = np.concatenate(ints)
         token_scales = np.concatenate([t[1] for t in tokens_out] or [np.zeros(0, np.float32)])
+        stored = token_vectors.nbytes + token_scales.nbytes
+        if stored > TOKEN_WARN_BYTES:
+            log.warning(
+                "Word-piece vectors take %.1f GB for %d passages; to leave them out (and skip "
+                "re-ranking), set chunking.token_vectors = false",
+                stored / 1e9,
+                sum(len(r[0]) for r in doc_rows),
+            )
 
     index = Index(
         params,

@@ -206,3 +206,19 @@ def test_a_paragraph_first_line_gives_its_opening_words_as_title():
     assert len(title) <= 81
     assert derive_title("#tag line\n", "notes/x.md") == "#tag line"
     assert derive_title("x" * 300, "dir/f.txt") == "x" * 80 + "…"
+
+
+def test_word_pieces_embedded_in_slices_match_one_call(settings, fake_embedder, monkeypatch):
+    whole, _ = build(settings.seeds_dir, fake_embedder)
+    monkeypatch.setattr("bot.index.TOKEN_SLICE", 2)
+    sliced, _ = build(settings.seeds_dir, FakeEmbedder())
+    assert len(sliced) > 2  # more than one slice
+    np.testing.assert_array_equal(sliced.token_ranges, whole.token_ranges)
+    np.testing.assert_array_equal(sliced.token_vectors, whole.token_vectors)
+    np.testing.assert_allclose(sliced.passage_vectors, whole.passage_vectors)
+
+
+def test_a_large_word_piece_store_is_named_with_the_setting(settings, monkeypatch, caplog):
+    monkeypatch.setattr("bot.index.TOKEN_WARN_BYTES", 10)
+    build(settings.seeds_dir, FakeEmbedder())
+    assert "chunking.token_vectors = false" in caplog.text
