@@ -91,17 +91,24 @@ def query_embedder(index: Index, fallback: Embedder) -> Embedder:
     return fallback
 
 
-def check_stale(index: Index, settings: Settings, model_name: str) -> list[str]:
+def check_stale(
+    index: Index, settings: Settings, model_name: str, *, token_vectors: bool
+) -> list[str]:
     """Why the index differs from the seeds, the model and the chunking settings (empty when
-    current). Needs no model: model_name is what the configured embedder calls itself."""
+    current). Needs no model: model_name is what the configured embedder calls itself, and
+    token_vectors whether a build with it would keep word-piece vectors."""
     reasons = []
     if index.params.model != model_name:
         reasons.append(
             f"model changed: index has {index.params.model!r}, settings ask for {model_name!r}"
         )
-    c = settings.chunking
-    built = (index.params.target_tokens, index.params.overlap_sentences, index.params.embed_titles)
-    if built != (c.target_tokens, c.overlap_sentences, c.embed_titles):
+    c, built = settings.chunking, index.params
+    if (built.target_tokens, built.overlap_sentences, built.embed_titles, built.token_vectors) != (
+        c.target_tokens,
+        c.overlap_sentences,
+        c.embed_titles,
+        token_vectors,
+    ):
         reasons.append("chunking settings changed")
     files = scan(settings.seeds_dir) if settings.seeds_dir.is_dir() else {}
     reasons += stale_reasons(index, None, files)
@@ -122,7 +129,12 @@ def open_answerer(settings: Settings, *, auto_rebuild: bool, progress: bool = Tr
     embedder = make_embedder(settings)
     try:
         index = Index.load(settings.index_dir)
-        reasons = check_stale(index, settings, embedder.name)
+        # getattr, not isinstance(TokenEmbedder): the protocol check reads embedder.dim, which
+        # loads the model; a method lookup does not.
+        tokens = settings.chunking.token_vectors and callable(
+            getattr(embedder, "embed_tokens", None)
+        )
+        reasons = check_stale(index, settings, embedder.name, token_vectors=tokens)
     except (IndexMissingError, IndexCorruptError) as exc:
         if not auto_rebuild:
             raise

@@ -199,3 +199,15 @@ def test_index_from_another_model_is_stale_and_rebuilt(tmp_path, settings, use_f
         "model changed: index has 'another-model', settings ask for 'fake-embedder'" in caplog.text
     )
     assert sum(use_fake.calls) > 1  # passages re-embedded with the configured model
+
+
+def test_turning_word_piece_vectors_off_rebuilds_on_the_next_ask(tmp_path, settings, use_fake):
+    from bot.index import Index
+
+    cfg = write_config(tmp_path)
+    assert main(["index", "--config", cfg]) == 0
+    assert Index.load(tmp_path / "embeddings").params.token_vectors
+    cfg = write_config(tmp_path, "token_vectors = false\n")
+    assert main(["ask", "Who walked on the Moon first?", "--config", cfg]) == 0
+    index = Index.load(tmp_path / "embeddings")
+    assert not index.params.token_vectors and index.token_vectors.shape[0] == 0
