@@ -48,14 +48,43 @@ def matvec(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest scores, best first."""
+    """Indices of the k largest scores, best first (argpartition, then sort the k)."""
     k = min(k, scores.shape[0])
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    part = (
-        np.argpartition(scores, scores.shape[0] - k)[-k:] if k < scores.shape[0] else np.arange(k)
-    )
+    if k < scores.shape[0]:
+        part = np.argpartition(-scores, k - 1)[:k]
+    else:
+        part = np.arange(scores.shape[0])
     return part[np.argsort(-scores[part], kind="stable")]
+
+
+def segment_max(values: np.ndarray, ranges: np.ndarray) -> np.ndarray:
+    """Max of values over each [lo, hi) row of ranges (ranges may overlap; none is empty).
+
+    values is one score per sentence, or a matrix of them (one row per question): the max is
+    taken along the last axis.
+    """
+    if ranges.shape[0] == 0:
+        return np.zeros((*values.shape[:-1], 0), dtype=values.dtype)
+    pad = np.zeros((*values.shape[:-1], 1), dtype=values.dtype)
+    padded = np.concatenate([values, pad], axis=-1)
+    bounds = np.asarray(ranges, dtype=np.int64).reshape(-1)
+    return np.maximum.reduceat(padded, bounds, axis=-1)[..., ::2]
+
+
+def range_rows(ranges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows named by [lo, hi) ranges, in order, and each range's bounds within them.
+
+    For scoring only some passages: gather their sentence (or word-piece) rows with the first,
+    then take segment_max over the second.
+    """
+    ranges = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
+    lengths = ranges[:, 1] - ranges[:, 0]
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    rows = np.repeat(ranges[:, 0] - starts, lengths) + np.arange(int(ends[-1]) if len(ends) else 0)
+    return rows, np.stack([starts, ends], axis=1)
 
 
 def exact_search(matrix: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -189,8 +218,6 @@ class Prescored(np.ndarray):
 
 def prescore(index: Index, queries: np.ndarray, settings: RetrievalSettings) -> list[np.ndarray]:
     """Query vectors with exact scores attached (plain vectors when the ANN path is in use)."""
-    from bot.retrieval import segment_max  # here, not at the top: bot.retrieval imports us
-
     if ann_for(index, settings) is not None or not len(index):
         return list(queries)
     q = np.ascontiguousarray(queries, dtype=np.float32)
@@ -217,9 +244,6 @@ def dense_scores(
     Exact: every passage is scored. Approximate: only the ANN's and BM25's candidates are
     (exactly, from the matrix); the rest hold FLOOR so they never enter the fused pool.
     """
-    from bot.retrieval import segment_max  # here, not at the top: bot.retrieval imports us
-    from bot.retrieval import top_k as fuse_top_k  # same tie order as fuse()
-
     carried = getattr(q, "scores", None)
     if carried is not None:
         return carried
@@ -232,20 +256,13 @@ def dense_scores(
         return dense, dense
     n, c = len(index), min(settings.candidates, len(index))
     # BM25's top c go in even when all zero: fuse() draws them into its pool either way.
-    cand = np.union1d(ann.search(q, c), fuse_top_k(lexical, c))
+    cand = np.union1d(ann.search(q, c), top_k(lexical, c))
     cand = cand[(cand >= 0) & (cand < n)]
     dense = np.full(n, FLOOR, dtype=np.float32)
     dense[cand] = matvec(np.asarray(index.passage_vectors[cand]), q)
     if not sent_vectors.shape[0]:
         return dense, dense
     sentence = np.full(n, FLOOR, dtype=np.float32)
-    ranges = np.asarray(index.passages[cand, 3:5])
-    rows = (
-        np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
-        if len(ranges)
-        else np.zeros(0, np.int64)
-    )
-    local = np.cumsum(np.concatenate([[0], ranges[:, 1] - ranges[:, 0]]))
-    s_scores = matvec(np.asarray(sent_vectors[rows]), q)
-    sentence[cand] = segment_max(s_scores, np.stack([local[:-1], local[1:]], axis=1))
+    rows, local = range_rows(index.passages[cand, 3:5])
+    sentence[cand] = segment_max(matvec(np.asarray(sent_vectors[rows]), q), local)
     return dense, sentence

@@ -12,7 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
-from bot.ann import dense_scores
+from bot.ann import dense_scores, range_rows, segment_max, top_k
 from bot.config import RetrievalSettings
 from bot.embedder import Embedder, TokenEmbedder
 from bot.index import Index
@@ -29,32 +29,6 @@ class Hit:
     lexical: float
     phrase: float = 0.0
     tokens: float | None = None  # mean best word-piece cosine (None: not re-ranked)
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest scores, best first (argpartition, then sort the k)."""
-    k = min(k, scores.shape[0])
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    if k < scores.shape[0]:
-        part = np.argpartition(-scores, k - 1)[:k]
-    else:
-        part = np.arange(scores.shape[0])
-    return part[np.argsort(-scores[part], kind="stable")]
-
-
-def segment_max(values: np.ndarray, ranges: np.ndarray) -> np.ndarray:
-    """Max of values over each [lo, hi) row of ranges (ranges may overlap; none is empty).
-
-    values is one score per sentence, or a matrix of them (one row per question): the max is
-    taken along the last axis.
-    """
-    if ranges.shape[0] == 0:
-        return np.zeros((*values.shape[:-1], 0), dtype=values.dtype)
-    pad = np.zeros((*values.shape[:-1], 1), dtype=values.dtype)
-    padded = np.concatenate([values, pad], axis=-1)
-    bounds = np.asarray(ranges, dtype=np.int64).reshape(-1)
-    return np.maximum.reduceat(padded, bounds, axis=-1)[..., ::2]
 
 
 def _unit_scale(x: np.ndarray, pool: np.ndarray) -> np.ndarray:
@@ -138,17 +112,12 @@ class Retriever:
         if depth == 0 or query_tokens.shape[0] == 0:
             return hits
         head = hits[:depth]
-        ranges = np.asarray(self.index.token_ranges[[h.passage for h in head]], dtype=np.int64)
-        lengths = ranges[:, 1] - ranges[:, 0]
-        rows = np.repeat(ranges[:, 0] - np.cumsum(lengths) + lengths, lengths) + np.arange(
-            int(lengths.sum())
-        )
+        rows, local = range_rows(self.index.token_ranges[[h.passage for h in head]])
         pieces = self.index.token_vectors[rows].astype(np.float32)  # int8 rows, widened
         q = np.asarray(query_tokens, dtype=np.float32)
         # (pieces, question words); this operand order is the faster one for BLAS here.
         sims = (pieces @ q.T) * self.index.token_scales[rows, None]
-        ends = np.cumsum(lengths)
-        best = segment_max(sims.T, np.stack([ends - lengths, ends], axis=1))
+        best = segment_max(sims.T, local)
         maxsim = best.mean(axis=0)
         # A lone hit gets no bonus but is still scored: MaxSim is evidence for the confidence.
         bonus = self.settings.token_weight * _unit_scale(maxsim, maxsim)

@@ -13,6 +13,7 @@ from bot.ann import (
     dense_scores,
     exact_search,
     matvec,
+    range_rows,
     wants_ann,
 )
 from bot.app import open_answerer, rebuild
@@ -107,3 +108,11 @@ def test_usearch_backend_is_saved_stamped_and_agrees_with_exact(usearch_settings
     opened = open_answerer(usearch_settings, auto_rebuild=True)
     answer = opened.answerer.ask("Who was the first person to walk on the lunar surface?")
     assert "Armstrong" in answer.results[0].quote
+
+
+def test_range_rows_gathers_ranges_in_order_with_their_local_bounds():
+    rows, local = range_rows(np.array([[5, 8], [0, 2], [8, 9]]))
+    assert rows.tolist() == [5, 6, 7, 0, 1, 8]
+    assert local.tolist() == [[0, 3], [3, 5], [5, 6]]
+    rows, local = range_rows(np.zeros((0, 2), np.int64))
+    assert rows.shape == (0,) and local.shape == (0, 2)
