@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -13,6 +13,14 @@ from bot.errors import QuestionError
 from bot.index import Index
 from bot.lexical import terms
 from bot.retrieval import Hit, Retriever
+
+
+class TermWeights(NamedTuple):
+    """A question's distinct content terms and their idf in this corpus (coverage's input)."""
+
+    terms: list[str]
+    weights: np.ndarray
+    total: float
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ class Answerer:
         hits = self._distinct(ranked, k)
         if not hits:
             return Answer(q, False)
-        q_terms = terms(q)
+        q_terms = self.term_weights(q)
         results = [self.quote(hits[0], q_terms, qv, self.settings.max_quote_sentences)]
         results += [self.quote(h, q_terms, qv, 1) for h in hits[1:]]
         conf, bar = self.confidence(q, hits[0], q_terms, results[0])
@@ -130,7 +138,7 @@ class Answerer:
         return chosen
 
     def sentence_scores(
-        self, hit: Hit, q_terms: list[str], qv: np.ndarray
+        self, hit: Hit, q_terms: TermWeights, qv: np.ndarray
     ) -> tuple[list[int], np.ndarray]:
         """Sentence rows of the hit's passage and how well each answers the question."""
         ids = list(self.index.sentence_ids(hit.passage))
@@ -166,19 +174,22 @@ class Answerer:
             end >= len(text) or after.startswith("\n")
         )
 
-    def coverage(self, q_terms: list[str], text: str) -> float:
+    def term_weights(self, question: str) -> TermWeights:
+        """The question's distinct content terms with their idf, looked up once per question."""
+        uniq = sorted(set(terms(question)))
+        weights = self.index.lexical.idf(uniq) if uniq else np.zeros(0, np.float32)
+        return TermWeights(uniq, weights, float(weights.sum()))
+
+    def coverage(self, q: TermWeights, text: str) -> float:
         """Share of the question's idf weight whose terms appear in text."""
-        if not q_terms:
-            return 0.0
-        uniq = sorted(set(q_terms))
-        weights = self.index.lexical.idf(uniq)
-        total = float(weights.sum())
-        if total <= 0:
+        if not q.terms or q.total <= 0:
             return 0.0
         present = set(terms(text))
-        return float(sum(w for t, w in zip(uniq, weights, strict=True) if t in present) / total)
+        return float(
+            sum(w for t, w in zip(q.terms, q.weights, strict=True) if t in present) / q.total
+        )
 
-    def quote(self, hit: Hit, q_terms: list[str], qv: np.ndarray, max_sentences: int) -> Source:
+    def quote(self, hit: Hit, q_terms: TermWeights, qv: np.ndarray, max_sentences: int) -> Source:
         """Quote the hit's passage, marking its best sentence (and a neighbour if it helps)."""
         ids, scores = self.sentence_scores(hit, q_terms, qv)
         best = int(np.argmax(scores))
@@ -216,7 +227,7 @@ class Answerer:
         )
 
     def confidence(
-        self, question: str, hit: Hit, q_terms: list[str], top: Source
+        self, question: str, hit: Hit, q_terms: TermWeights, top: Source
     ) -> tuple[float, float]:
         """How sure the bot is that the top passage answers, and the bar it must reach.
 
