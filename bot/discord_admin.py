@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import DiscordSettings
-from bot.discord_cog import NotAllowed, place_allowed
+from bot.discord_cog import NotAllowed, check_place
 from bot.discord_feedback import NO_MENTIONS
 from bot.discord_format import help_text, message_text, sources_text
 
@@ -30,9 +30,7 @@ class InfoCog(commands.Cog):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
         """Slash commands obey the same allow-lists as mentions."""
-        if not place_allowed(self.settings, interaction.guild_id, interaction.channel):
-            raise NotAllowed("I'm not set up to answer here.")
-        return True
+        return check_place(self.settings, interaction)
 
     @app_commands.command(name="sources")
     async def sources(self, interaction: discord.Interaction) -> None:

@@ -64,6 +64,13 @@ def place_allowed(settings: DiscordSettings, guild_id: int | None, channel: obje
     return bool(ids & set(settings.channel_ids))
 
 
+def check_place(settings: DiscordSettings, interaction: discord.Interaction) -> bool:
+    """Every cog's interaction_check: slash commands obey the same allow-lists as mentions."""
+    if not place_allowed(settings, interaction.guild_id, interaction.channel):
+        raise NotAllowed("I'm not set up to answer here.")
+    return True
+
+
 class Cooldown:
     """Per-user cooldown with an injectable clock (so tests need no sleeping)."""
 
@@ -124,9 +131,7 @@ class AskCog(commands.Cog):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
         """Slash commands obey the same allow-lists as mentions."""
-        if not place_allowed(self.settings, interaction.guild_id, interaction.channel):
-            raise NotAllowed("I'm not set up to answer here.")
-        return True
+        return check_place(self.settings, interaction)
 
     def admit(self, question: str, user_id: int) -> str:
         """The cleaned question, or raise QuestionError/Refused with a message for the user."""
