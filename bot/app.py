@@ -156,6 +156,11 @@ def open_answerer(settings: Settings, *, auto_rebuild: bool, progress: bool = Tr
         log.warning("The index is out of date (%s); updating it.", summary)
         rebuild(settings, embedder, progress=progress)
         index = Index.load(settings.index_dir)
+    return opened_for(index, embedder, settings)
+
+
+def opened_for(index: Index, embedder: Embedder, settings: Settings) -> Opened:
+    """An Answerer over index whose questions go through the index's ONNX encoder when it has
+    one (embedder, the passage model, is the fallback)."""
     queries = query_embedder(index, embedder)
-    answerer = Answerer(index, queries, settings.retrieval, settings.answer)
-    return Opened(answerer, index, queries)
+    return Opened(Answerer(index, queries, settings.retrieval, settings.answer), index, queries)

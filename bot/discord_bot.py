@@ -212,7 +212,7 @@ class Core:
 
     def reindex(self, current: Answerer) -> tuple[Answerer, str]:
         """Update the index from the seeds; return a new Answerer and a summary for the user."""
-        from bot.app import make_embedder, query_embedder, rebuild
+        from bot.app import make_embedder, opened_for, rebuild
         from bot.index import Index
 
         s = self.settings
@@ -220,8 +220,7 @@ class Core:
         # ONNX encoder (current.retriever.embedder is a query encoder, not a passage one).
         embedder = make_embedder(s)
         report = rebuild(s, embedder, full=False, progress=False)
-        index = Index.load(s.index_dir)
-        answerer = Answerer(index, query_embedder(index, embedder), s.retrieval, s.answer)
+        answerer = opened_for(Index.load(s.index_dir), embedder, s).answerer
         summary = (
             f"Reindexed {len(report.embedded_documents) + len(report.reused_documents)} documents: "
             f"embedded {len(report.embedded_documents)}, reused {len(report.reused_documents)}, "
