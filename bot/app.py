@@ -8,14 +8,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.ann import ANN_FILE, build_ann, wants_ann
-from bot.answer import Answerer
+from bot.answer.compose import Answerer
+from bot.answer.evaluate import (
+    cached_index,
+    metrics,
+    passages_as_documents,
+    question_encoding,
+    read_jsonl,
+    run_eval,
+    split_of,
+)
 from bot.config import Settings
-from bot.corpus import load_corpus, scan
-from bot.embedder import Embedder, SentenceTransformerEmbedder
-from bot.errors import IndexCorruptError, IndexMissingError, IndexStaleError
-from bot.index import BuildReport, Index, build_index, stale_reasons
-from bot.onnx_embedder import OnnxEmbedder, export_query_encoder
+from bot.errors import BotError, IndexCorruptError, IndexMissingError, IndexStaleError
+from bot.ingest.corpus import load_corpus, scan
+from bot.search.ann import ANN_FILE, build_ann, wants_ann
+from bot.search.embedder import Embedder, SentenceTransformerEmbedder
+from bot.search.index import BuildReport, Index, build_index, stale_reasons
+from bot.search.onnx_embedder import OnnxEmbedder, export_query_encoder
 
 log = logging.getLogger(__name__)
 
@@ -164,3 +173,41 @@ def opened_for(index: Index, embedder: Embedder, settings: Settings) -> Opened:
     one (embedder, the passage model, is the fallback)."""
     queries = query_embedder(index, embedder)
     return Opened(Answerer(index, queries, settings.retrieval, settings.answer), index, queries)
+
+
+def evaluate_files(
+    settings: Settings, passages: Path | None, questions: Path, *, split: str = "all"
+) -> dict[str, Any]:
+    """Evaluate questions against passages (or the seeds index) and return the metrics."""
+    if not questions.exists():
+        raise BotError(f"Question file {questions} does not exist")
+    rows = read_jsonl(questions)
+    bad = [
+        i
+        for i, r in enumerate(rows, 1)
+        if not isinstance(r, dict) or not str(r.get("question", "")).strip()
+    ]
+    if bad:
+        raise BotError(f"{questions}: line {bad[0]} has no question")
+    if passages is not None:
+        if not passages.exists():
+            raise BotError(f"Passage file {passages} does not exist")
+        embedder = make_embedder(settings)
+        docs = passages_as_documents(read_jsonl(passages))
+        index = cached_index(docs, embedder, settings, progress=True)
+        answerer = Answerer(index, embedder, settings.retrieval, settings.answer)
+    else:
+        opened = open_answerer(settings, auto_rebuild=True)
+        index, embedder, answerer = opened.index, opened.embedder, opened.answerer
+    if split != "all":
+        titles = {d.source: d.title for d in index.documents}
+        # The split is by article title (without the benchmark's underscores), fixed in split_of.
+        rows = [
+            r
+            for r in rows
+            if r.get("gold") and split_of(titles.get(str(r["gold"][0]), "")) == split
+        ]
+    texts = [str(r["question"]) for r in rows]
+    vecs, tokens = question_encoding(answerer.retriever, texts, settings.cache_dir)
+    result = metrics(run_eval(answerer, rows, vecs, tokens))
+    return {"split": split, **result}

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,11 @@ def summary(xs: list[float]) -> dict[str, float]:
         "p95": float(np.percentile(a, 95)),
         "n": len(xs),
     }
+
+
+def _keep_first(out: list[Any], fn: Callable[..., Any], *args: Any) -> None:
+    """Call fn(*args) and keep the first item of what it returns (timed with the call)."""
+    out.append(fn(*args)[0])
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -87,8 +93,8 @@ def _sentence_pool(limit: int) -> list[str]:
 
 def query_encoder(settings: Settings) -> Any:
     """The ONNX embedder of the seeds index (exported into a temporary folder if absent)."""
-    from bot.index import Index
-    from bot.onnx_embedder import OnnxEmbedder
+    from bot.search.index import Index
+    from bot.search.onnx_embedder import OnnxEmbedder
 
     index = Index.load(settings.index_dir)
     stamp = index.manifest.get("query_encoder")
@@ -100,8 +106,9 @@ def query_encoder(settings: Settings) -> Any:
 def _pool_vectors(settings: Settings, encoder: Any, pool: list[str]) -> np.ndarray:
     cache = settings.cache_dir / "bench" / f"pool-{len(pool)}.npy"
     if cache.exists():
-        return np.load(cache)
-    vecs = encoder.embed(pool)
+        cached: np.ndarray = np.load(cache)
+        return cached
+    vecs: np.ndarray = encoder.embed(pool)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, vecs)
     return vecs
@@ -116,10 +123,10 @@ def synthetic_index(
     settings: Settings, encoder: Any, n: int, *, sentence_vectors: bool, ann: bool
 ) -> Path:
     """An index folder of n synthetic passages (built once, then reused from the cache)."""
-    from bot.ann import ANN_FILE, build_ann
-    from bot.corpus import Document
     from bot.errors import BotError
-    from bot.index import Index, IndexParams, quantize_rows
+    from bot.ingest.corpus import Document
+    from bot.search.ann import ANN_FILE, build_ann
+    from bot.search.index import Index, IndexParams, quantize_rows
 
     tokens = sentence_vectors and n <= TOKENS_UP_TO
     tag = f"syn-{n}-{'s' if sentence_vectors else 'p'}{'t' if tokens else ''}"
@@ -194,8 +201,8 @@ def synthetic_index(
 
 
 def _answerer(folder: Path, encoder: Any, retrieval: RetrievalSettings, settings: Settings) -> Any:
-    from bot.answer import Answerer
-    from bot.index import Index
+    from bot.answer.compose import Answerer
+    from bot.search.index import Index
 
     return Answerer(Index.load(folder), encoder, retrieval, settings.answer)
 
@@ -234,7 +241,7 @@ def query_latency(
             answerer = _answerer(folder, encoder, retrieval, settings)
             for q in questions[:3]:
                 answerer.ask(q)  # warm: page cache, BM25, ONNX
-            ms = [1000 * timed(lambda q=q, a=answerer: a.ask(q)) for q in questions]
+            ms = [1000 * timed(partial(answerer.ask, q)) for q in questions]
             out[f"{n}/{mode}"] = {
                 "ms": summary(ms),
                 "sentence_vectors": not big,
@@ -245,8 +252,8 @@ def query_latency(
 
 def search_alone(settings: Settings, encoder: Any, n: int, questions: list[str]) -> dict[str, Any]:
     """Dense top-10 at n: the bot's exact path and usearch path beside bare E @ q + argpartition."""
-    from bot.ann import AnnIndex, approximate_search, exact_search
-    from bot.index import Index
+    from bot.search.ann import AnnIndex, approximate_search, exact_search
+    from bot.search.index import Index
 
     folder = synthetic_index(settings, encoder, n, sentence_vectors=n < 1_000_000, ann=True)
     index = Index.load(folder)
@@ -259,18 +266,21 @@ def search_alone(settings: Settings, encoder: Any, n: int, questions: list[str])
 
     for q in qs[:3]:
         bare(q)
-    ours, base, truth = [], [], []
+    ours: list[float] = []
+    base: list[float] = []
+    truth: list[np.ndarray] = []
     for q in qs:
-        base.append(1000 * timed(lambda q=q: bare(q)))
-        ours.append(1000 * timed(lambda q=q: truth.append(exact_search(matrix, q, 10)[0])))
+        base.append(1000 * timed(partial(bare, q)))
+        ours.append(1000 * timed(partial(_keep_first, truth, exact_search, matrix, q, 10)))
     assert index.folder is not None
     ann = AnnIndex(index.folder / index.manifest["ann"]["file"])
     for q in qs[:3]:  # warm, as the bare product was: the graph file pages in on first use
         approximate_search(matrix, ann, q, 10)
-    approx, found = [], []
+    approx: list[float] = []
+    found: list[np.ndarray] = []
     for q in qs:
         approx.append(
-            1000 * timed(lambda q=q: found.append(approximate_search(matrix, ann, q, 10)[0]))
+            1000 * timed(partial(_keep_first, found, approximate_search, matrix, ann, q, 10))
         )
     return {
         "passages": n,
@@ -286,8 +296,8 @@ def float16_recall(
     settings: Settings, encoder: Any, n: int, questions: list[str]
 ) -> dict[str, Any]:
     """recall@10 of float16 storage against float32 on the n-passage synthetic matrix."""
-    from bot.ann import exact_search
-    from bot.index import Index
+    from bot.search.ann import exact_search
+    from bot.search.index import Index
 
     matrix = np.asarray(
         Index.load(
@@ -305,7 +315,7 @@ def throughput(
     settings: Settings, encoder: Any, n: int, questions: list[str], repeats: int
 ) -> dict[str, Any]:
     """64 questions in flight through the Batcher vs one at a time through ask()."""
-    from bot.batching import Batcher
+    from bot.answer.batching import Batcher
 
     answerer = _answerer(
         synthetic_index(settings, encoder, n, sentence_vectors=True, ann=False),
@@ -316,10 +326,10 @@ def throughput(
     qs = (questions * (64 // len(questions) + 1))[:64]
     for q in qs[:3]:
         answerer.ask(q)
-    single = [1000 * timed(lambda q=q: answerer.ask(q)) for q in questions]
+    single = [1000 * timed(partial(answerer.ask, q)) for q in questions]
     # The model alone, beside: one question per call (the issue's reference rate) and all 64 in
     # one call (the ceiling for any batching of this model on this machine).
-    onnx_single = [1000 * timed(lambda q=q: encoder.embed([q])) for q in questions]
+    onnx_single = [1000 * timed(partial(encoder.embed, [q])) for q in questions]
     onnx_batch = [timed(lambda: encoder.embed(qs)) for _ in range(repeats)]
 
     async def flight() -> tuple[float, list[float]]:
@@ -401,10 +411,10 @@ def peak_rss(settings: Settings, n: int) -> dict[str, Any]:
     code = f"""
 import resource, sys
 from pathlib import Path
-from bot.answer import Answerer
+from bot.answer.compose import Answerer
 from bot.bench import query_encoder, _questions
 from bot.config import RetrievalSettings, load_settings
-from bot.index import Index
+from bot.search.index import Index
 s = load_settings(None)
 r = RetrievalSettings(backend=sys.argv[1], approximate_from=int(sys.argv[2]))
 a = Answerer(Index.load(Path({str(folder)!r})), query_encoder(s), r, s.answer)

@@ -9,8 +9,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.errors import BotError
+
+if TYPE_CHECKING:  # the real import is lazy, so --help stays instant
+    from bot.config import Settings
 
 log = logging.getLogger("bot")
 
@@ -101,10 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _cmd_index(args: argparse.Namespace, settings: object) -> int:
+def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import make_embedder, rebuild
 
-    report = rebuild(settings, make_embedder(settings), full=args.rebuild, progress=True)  # type: ignore[arg-type]
+    report = rebuild(settings, make_embedder(settings), full=args.rebuild, progress=True)
     print(
         f"Indexed {len(report.embedded_documents) + len(report.reused_documents)} documents: "
         f"embedded {len(report.embedded_documents)} ({report.embedded_passages} passages, "
@@ -114,13 +118,13 @@ def _cmd_index(args: argparse.Namespace, settings: object) -> int:
     return 0
 
 
-def _cmd_ask(args: argparse.Namespace, settings: object) -> int:
+def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
 
     from bot.app import open_answerer
-    from bot.render import render_answer
+    from bot.frontends.render import render_answer
 
-    opened = open_answerer(settings, auto_rebuild=True)  # type: ignore[arg-type]
+    opened = open_answerer(settings, auto_rebuild=True)
     console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
     docs = {d.source: d.text for d in opened.index.documents}
 
@@ -151,16 +155,16 @@ def _cmd_ask(args: argparse.Namespace, settings: object) -> int:
     return status
 
 
-def _cmd_repl(args: argparse.Namespace, settings: object) -> int:
-    from bot.repl import run_repl
+def _cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.frontends.repl import run_repl
 
-    return run_repl(settings, k=args.k)  # type: ignore[arg-type]
+    return run_repl(settings, k=args.k)
 
 
-def _cmd_eval(args: argparse.Namespace, settings: object) -> int:
-    from bot.evaluate import evaluate_files
+def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import evaluate_files
 
-    result = evaluate_files(settings, args.passages, args.questions, split=args.split)  # type: ignore[arg-type]
+    result = evaluate_files(settings, args.passages, args.questions, split=args.split)
     if args.json:
         print(json.dumps(result))
     else:
@@ -171,16 +175,16 @@ def _cmd_eval(args: argparse.Namespace, settings: object) -> int:
     return 0
 
 
-def _cmd_discord(args: argparse.Namespace, settings: object) -> int:
-    from bot.discord_bot import run
+def _cmd_discord(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.discord.client import run
 
-    return run(settings)  # type: ignore[arg-type]
+    return run(settings)
 
 
-def _cmd_bench(args: argparse.Namespace, settings: object) -> int:
+def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bench import run_bench
 
-    return run_bench(settings, as_json=args.json, quick=args.quick)  # type: ignore[arg-type]
+    return run_bench(settings, as_json=args.json, quick=args.quick)
 
 
 _COMMANDS = {

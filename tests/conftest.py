@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bot.config import Settings, settings_from_dict
-from bot.embedder import normalise, unit_rows_f16
+from bot.search.embedder import normalise, unit_rows_f16
 
 _WORD = re.compile(r"[a-z0-9]+")
 

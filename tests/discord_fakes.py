@@ -14,9 +14,9 @@ from unittest.mock import MagicMock
 
 import discord
 
-from bot.answer import Answer, Source
+from bot.answer.compose import Answer, Source
 from bot.config import settings_from_dict
-from bot.discord_bot import QuoteBot
+from bot.discord.client import QuoteBot
 
 BOT_ID = 900000000000000001
 GUILD_ID = 800000000000000001

@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from bot.ann import (
+from bot.app import open_answerer, rebuild
+from bot.config import RetrievalSettings, settings_from_dict
+from bot.search.ann import (
     FLOOR,
     AnnIndex,
     approximate_search,
@@ -16,9 +18,7 @@ from bot.ann import (
     range_rows,
     wants_ann,
 )
-from bot.app import open_answerer, rebuild
-from bot.config import RetrievalSettings, settings_from_dict
-from bot.index import Index
+from bot.search.index import Index
 
 from .conftest import write_corpus
 

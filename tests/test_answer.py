@@ -2,11 +2,11 @@ import json
 
 import pytest
 
-from bot.answer import Answerer, clean_question
+from bot.answer.compose import Answerer, clean_question
 from bot.config import AnswerSettings, ChunkingSettings, RetrievalSettings
-from bot.corpus import load_corpus
 from bot.errors import QuestionError
-from bot.index import build_index
+from bot.ingest.corpus import load_corpus
+from bot.search.index import build_index
 
 
 @pytest.fixture

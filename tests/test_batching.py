@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from bot.answer.batching import Batcher, ask_many
 from bot.app import open_answerer
-from bot.batching import Batcher, ask_many
 from bot.errors import QuestionError
 
 QUESTIONS = [

@@ -1,7 +1,7 @@
 from itertools import pairwise
 
-from bot.chunking import chunk_document, split_sentences
-from bot.corpus import Document
+from bot.ingest.chunking import chunk_document, split_sentences
+from bot.ingest.corpus import Document
 
 
 def count_words(texts):

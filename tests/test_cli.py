@@ -202,7 +202,7 @@ def test_index_from_another_model_is_stale_and_rebuilt(tmp_path, settings, use_f
 
 
 def test_turning_word_piece_vectors_off_rebuilds_on_the_next_ask(tmp_path, settings, use_fake):
-    from bot.index import Index
+    from bot.search.index import Index
 
     cfg = write_config(tmp_path)
     assert main(["index", "--config", cfg]) == 0

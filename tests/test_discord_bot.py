@@ -9,10 +9,10 @@ import logging
 import discord
 import pytest
 
-from bot import discord_bot
-from bot.discord_admin import REINDEX_DENIED
-from bot.discord_cog import GENERIC_ERROR
-from bot.discord_format import DECLINE
+from bot.discord import client as discord_bot
+from bot.discord.checks import GENERIC_ERROR
+from bot.discord.exts.info import REINDEX_DENIED
+from bot.discord.format import DECLINE
 from tests.discord_fakes import (
     BOT_ID,
     OTHER_CHANNEL_ID,
@@ -371,9 +371,9 @@ def test_feedback_file_resolves_against_config_folder(tmp_path):
 async def test_fifty_concurrent_questions_through_the_real_core_and_batcher(
     tmp_path, settings, fake_embedder
 ):
-    from bot.answer import Answerer
-    from bot.corpus import load_corpus
-    from bot.index import build_index
+    from bot.answer.compose import Answerer
+    from bot.ingest.corpus import load_corpus
+    from bot.search.index import build_index
 
     docs, _ = load_corpus(settings.seeds_dir)
     index, _ = build_index(docs, fake_embedder, settings.chunking)
@@ -395,7 +395,7 @@ async def test_fifty_concurrent_questions_through_the_real_core_and_batcher(
 
 
 def test_core_reindex_picks_up_a_new_document(settings, use_fake):
-    from bot.discord_bot import Core
+    from bot.discord.client import Core
 
     core = Core(settings)
     first = core.load()

@@ -6,8 +6,8 @@ import re
 
 import discord
 
-from bot.answer import Answer
-from bot.discord_format import (
+from bot.answer.compose import Answer
+from bot.discord.format import (
     ELLIPSIS,
     answer_embed,
     escape,

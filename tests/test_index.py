@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from bot.config import ChunkingSettings
-from bot.corpus import load_corpus, scan
 from bot.errors import IndexCorruptError, IndexMissingError
-from bot.index import (
+from bot.ingest.corpus import load_corpus, scan
+from bot.search.index import (
     FORMAT_VERSION,
     Index,
     build_index,
@@ -105,7 +105,7 @@ def test_quantized_rows_keep_cosines_to_three_decimals():
 
 def test_an_index_without_token_vectors_loads_and_searches(settings):
     from bot.config import RetrievalSettings
-    from bot.retrieval import Retriever
+    from bot.search.retrieval import Retriever
 
     chunking = ChunkingSettings(target_tokens=20, token_vectors=False)
     docs, _ = load_corpus(settings.seeds_dir)
@@ -178,7 +178,7 @@ def test_interrupted_save_leaves_previous_index_usable(settings, fake_embedder, 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("bot.lexical.LexicalIndex.save", boom)
+    monkeypatch.setattr("bot.search.lexical.LexicalIndex.save", boom)
     (settings.seeds_dir / "apollo.txt").write_text("Only one sentence now.", encoding="utf-8")
     changed, _ = build(settings.seeds_dir, fake_embedder, previous=index)
     with pytest.raises(KeyboardInterrupt):
@@ -196,7 +196,7 @@ def test_save_replaces_old_versions(settings, fake_embedder):
 
 
 def test_a_paragraph_first_line_gives_its_opening_words_as_title():
-    from bot.corpus import derive_title
+    from bot.ingest.corpus import derive_title
 
     paragraph = (
         "On May 13, the band returned with its fifth studio album, " + "and more words " * 20
@@ -210,7 +210,7 @@ def test_a_paragraph_first_line_gives_its_opening_words_as_title():
 
 def test_word_pieces_embedded_in_slices_match_one_call(settings, fake_embedder, monkeypatch):
     whole, _ = build(settings.seeds_dir, fake_embedder)
-    monkeypatch.setattr("bot.index.TOKEN_SLICE", 2)
+    monkeypatch.setattr("bot.search.index.TOKEN_SLICE", 2)
     sliced, _ = build(settings.seeds_dir, FakeEmbedder())
     assert len(sliced) > 2  # more than one slice
     np.testing.assert_array_equal(sliced.token_ranges, whole.token_ranges)
@@ -219,6 +219,6 @@ def test_word_pieces_embedded_in_slices_match_one_call(settings, fake_embedder, 
 
 
 def test_a_large_word_piece_store_is_named_with_the_setting(settings, monkeypatch, caplog):
-    monkeypatch.setattr("bot.index.TOKEN_WARN_BYTES", 10)
+    monkeypatch.setattr("bot.search.index.TOKEN_WARN_BYTES", 10)
     build(settings.seeds_dir, FakeEmbedder())
     assert "chunking.token_vectors = false" in caplog.text

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer import Answerer
+from bot.answer.compose import Answerer
+from bot.answer.evaluate import contains_answer
 from bot.config import settings_from_dict
-from bot.corpus import load_corpus
-from bot.embedder import SentenceTransformerEmbedder
-from bot.evaluate import contains_answer
-from bot.index import Index, build_index
+from bot.ingest.corpus import load_corpus
+from bot.search.embedder import SentenceTransformerEmbedder
+from bot.search.index import Index, build_index
 
 pytestmark = pytest.mark.slow
 

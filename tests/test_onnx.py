@@ -9,9 +9,9 @@ import pytest
 
 from bot.app import open_answerer, query_embedder, rebuild
 from bot.config import settings_from_dict
-from bot.embedder import SentenceTransformerEmbedder
-from bot.index import Index
-from bot.onnx_embedder import ONNX_FILE, OPSET, OnnxEmbedder, file_sha256
+from bot.search.embedder import SentenceTransformerEmbedder
+from bot.search.index import Index
+from bot.search.onnx_embedder import ONNX_FILE, OPSET, OnnxEmbedder, file_sha256
 
 from .conftest import write_corpus
 

@@ -1,11 +1,11 @@
 import pytest
 from rich.console import Console
 
-from bot.answer import Answerer
+from bot.answer.compose import Answerer
 from bot.config import AnswerSettings, RetrievalSettings
-from bot.corpus import load_corpus
-from bot.index import build_index
-from bot.repl import Repl
+from bot.frontends.repl import Repl
+from bot.ingest.corpus import load_corpus
+from bot.search.index import build_index
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from bot.config import RetrievalSettings
-from bot.index import quantize_rows
-from bot.retrieval import Hit, Retriever, segment_max, top_k
+from bot.search.index import quantize_rows
+from bot.search.retrieval import Hit, Retriever, segment_max, top_k
 
 
 def test_top_k_orders_best_first_and_clamps():

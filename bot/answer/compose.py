@@ -8,11 +8,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bot.config import AnswerSettings, RetrievalSettings
-from bot.embedder import Embedder
 from bot.errors import QuestionError
-from bot.index import Index
-from bot.lexical import terms
-from bot.retrieval import Hit, Retriever
+from bot.search.embedder import Embedder
+from bot.search.index import Index
+from bot.search.lexical import terms
+from bot.search.retrieval import Hit, Retriever
 
 
 class TermWeights(NamedTuple):

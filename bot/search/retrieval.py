@@ -12,10 +12,10 @@ from functools import cached_property
 
 import numpy as np
 
-from bot.ann import dense_scores, range_rows, segment_max, top_k
 from bot.config import RetrievalSettings
-from bot.embedder import Embedder, TokenEmbedder
-from bot.index import Index
+from bot.search.ann import dense_scores, range_rows, segment_max, top_k
+from bot.search.embedder import Embedder, TokenEmbedder
+from bot.search.index import Index
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import discord
 from discord.utils import escape_markdown, escape_mentions
 
-from bot.answer import Answer, Source
-from bot.chunking import split_sentences
+from bot.answer.compose import Answer, Source
+from bot.ingest.chunking import split_sentences
 
 # Discord's documented limits.
 MESSAGE_LIMIT = 2000

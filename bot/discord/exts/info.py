@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.config import DiscordSettings
-from bot.discord_cog import NotAllowed, check_place
-from bot.discord_feedback import NO_MENTIONS
-from bot.discord_format import help_text, message_text, sources_text
-
-if TYPE_CHECKING:
-    from bot.discord_bot import QuoteBotBase
+from bot.discord.checks import NotAllowed, check_place
+from bot.discord.client import QuoteBotBase
+from bot.discord.feedback import NO_MENTIONS
+from bot.discord.format import help_text, message_text, sources_text
 
 REINDEX_DENIED = (
     "Only members with the Manage Server permission (or the bot's owners) can rebuild the index."
@@ -28,7 +24,7 @@ class InfoCog(commands.Cog):
         self.bot = bot
         self.settings = settings
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Slash commands obey the same allow-lists as mentions."""
         return check_place(self.settings, interaction)
 
@@ -71,3 +67,8 @@ class InfoCog(commands.Cog):
         await interaction.followup.send(
             message_text(summary), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
+
+
+async def setup(bot: QuoteBotBase) -> None:
+    """Add the cog (the client loads this module as a discord.py extension)."""
+    await bot.add_cog(InfoCog(bot, bot.settings.discord))

@@ -11,13 +11,14 @@ import contextlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary, WeakSet
 
 import numpy as np
 
 from bot.config import RetrievalSettings
 
 if TYPE_CHECKING:
-    from bot.index import Index
+    from bot.search.index import Index
 
 log = logging.getLogger(__name__)
 
@@ -186,17 +187,22 @@ def approximate_search(
     return ids[order], scores[order]
 
 
+# Per Index (and gone with it): its opened ANN, and whether the missing ANN was reported.
+_OPENED: WeakKeyDictionary[Index, AnnIndex] = WeakKeyDictionary()
+_WARNED: WeakSet[Index] = WeakSet()
+
+
 def ann_for(index: Index, settings: RetrievalSettings) -> AnnIndex | None:
     """The index's saved ANN if the settings want one (opened once per Index), else None."""
     if not wants_ann(len(index), settings):
         return None
-    cached = getattr(index, "_ann", None)
+    cached = _OPENED.get(index)
     if cached is not None:
         return cached
     stamp = index.manifest.get("ann")
     if not stamp or index.folder is None:
-        if len(index) and not getattr(index, "_ann_warned", False):
-            index._ann_warned = True  # type: ignore[attr-defined]
+        if len(index) and index not in _WARNED:
+            _WARNED.add(index)
             log.warning(
                 "No approximate index saved with this index; searching exactly. Rebuild it "
                 "with: python -m bot index --rebuild"
@@ -210,7 +216,7 @@ def ann_for(index: Index, settings: RetrievalSettings) -> AnnIndex | None:
             len(index),
         )
         return None
-    index._ann = ann  # type: ignore[attr-defined]
+    _OPENED[index] = ann
     return ann
 
 
@@ -252,7 +258,7 @@ def dense_scores(
     Exact: every passage is scored. Approximate: only the ANN's and BM25's candidates are
     (exactly, from the matrix); the rest hold FLOOR so they never enter the fused pool.
     """
-    carried = getattr(q, "scores", None)
+    carried: tuple[np.ndarray, np.ndarray] | None = getattr(q, "scores", None)
     if carried is not None:
         return carried
     ann = ann_for(index, settings)

@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from bot.answer import Answerer, clean_question
+from bot.answer.compose import Answerer, clean_question
 from bot.config import Settings
-from bot.corpus import Document
-from bot.embedder import Embedder
 from bot.errors import BotError, IndexCorruptError, IndexMissingError
-from bot.index import FORMAT_VERSION, Index, build_index, params_for
-from bot.retrieval import Retriever
+from bot.ingest.corpus import Document
+from bot.search.embedder import Embedder
+from bot.search.index import FORMAT_VERSION, Index, build_index, params_for
+from bot.search.retrieval import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def metrics(rows: Sequence[Row]) -> dict[str, Any]:
     return out
 
 
-def _question_encoding(
+def question_encoding(
     retriever: Retriever, texts: list[str], cache_dir: Path
 ) -> tuple[np.ndarray, list[np.ndarray] | None]:
     """Encode the questions once per (model, question set), cached beside the eval index."""
@@ -201,43 +201,3 @@ def _question_encoding(
     np.savez(tmp, vectors=vecs, tokens=pieces, ends=ends)
     tmp.replace(path)
     return vecs, tokens
-
-
-def evaluate_files(
-    settings: Settings, passages: Path | None, questions: Path, *, split: str = "all"
-) -> dict[str, Any]:
-    """Evaluate questions against passages (or the seeds index) and return the metrics."""
-    from bot.app import make_embedder, open_answerer
-
-    if not questions.exists():
-        raise BotError(f"Question file {questions} does not exist")
-    rows = read_jsonl(questions)
-    bad = [
-        i
-        for i, r in enumerate(rows, 1)
-        if not isinstance(r, dict) or not str(r.get("question", "")).strip()
-    ]
-    if bad:
-        raise BotError(f"{questions}: line {bad[0]} has no question")
-    if passages is not None:
-        if not passages.exists():
-            raise BotError(f"Passage file {passages} does not exist")
-        embedder = make_embedder(settings)
-        docs = passages_as_documents(read_jsonl(passages))
-        index = cached_index(docs, embedder, settings, progress=True)
-        answerer = Answerer(index, embedder, settings.retrieval, settings.answer)
-    else:
-        opened = open_answerer(settings, auto_rebuild=True)
-        index, embedder, answerer = opened.index, opened.embedder, opened.answerer
-    if split != "all":
-        titles = {d.source: d.title for d in index.documents}
-        # The split is by article title (without the benchmark's underscores), fixed in split_of.
-        rows = [
-            r
-            for r in rows
-            if r.get("gold") and split_of(titles.get(str(r["gold"][0]), "")) == split
-        ]
-    texts = [str(r["question"]) for r in rows]
-    vecs, tokens = _question_encoding(answerer.retriever, texts, settings.cache_dir)
-    result = metrics(run_eval(answerer, rows, vecs, tokens))
-    return {"split": split, **result}

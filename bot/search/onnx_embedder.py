@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.embedder import question_pieces, unit_rows_f16
+from bot.search.embedder import question_pieces, unit_rows_f16
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def export_query_encoder(embedder: Any, folder: Path, cache_dir: Path) -> dict[s
     embedder is a SentenceTransformerEmbedder; anything without local weights gets no export
     (None), and queries then go through the embedder itself.
     """
-    from bot.embedder import SentenceTransformerEmbedder
+    from bot.search.embedder import SentenceTransformerEmbedder
 
     if (
         not isinstance(embedder, SentenceTransformerEmbedder)
@@ -163,7 +163,7 @@ class OnnxEmbedder:
         self.max_tokens: int = int(stamp["max_tokens"])
         self.batch_size = batch_size
         options = ort.SessionOptions()
-        # Concurrent questions are batched into one call (bot.batching), so that call should
+        # Concurrent questions are batched into one call (bot.answer.batching), so that call should
         # use every core: measured 4.2 ms a question with 2 threads vs 7.8 with 1 (batch of 64).
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         # Idle ORT threads must not spin: NumPy's search runs right after on the same cores.

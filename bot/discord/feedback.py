@@ -13,7 +13,7 @@ from typing import Any
 
 import discord
 
-from bot.answer import Answer
+from bot.answer.compose import Answer
 
 log = logging.getLogger(__name__)
 

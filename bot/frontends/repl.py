@@ -9,11 +9,11 @@ import numpy as np
 from rich.console import Console
 from rich.text import Text
 
-from bot.answer import Answerer
+from bot.answer.compose import Answerer
 from bot.config import Settings
 from bot.errors import BotError
-from bot.index import Index
-from bot.render import render_answer
+from bot.frontends.render import render_answer
+from bot.search.index import Index
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,16 @@ class Embedder(Protocol):
     """Turns texts into L2-normalised float32 rows; counts word pieces for chunking."""
 
     name: str
-    dim: int
-    max_tokens: int
+
+    @property
+    def dim(self) -> int:
+        """The length of each vector."""
+        ...
+
+    @property
+    def max_tokens(self) -> int:
+        """The model's window in word pieces, special tokens included."""
+        ...
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Return a (len(texts), dim) float32 matrix with unit-length rows."""
@@ -82,7 +90,8 @@ def normalise(matrix: np.ndarray) -> np.ndarray:
     """Return rows scaled to unit length, as float32 (zero rows stay zero)."""
     matrix = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.maximum(norms, 1e-12)
+    unit: np.ndarray = matrix / np.maximum(norms, 1e-12)
+    return unit
 
 
 class SentenceTransformerEmbedder:

@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from bot.chunking import chunk_document
 from bot.config import ChunkingSettings
-from bot.corpus import Document
-from bot.embedder import Embedder, TokenEmbedder
 from bot.errors import IndexCorruptError, IndexMissingError
-from bot.lexical import LexicalIndex
+from bot.ingest.chunking import chunk_document
+from bot.ingest.corpus import Document
+from bot.search.embedder import Embedder, TokenEmbedder
+from bot.search.lexical import LexicalIndex
 
 log = logging.getLogger(__name__)
 
@@ -249,12 +249,13 @@ class Index:
             params = IndexParams(**{k: manifest[k] for k in IndexParams.__dataclass_fields__})
             with (folder / "documents.jsonl").open(encoding="utf-8") as fh:
                 documents = [Document(**json.loads(line)) for line in fh]
-            mode = "r" if mmap else None
             # The vector matrices are memory-mapped (start-up does not read them); the offset
             # tables are small and read on every answer, so they are loaded: indexing a memmap
             # costs microseconds of Python per access, and an answer makes hundreds.
             arrays = {
-                name: np.load(folder / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
+                name: np.load(
+                    folder / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False
+                )
                 for name in ("passage_vectors", "sentence_vectors", "token_vectors")
             }
             arrays.update(
@@ -336,7 +337,7 @@ def build_index(
 ) -> tuple[Index, BuildReport]:
     """Chunk and embed documents, reusing rows of unchanged documents from previous."""
     params = params_for(embedder, chunking)
-    reusable: dict[tuple[str, str], int] = {}
+    reusable: dict[tuple[str, str, str], int] = {}
     if previous is not None and previous.params == params:
         # The title is embedded with each passage, so a new title means new vectors.
         reusable = {(d.source, d.sha256, d.title): i for i, d in enumerate(previous.documents)}

@@ -10,8 +10,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
-from bot.corpus import Document
+from bot.ingest.corpus import Document
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
@@ -39,7 +40,7 @@ class Passage:
 
 
 @cache
-def _segmenter() -> object:
+def _segmenter() -> Any:  # pysbd ships no type hints
     import pysbd
 
     return pysbd.Segmenter(language="en", clean=False)
@@ -70,7 +71,7 @@ def split_sentences(text: str) -> list[Span]:
     for para in _paragraphs(text):
         body = text[para.start : para.end]
         cursor = 0
-        for piece in seg.segment(body):  # type: ignore[attr-defined]
+        for piece in seg.segment(body):
             needle = piece.strip()
             if not needle:
                 continue

@@ -17,18 +17,20 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answer import Answer, Answerer
-from bot.batching import Batcher
+from bot.answer.batching import Batcher
+from bot.answer.compose import Answer, Answerer
 from bot.config import Settings
-from bot.discord_admin import InfoCog
-from bot.discord_cog import AskCog, error_message
-from bot.discord_feedback import NO_MENTIONS, FeedbackLog
-from bot.discord_format import message_text
+from bot.discord.checks import error_message
+from bot.discord.feedback import NO_MENTIONS
+from bot.discord.format import message_text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EXIT_ERROR = 1
+# The cogs, one per feature; each module's setup() adds its cog (they import this module, not
+# the other way round).
+EXTENSIONS = ("bot.discord.exts.ask", "bot.discord.exts.info")
 MISSING_TOKEN = (
     "error: DISCORD_TOKEN is not set; put the bot token in the environment "
     "or in a .env file in this folder (see README.md, section Discord)"
@@ -105,9 +107,8 @@ class QuoteBotBase(commands.Bot):
         """Open the index, add the cogs, and sync slash commands."""
         if self.answerer is None:
             self.answerer = await self.run_blocking(self._load)
-        d = self.settings.discord
-        await self.add_cog(AskCog(self, d, FeedbackLog(Path(d.feedback_file)), clock=self.clock))
-        await self.add_cog(InfoCog(self, d))
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
         if self.sync_commands:
             await self.sync_app_commands()
 
@@ -135,7 +136,7 @@ class QuoteBotBase(commands.Bot):
 
     async def answer(self, question: str, k: int) -> Answer:
         """Answer off the event loop. A real Answerer goes through a Batcher, which embeds
-        questions that arrive together in one model call (bot.batching); anything else (a
+        questions that arrive together in one model call (bot.answer.batching); anything else (a
         test double) runs in the worker thread."""
         answerer = self.answerer
         if answerer is None:
@@ -213,7 +214,7 @@ class Core:
     def reindex(self, current: Answerer) -> tuple[Answerer, str]:
         """Update the index from the seeds; return a new Answerer and a summary for the user."""
         from bot.app import make_embedder, opened_for, rebuild
-        from bot.index import Index
+        from bot.search.index import Index
 
         s = self.settings
         # Passages are embedded by the full model; questions then go through the index's

@@ -1,4 +1,4 @@
-"""The Ask cog: /ask, mentions, replies and DMs; cooldown, allow-lists, the shared error text."""
+"""The Ask cog: /ask, mentions, replies and DMs, with a per-user cooldown."""
 
 from __future__ import annotations
 
@@ -8,67 +8,21 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answer import clean_question
+from bot.answer.compose import clean_question
 from bot.config import DiscordSettings
-from bot.discord_feedback import NO_MENTIONS, FeedbackLog, FeedbackView
-from bot.discord_format import DECLINE, answer_embed, message_text, thread_name
-from bot.errors import BotError
-
-if TYPE_CHECKING:
-    from bot.discord_bot import QuoteBotBase
+from bot.discord.checks import Refused, check_place, error_message, place_allowed
+from bot.discord.client import QuoteBotBase
+from bot.discord.feedback import NO_MENTIONS, FeedbackLog, FeedbackView
+from bot.discord.format import DECLINE, answer_embed, message_text, thread_name
 
 log = logging.getLogger(__name__)
-
-GENERIC_ERROR = (
-    "Sorry, something went wrong while answering. It has been logged; please try again later."
-)
-
-
-class Refused(BotError):
-    """A question turned away before answering (cooldown); the message is for the user."""
-
-
-class NotAllowed(app_commands.CheckFailure):
-    """A command used where or by whom it is not allowed; the message is for the user."""
-
-
-def error_message(error: BaseException) -> str:
-    """The one place failures become text for people; unexpected ones are logged in full."""
-    if isinstance(error, app_commands.CommandInvokeError):
-        error = error.original
-    if isinstance(error, BotError | NotAllowed) and str(error):
-        log.info("Refused: %s", error)
-        return str(error)
-    if isinstance(error, app_commands.CheckFailure):
-        return "You can't use that command here."
-    log.error("Unexpected error while answering", exc_info=error)
-    return GENERIC_ERROR
-
-
-def place_allowed(settings: DiscordSettings, guild_id: int | None, channel: object) -> bool:
-    """Whether the allow-lists (and the DM setting) let the bot answer in this place."""
-    if guild_id is None:
-        return settings.dms
-    if settings.guild_ids and guild_id not in settings.guild_ids:
-        return False
-    if not settings.channel_ids:
-        return True
-    # A thread counts as its parent channel, so answers in threads keep working.
-    ids = {getattr(channel, "id", None), getattr(channel, "parent_id", None)}
-    return bool(ids & set(settings.channel_ids))
-
-
-def check_place(settings: DiscordSettings, interaction: discord.Interaction) -> bool:
-    """Every cog's interaction_check: slash commands obey the same allow-lists as mentions."""
-    if not place_allowed(settings, interaction.guild_id, interaction.channel):
-        raise NotAllowed("I'm not set up to answer here.")
-    return True
 
 
 class Cooldown:
@@ -129,7 +83,7 @@ class AskCog(commands.Cog):
         self.feedback = feedback
         self.cooldown = Cooldown(settings.cooldown_seconds, clock)
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Slash commands obey the same allow-lists as mentions."""
         return check_place(self.settings, interaction)
 
@@ -225,3 +179,9 @@ class AskCog(commands.Cog):
                 return
         if reply.view is not None:
             reply.view.message = sent
+
+
+async def setup(bot: QuoteBotBase) -> None:
+    """Add the cog (the client loads this module as a discord.py extension)."""
+    d = bot.settings.discord
+    await bot.add_cog(AskCog(bot, d, FeedbackLog(Path(d.feedback_file)), clock=bot.clock))

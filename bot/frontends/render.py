@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from bot.answer import Answer, Source
+from bot.answer.compose import Answer, Source
 
 DECLINE = (
     "My sources don't cover that, so I won't guess. Try rephrasing, or :sources to see what I know."

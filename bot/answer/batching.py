@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
-from bot.ann import prescore
-from bot.answer import Answer, Answerer, clean_question
+from bot.answer.compose import Answer, Answerer, clean_question
 from bot.errors import BotError
+from bot.search.ann import prescore
 
 
 def ask_many(
@@ -94,11 +95,12 @@ class Batcher:
             # One k per model call keeps ask_many simple; mixed k values split the batch.
             for k in {item[1] for item in batch}:
                 group = [item for item in batch if item[1] == k]
+                answers: Sequence[Answer | BaseException]
                 try:
                     answers = await loop.run_in_executor(
                         None,
-                        lambda g=group, k=k: ask_many(
-                            self.answerer, [q for q, _, _ in g], k, pool=self._pool
+                        partial(
+                            ask_many, self.answerer, [q for q, _, _ in group], k, pool=self._pool
                         ),
                     )
                 except Exception as exc:  # hand any failure to every waiting caller

@@ -1,0 +1,1 @@
+"""Answering: composing the quoted answer, declining, batching questions, evaluation."""

@@ -1,0 +1,1 @@
+"""Reading documents: finding files, reading each format into text, titles, passages, sentences."""
