@@ -365,8 +365,26 @@ def throughput(
     }
 
 
+def passage_texts(index_dir: Path) -> list[str]:
+    """What the model embeds for each passage of an index: the title line and the passage."""
+    from bot.search.index import Index
+
+    index = Index.load(index_dir)
+    titles = [d.title for d in index.documents]
+    return [
+        f"{titles[int(index.passages[i, 0])]}\n{index.passage_text(i)}"
+        if index.params.embed_titles
+        else index.passage_text(i)
+        for i in range(len(index))
+    ]
+
+
 def index_build(settings: Settings, docs: int, repeats: int) -> dict[str, Any]:
-    """Full build of `docs` squad-dev passages as files, then re-index after one file changes."""
+    """Full build of `docs` squad-dev passages as files, then re-index after one file changes.
+
+    Each full build is followed by a bare SentenceTransformer.encode of the same passage
+    texts: the ratio of the two rates is the build's speed over the model's own.
+    """
     from bot.app import make_embedder, rebuild
 
     rows = [json.loads(line) for line in (DATA / "passages.jsonl").open(encoding="utf-8")][:docs]
@@ -381,9 +399,16 @@ def index_build(settings: Settings, docs: int, repeats: int) -> dict[str, Any]:
         s = dataclasses.replace(settings, seeds_dir=root / "seeds", index_dir=root / "index")
         embedder = make_embedder(s)
         embedder.embed(["warm up"])  # model load is start-up, not throughput
+        bare: list[float] = []
+        texts: list[str] = []
         for _ in range(repeats):
             secs = timed(lambda: full.append(rebuild(s, embedder, full=True, progress=False)))
             pps.append(full[-1].embedded_passages / secs)
+            texts = texts or passage_texts(s.index_dir)
+            model = getattr(embedder, "model", None)
+            if model is not None:  # the model alone, same passages, same batch size
+                batch = getattr(embedder, "batch_size", 32)
+                bare.append(len(texts) / timed(partial(model.encode, texts, batch_size=batch)))
         for i in range(repeats):
             path = root / "seeds" / f"{rows[i * 37 % len(rows)]['id']}.txt"
             path.write_text(
@@ -397,6 +422,13 @@ def index_build(settings: Settings, docs: int, repeats: int) -> dict[str, Any]:
         "passages": last.embedded_passages,
         "sentences": last.embedded_sentences,
         "passages_per_s": summary(pps),
+        "bare_encode_passages_per_s": summary(bare),
+        # Median over median; and each build against the bare encode right after it.
+        "build_over_bare_encode": statistics.median(pps) / statistics.median(bare)
+        if bare
+        else None,
+        "build_over_bare_encode_each": [a / b for a, b in zip(pps, bare, strict=False)],
+        "device": str(getattr(getattr(embedder, "model", None), "device", "n/a")),
         "reindex_one_changed_s": summary(again),
         "reindex_embedded_documents": [len(r.embedded_documents) for r in reembedded],
     }
@@ -442,6 +474,70 @@ except OSError:  # not Linux: no exec carry-over to avoid
 # ----------------------------------------------------------------------------- driver
 
 
+def _extraction_corpus(folder: Path, docs: int, pages_per_doc: int) -> dict[str, int]:
+    """Write docs PDFs and docs HTML files of SQuAD-dev text, pages_per_doc pages each (a PDF
+    page and an HTML page each hold three passages); needs fpdf2 (the dev extras)."""
+    from fpdf import FPDF
+
+    texts: list[str] = []
+    with (DATA / "passages.jsonl").open(encoding="utf-8") as fh:
+        for _, line in zip(range(docs * pages_per_doc * 3), fh, strict=False):
+            texts.append(json.loads(line)["text"])
+    per_page = [texts[i : i + 3] for i in range(0, len(texts), 3)]
+    nav = "<nav><a href='/'>Home</a> <a href='/a'>Articles</a> <a href='/b'>About</a></nav>"
+    for d in range(docs):
+        pdf = FPDF()
+        pdf.set_font("Helvetica", "", 10)
+        for page in per_page[d * pages_per_doc : (d + 1) * pages_per_doc]:
+            pdf.add_page()
+            for para in page:
+                # The core fonts are Latin-1; other characters would stop fpdf2.
+                pdf.multi_cell(0, 5, para.encode("latin-1", "replace").decode("latin-1"))
+                pdf.ln(3)
+        pdf.output(str(folder / f"doc{d}.pdf"))
+        for k, page in enumerate(per_page[d * pages_per_doc : (d + 1) * pages_per_doc]):
+            body = "".join(f"<p>{para}</p>" for para in page)
+            html = (
+                f"<html><head><title>Page {d}-{k}</title></head><body>{nav}"
+                f"<header>Site</header><main><h1>Page {k}</h1>{body}</main>"
+                f"<footer>Footer</footer></body></html>"
+            )
+            (folder / f"page{d}-{k}.html").write_text(html, encoding="utf-8")
+    return {"pdf_pages": docs * pages_per_doc, "html_pages": docs * pages_per_doc}
+
+
+def extraction(docs: int = 10, pages_per_doc: int = 20, repeats: int = 3) -> dict[str, Any]:
+    """Extraction throughput: PDF pages/s and HTML pages/s through the readers, and how fast
+    an unchanged corpus is re-read from the extraction cache (files/s)."""
+    from bot.ingest.corpus import load_corpus
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        pdfs, htmls, cache = root / "pdf", root / "html", root / "cache"
+        for folder in (pdfs, htmls):
+            folder.mkdir()
+        counts = _extraction_corpus(root, docs, pages_per_doc)
+        for f in root.glob("*.pdf"):
+            f.rename(pdfs / f.name)
+        for f in root.glob("*.html"):
+            f.rename(htmls / f.name)
+        pdf_s = [timed(lambda: load_corpus(pdfs)) for _ in range(repeats)]
+        html_s = [timed(lambda: load_corpus(htmls)) for _ in range(repeats)]
+        load_corpus(pdfs, cache_dir=cache)
+        load_corpus(htmls, cache_dir=cache)
+        files = docs + counts["html_pages"]
+        cached_s = [
+            timed(lambda: (load_corpus(pdfs, cache_dir=cache), load_corpus(htmls, cache_dir=cache)))
+            for _ in range(repeats)
+        ]
+    return {
+        **counts,
+        "pdf_pages_per_s": summary([counts["pdf_pages"] / t for t in pdf_s]),
+        "html_pages_per_s": summary([counts["html_pages"] / t for t in html_s]),
+        "cached_files_per_s": summary([files / t for t in cached_s]),
+    }
+
+
 def run_bench(settings: Settings, *, as_json: bool = False, quick: bool = False) -> int:
     """Measure everything and print a table (or one JSON object); return the exit code."""
     started = time.perf_counter()
@@ -471,6 +567,7 @@ def run_bench(settings: Settings, *, as_json: bool = False, quick: bool = False)
     step("memory", lambda: peak_rss(settings, big))
     step("cold_start", lambda: cold_start(settings, 3 if quick else 7))
     step("index_build", lambda: index_build(settings, 200 if quick else 1_000, 2 if quick else 3))
+    step("extraction", lambda: extraction(5 if quick else 10, 20, 2 if quick else 3))
     results["total_s"] = time.perf_counter() - started
     if as_json:
         print(json.dumps(results))

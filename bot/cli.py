@@ -4,6 +4,7 @@ turns its errors into one-line messages and exit codes."""
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import sys
@@ -22,16 +23,32 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
+def _global_options(parser: argparse.ArgumentParser, *, default: bool) -> None:
+    # Accepted before the command and after it. After it, SUPPRESS as the default: a
+    # subcommand's own default would otherwise overwrite a value given before the command.
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None if default else argparse.SUPPRESS,
+        help="settings file (default: ./config.toml if present)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if default else argparse.SUPPRESS,
+        help="log more detail",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config", type=Path, help="settings file (default: ./config.toml if present)"
-    )
-    common.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    _global_options(common, default=False)
 
     parser = argparse.ArgumentParser(
         prog="python -m bot", description="Answer questions by quoting your documents."
     )
+    _global_options(parser, default=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", parents=[common], help="build or update the index of seeds/")
@@ -50,8 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=None, help="how many sources to quote")
 
     p = sub.add_parser("eval", parents=[common], help="measure retrieval and answer quality")
-    p.add_argument(
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
         "--passages", type=Path, help="JSONL of {id, title, text}; default: the seeds index"
+    )
+    source.add_argument(
+        "--docs",
+        type=Path,
+        help="a folder of documents, read and chunked as `index` does; gold = file paths in it",
     )
     p.add_argument(
         "--questions",
@@ -66,9 +89,43 @@ def _parser() -> argparse.ArgumentParser:
         help="score only questions whose gold article is in this part of the fixed split",
     )
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.add_argument(
+        "--details", type=Path, help="also write each question's outcome to this JSONL file"
+    )
+    p.add_argument(
+        "--group-by",
+        metavar="FIELD",
+        help="also report the metrics per value of this field of the questions (e.g. format)",
+    )
 
     p = sub.add_parser(
         "discord", parents=[common], help="run the Discord bot (token from DISCORD_TOKEN)"
+    )
+    p.add_argument(
+        "--shard-count",
+        type=int,
+        default=None,
+        help="total shards over all processes (overrides discord.shard_count)",
+    )
+    p.add_argument(
+        "--shard-ids",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="ID",
+        help="the shards this process runs, from 0 (overrides discord.shard_ids)",
+    )
+
+    p = sub.add_parser(
+        "gaps", parents=[common], help="group declined and 👎 questions: what the docs miss"
+    )
+    p.add_argument("--since", help="only questions logged on or after this date (YYYY-MM-DD)")
+    p.add_argument("--json", action="store_true", help="print the groups as one JSON object")
+    p.add_argument(
+        "--distance",
+        type=float,
+        default=None,
+        help="cosine distance under which questions group (default: discord.gaps_distance)",
     )
 
     p = sub.add_parser("bench", parents=[common], help="measure speed (see BENCHMARKS.md)")
@@ -109,22 +166,35 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import make_embedder, rebuild
 
     report = rebuild(settings, make_embedder(settings), full=args.rebuild, progress=True)
+    total = len(report.embedded_documents) + len(report.reused_documents)
+    if not (report.embedded_documents or report.removed_documents) and not args.rebuild:
+        print(f"The index is up to date ({_count(total, 'document')}); nothing to do.")
+        return 0
+    passages = _count(report.embedded_passages, "passage")
     print(
-        f"Indexed {len(report.embedded_documents) + len(report.reused_documents)} documents: "
-        f"embedded {len(report.embedded_documents)} ({report.embedded_passages} passages, "
-        f"{report.embedded_sentences} sentences), reused {len(report.reused_documents)}, "
-        f"removed {len(report.removed_documents)}."
+        f"Indexed {_count(total, 'document')}: "
+        f"embedded {len(report.embedded_documents)} ({passages}, "
+        f"{_count(report.embedded_sentences, 'sentence')}), "
+        f"reused {len(report.reused_documents)}, removed {len(report.removed_documents)}."
     )
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    """n and the noun, plural unless n is 1: "1 document", "3 documents"."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
 
-    from bot.app import open_answerer
+    from bot.answer.compose import clean_text
     from bot.frontends.render import render_answer
+    from bot.live import open_for_ask
 
-    opened = open_answerer(settings, auto_rebuild=True)
+    opened, note = open_for_ask(settings)
+    if note:  # a big update would keep the user waiting: answer from the index as it is
+        print(note, file=sys.stderr)
     console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
     docs = {d.source: d.text for d in opened.index.documents}
 
@@ -133,7 +203,11 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
             answer = opened.answerer.ask(question, args.k)
         except BotError as exc:
             if args.json:
-                print(json.dumps({"question": question, "error": str(exc)}), flush=True)
+                shown = clean_text(question).strip()
+                print(
+                    json.dumps({"question": shown, "error": str(exc)}, ensure_ascii=False),
+                    flush=True,
+                )
             else:
                 print(f"error: {exc}", file=sys.stderr)
             return EXIT_ERROR
@@ -145,13 +219,19 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.question != "-":
         return one(args.question)
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # Bytes that are not UTF-8 reach clean_text as surrogate escapes instead of stopping
+        # the loop with UnicodeDecodeError.
+        sys.stdin.reconfigure(errors="surrogateescape")
     status = 0
     for line in sys.stdin:
-        if line.strip():
-            status = one(line.strip()) or status
-            if not args.json:
-                console.print()
-            sys.stdout.flush()  # answer each line as it comes, even into a pipe
+        question = line.rstrip("\r\n")
+        if not args.json and not question.strip():
+            continue  # in text, a blank line is a pause; in JSON, every line gets its line
+        status = one(question) or status
+        if not args.json:
+            console.print()
+        sys.stdout.flush()  # answer each line as it comes, even into a pipe
     return status
 
 
@@ -164,21 +244,66 @@ def _cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import evaluate_files
 
-    result = evaluate_files(settings, args.passages, args.questions, split=args.split)
+    result = evaluate_files(
+        settings,
+        args.passages,
+        args.questions,
+        split=args.split,
+        docs=args.docs,
+        details=args.details,
+        group_by=args.group_by,
+    )
     if args.json:
         print(json.dumps(result))
-    else:
-        width = max(len(k) for k in result)
-        for key, value in result.items():
-            shown = f"{value:.3f}" if isinstance(value, float) else str(value)
-            print(f"{key:<{width}}  {shown}")
+        return 0
+    flat = {k: v for k, v in result.items() if not isinstance(v, dict)}
+    _print_metrics(flat)
+    for key, value in result.items():
+        if isinstance(value, dict):
+            print(f"\n{key}")
+            _print_metrics(value, indent="  ")
     return 0
 
 
+def _print_metrics(metrics: dict[str, object], indent: str = "") -> None:
+    width = max(len(k) for k in metrics)
+    for key, value in metrics.items():
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        print(f"{indent}{key:<{width}}  {shown}")
+
+
 def _cmd_discord(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import replace
+
+    from bot.config import check_shards
     from bot.discord.client import run
 
+    d = settings.discord
+    if args.shard_count is not None or args.shard_ids is not None:
+        count = d.shard_count if args.shard_count is None else args.shard_count
+        ids = d.shard_ids if args.shard_ids is None else tuple(args.shard_ids)
+        if count < 0:
+            raise BotError(f"--shard-count must be at least 0, not {count}")
+        check_shards(count, ids)
+        settings = replace(settings, discord=replace(d, shard_count=count, shard_ids=ids))
     return run(settings)
+
+
+def _cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.answer.gaps import parse_since
+    from bot.app import gaps_report
+    from bot.frontends.render import gaps_text
+
+    since = parse_since(args.since) if args.since else None
+    if args.distance is not None and not 0 < args.distance <= 2:
+        raise BotError(f"--distance must be above 0 and at most 2, not {args.distance}")
+    groups, total, texts = gaps_report(settings, since=since, distance=args.distance)
+    if args.json:
+        out = {"questions": total, "groups": [g.to_json() for g in groups]}
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(gaps_text(groups, total, document_text=texts))
+    return 0
 
 
 def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -193,5 +318,6 @@ _COMMANDS = {
     "repl": _cmd_repl,
     "eval": _cmd_eval,
     "discord": _cmd_discord,
+    "gaps": _cmd_gaps,
     "bench": _cmd_bench,
 }

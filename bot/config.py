@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -50,6 +51,16 @@ class AnswerSettings:
 
 
 @dataclass(frozen=True)
+class HelpChannel:
+    """A help or forum channel whose new posts are answered without a mention when confident."""
+
+    id: int = 0
+    require_mention: bool = False
+    threads: bool = True
+    min_confidence: float = 0.0  # 0 = discord.help_min_confidence
+
+
+@dataclass(frozen=True)
 class DiscordSettings:
     """The Discord front end."""
 
@@ -64,6 +75,23 @@ class DiscordSettings:
     k: int = 3
     feedback_file: str = "feedback.jsonl"
     sharded: bool = False
+    shard_count: int = 0  # 0 = as many as Discord recommends (with sharded = true)
+    shard_ids: tuple[int, ...] = ()  # the shards this process runs; () = all of them
+    help_channels: tuple[HelpChannel, ...] = ()
+    help_min_confidence: float = 1.7
+    message_command_public: bool = False
+    gaps_file: str = "gaps.jsonl"
+    gaps_distance: float = 0.4
+
+
+@dataclass(frozen=True)
+class SourceLink:
+    """A [[sources]] entry: documents under folder (relative to seeds_dir) are published at
+    url; suffixes rename the file's ending in the link (".md" -> ".html")."""
+
+    folder: str
+    url: str
+    suffixes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,10 +102,16 @@ class Settings:
     index_dir: Path = Path("embeddings")
     model: str = ""
     cache_dir: Path = Path.home() / ".cache" / "quotebot"
+    # Where index builds run the model: "auto" = CUDA, else Apple MPS, else CPU. Questions are
+    # always embedded on the CPU (ONNX).
+    device: str = "auto"
+    # The REPL and the Discord bot watch seeds_dir and update the index in the background.
+    watch: bool = True
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
+    sources: tuple[SourceLink, ...] = ()
 
 
 _SECTIONS = {
@@ -87,6 +121,7 @@ _SECTIONS = {
     "discord": DiscordSettings,
 }
 _CHOICES = {
+    "device": ("auto", "cpu", "cuda", "mps"),
     "retrieval.backend": ("exact", "usearch"),
     "retrieval.storage_dtype": ("float32", "float16"),
 }
@@ -109,7 +144,28 @@ _MINIMUM = {
     "discord.cooldown_seconds": 0,
     "discord.max_question_chars": 1,
     "discord.k": 1,
+    "discord.shard_count": 0,
+    "discord.help_min_confidence": 0,
+    "discord.help_channels.id": 1,
+    "discord.help_channels.min_confidence": 0,
+    "discord.gaps_distance": 0.01,
+    # Confidences are cosines on the model's scale; below 0 every question would be answered.
+    "answer.min_confidence": 0,
+    "answer.min_confidence_without_tokens": 0,
 }
+# Above these nothing could ever pass or fit: a typo, not a choice. The confidence bars are
+# checked against their formula's top in settings_from_dict; target_tokens against the
+# model's own window when an index is built (bot.app.rebuild).
+_MAXIMUM = {
+    "chunking.target_tokens": 8192,
+    "answer.min_confidence_without_tokens": 2,  # cosine + share of idf weight
+    "answer.max_question_chars": 100_000,
+    "discord.max_question_chars": 4000,  # Discord's own message limit
+    "discord.gaps_distance": 2,
+    "retrieval.k": 100,
+}
+# Settings that are lists of tables, and the dataclass each table is read into.
+_TABLE_LISTS: dict[str, type] = {"discord.help_channels": HelpChannel}
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
@@ -128,6 +184,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     elif isinstance(default, str | Path):
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a string, not {value!r}")
+    elif key in _TABLE_LISTS:
+        value = _table_list(key, value)
     elif isinstance(default, tuple):
         if not isinstance(value, list) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in value
@@ -136,9 +194,77 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         value = tuple(value)
     if key in _CHOICES and value not in _CHOICES[key]:
         raise ConfigError(f"{key} must be one of {', '.join(_CHOICES[key])}, not {value!r}")
-    if key in _MINIMUM and value < _MINIMUM[key]:
-        raise ConfigError(f"{key} must be at least {_MINIMUM[key]}, not {value!r}")
+    # Entries of a list of tables share one minimum: discord.help_channels[2].id -> ...id.
+    floor_key = re.sub(r"\[\d+\]", "", key)
+    if floor_key in _MINIMUM and value < _MINIMUM[floor_key]:
+        raise ConfigError(f"{key} must be at least {_MINIMUM[floor_key]}, not {value!r}")
+    if floor_key in _MAXIMUM and value > _MAXIMUM[floor_key]:
+        raise ConfigError(f"{key} must be at most {_MAXIMUM[floor_key]:,}, not {value!r}")
     return value
+
+
+def _table_list(key: str, value: Any) -> tuple[Any, ...]:
+    """A TOML array of tables ([[discord.help_channels]]) read into dataclasses; id required."""
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"{key} must be a list of tables ([[{key}]] blocks), not {value!r}")
+    out = []
+    for i, table in enumerate(value):
+        if "id" not in table:
+            raise ConfigError(f"{key}[{i}].id is missing: each entry needs the channel's id")
+        out.append(_build(_TABLE_LISTS[key], table, f"{key}[{i}]."))
+    ids = [entry.id for entry in out]
+    if len(set(ids)) < len(ids):
+        raise ConfigError(f"{key} lists a channel id twice")
+    return tuple(out)
+
+
+def check_shards(shard_count: int, shard_ids: tuple[int, ...]) -> None:
+    """Raise ConfigError unless shard_ids are distinct ids below shard_count (needed with ids)."""
+    if shard_ids and not shard_count:
+        raise ConfigError(
+            "discord.shard_ids needs discord.shard_count (the total over all processes)"
+        )
+    bad = [i for i in shard_ids if not 0 <= i < shard_count]
+    if bad:
+        raise ConfigError(
+            f"discord.shard_ids must be between 0 and shard_count - 1 ({shard_count - 1}), "
+            f"not {bad[0]}"
+        )
+    if len(set(shard_ids)) < len(shard_ids):
+        raise ConfigError("discord.shard_ids lists a shard twice")
+
+
+def source_links(value: Any) -> tuple[SourceLink, ...]:
+    """Validate the [[sources]] tables: folder and url strings, suffixes a table of strings."""
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"sources must be a list of tables ([[sources]] blocks), not {value!r}")
+    links = []
+    for i, table in enumerate(value):
+        key = f"sources[{i}]"
+        for name in table:
+            if name not in ("folder", "url", "suffixes"):
+                raise ConfigError(f"Unknown setting {key}.{name}")
+        folder, url = table.get("folder", ""), table.get("url")
+        if not isinstance(folder, str):
+            raise ConfigError(f"{key}.folder must be a string, not {folder!r}")
+        if not isinstance(url, str) or "://" not in url:
+            raise ConfigError(f'{key}.url must be a URL such as "https://…/", not {url!r}')
+        suffixes = table.get("suffixes", {})
+        if not isinstance(suffixes, dict) or not all(
+            isinstance(k, str) and k.startswith(".") and isinstance(v, str)
+            for k, v in suffixes.items()
+        ):
+            raise ConfigError(
+                f'{key}.suffixes must be a table like {{".md" = ".html"}}, not {suffixes!r}'
+            )
+        links.append(
+            SourceLink(
+                folder=folder.strip("/"),
+                url=url,
+                suffixes=tuple((k.lower(), v) for k, v in suffixes.items()),
+            )
+        )
+    return tuple(links)
 
 
 def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
@@ -153,7 +279,7 @@ def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
 
 def settings_from_dict(data: dict[str, Any], base: Path) -> Settings:
     """Validate a parsed TOML table into Settings; relative paths resolve against base."""
-    top = {k: v for k, v in data.items() if k not in _SECTIONS}
+    top = {k: v for k, v in data.items() if k not in _SECTIONS and k != "sources"}
     sections = {}
     for name, cls in _SECTIONS.items():
         table = data.get(name, {})
@@ -173,17 +299,33 @@ def settings_from_dict(data: dict[str, Any], base: Path) -> Settings:
             "retrieval.dense_weight, sentence_weight, lexical_weight and phrase_weight "
             "cannot all be 0"
         )
+    answer = sections["answer"]
+    top = 1 + answer.token_confidence_weight  # best-sentence cosine + weight x MaxSim
+    if answer.min_confidence > top:
+        raise ConfigError(
+            f"answer.min_confidence must be at most {top:g} (1 + token_confidence_weight: "
+            f"no answer can score more), not {answer.min_confidence!r}"
+        )
     feedback = sections["discord"].feedback_file
     if not feedback.strip():
         raise ConfigError("discord.feedback_file must not be empty")
+    gaps = sections["discord"].gaps_file
+    if not gaps.strip():
+        raise ConfigError("discord.gaps_file must not be empty")
+    check_shards(sections["discord"].shard_count, sections["discord"].shard_ids)
     sections["discord"] = replace(
-        sections["discord"], feedback_file=str((base / feedback).resolve())
+        sections["discord"],
+        feedback_file=str((base / feedback).resolve()),
+        gaps_file=str((base / gaps).resolve()),
     )
     return Settings(
         seeds_dir=(base / plain.seeds_dir).resolve(),
         index_dir=(base / plain.index_dir).resolve(),
         cache_dir=(base / Path(plain.cache_dir).expanduser()).resolve(),
         model=plain.model,
+        device=plain.device,
+        watch=plain.watch,
+        sources=source_links(data.get("sources", [])),
         **sections,
     )
 
@@ -194,6 +336,8 @@ class _TopLevel:
     index_dir: str = "embeddings"
     model: str = ""
     cache_dir: str = str(Path.home() / ".cache" / "quotebot")
+    device: str = "auto"
+    watch: bool = True
 
 
 def load_settings(path: Path | None) -> Settings:

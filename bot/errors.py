@@ -18,7 +18,21 @@ class IndexMissingError(BotError):
 
 
 class IndexCorruptError(BotError):
-    """The index on disk cannot be read."""
+    """The index on disk cannot be read; problem says why, the message adds how to fix it."""
+
+    ADVICE = "Rebuild it with: python -m bot index --rebuild"
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"{problem}. {self.ADVICE}")
+        self.problem = problem
+
+
+class IndexBusyError(BotError):
+    """Another process or thread is writing the index."""
+
+
+class IndexReadOnlyError(BotError):
+    """The index folder cannot be written; the message names it."""
 
 
 class IndexStaleError(BotError):

@@ -38,6 +38,8 @@ class FakeEmbedder:
         return v
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        for t in texts:  # as the real tokenizer does, refuse text that is not valid Unicode
+            t.encode("utf-8")
         self.calls.append(len(texts))
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -323,3 +323,76 @@ class FakeInteraction(discord.Interaction):
 def button_interaction(bot: QuoteBot, *, user_id: int = 1001) -> FakeInteraction:
     """An interaction standing in for a button click (only user and response are used)."""
     return FakeInteraction(bot, "vote", user_id=user_id)
+
+
+FORUM_ID = 700000000000000003
+
+
+def forum_post(
+    bot: QuoteBot,
+    title: str,
+    content: str,
+    *,
+    forum_id: int = FORUM_ID,
+    author_id: int = 1001,
+    mention_bot: bool = False,
+) -> discord.Message:
+    """The first message of a new post (thread) in a forum channel: its id is the thread's."""
+    state = bot._connection
+    guild = bot.get_guild(GUILD_ID)
+    assert guild is not None
+    if guild.get_channel(forum_id) is None:
+        forum = discord.ForumChannel(
+            state=state,
+            guild=guild,
+            data={"id": str(forum_id), "type": 15, "name": "help-forum", "position": 1},  # type: ignore[typeddict-item]
+        )
+        guild._add_channel(forum)
+    thread_id = next(_ids)
+    thread = discord.Thread(
+        guild=guild,
+        state=state,
+        data={  # type: ignore[typeddict-item]
+            "id": str(thread_id),
+            "type": 11,
+            "name": title,
+            "parent_id": str(forum_id),
+            "guild_id": str(GUILD_ID),
+            "owner_id": str(author_id),
+            "message_count": 1,
+            "member_count": 1,
+            "rate_limit_per_user": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": "2024-01-01T00:00:00+00:00",
+                "locked": False,
+            },
+        },
+    )
+    guild._add_thread(thread)
+    data = message_payload(
+        thread_id,
+        user_payload(author_id, f"user{author_id}"),
+        content,
+        mentions=[user_payload(BOT_ID, "quotebot", bot=True)] if mention_bot else [],
+        guild_id=str(GUILD_ID),
+    )
+    data["id"] = str(thread_id)
+    return discord.Message(state=state, channel=thread, data=data)
+
+
+def message_command(
+    bot: QuoteBot, name: str, target: dict[str, Any], *, user_id: int = 1001
+) -> FakeInteraction:
+    """A message-command interaction (Apps menu) on the message payload target."""
+    inter = FakeInteraction(bot, name, user_id=user_id)
+    target = {**target, "guild_id": str(GUILD_ID)}
+    inter.data = {  # type: ignore[assignment]
+        "type": 3,
+        "id": str(next(_ids)),
+        "name": name,
+        "target_id": target["id"],
+        "resolved": {"messages": {target["id"]: target}},
+    }
+    return inter

@@ -61,8 +61,14 @@ def test_json_shape(answerer):
     assert set(data) == {"question", "answered", "results"}
     assert data["answered"] is True
     for r in data["results"]:
-        assert set(r) == {"title", "source", "passage", "quote", "score", "start", "end"}
+        assert set(r) == {
+            *("title", "source", "passage", "quote", "score", "start", "end"),
+            *("page", "line_start", "line_end", "section", "url"),
+        }
         assert isinstance(r["score"], float) and isinstance(r["start"], int)
+        # A .txt file has lines but no pages, sections or URL.
+        assert isinstance(r["line_start"], int) and r["line_end"] >= r["line_start"]
+        assert r["page"] is None and r["section"] is None and r["url"] is None
         assert r["quote"] in r["passage"]
 
 

@@ -2,9 +2,11 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from bot.cli import main
 
-from .conftest import FakeEmbedder
+from .conftest import FakeEmbedder, write_corpus
 
 
 def write_config(tmp_path, extra: str = "") -> str:
@@ -60,9 +62,17 @@ def test_ask_stdin_answers_each_line_as_json(tmp_path, settings, use_fake, capsy
     monkeypatch.setattr(
         "sys.stdin", io.StringIO("Where is Mount Etna?\n\n   \nWho rules a bee colony?\n")
     )
-    assert main(["ask", "-", "--json", "--config", cfg]) == 0
+    assert main(["ask", "-", "--json", "--config", cfg]) == 1  # two lines were errors
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert [x["question"] for x in lines] == ["Where is Mount Etna?", "Who rules a bee colony?"]
+    # One output line per input line, so outputs line up with inputs: errors for empty ones.
+    assert [x["question"] for x in lines] == [
+        "Where is Mount Etna?",
+        "",
+        "",
+        "Who rules a bee colony?",
+    ]
+    assert [("error" in x) for x in lines] == [False, True, True, False]
+    assert "empty" in lines[1]["error"]
     assert use_fake.name == "fake-embedder"
 
 
@@ -211,3 +221,180 @@ def test_turning_word_piece_vectors_off_rebuilds_on_the_next_ask(tmp_path, setti
     assert main(["ask", "Who walked on the Moon first?", "--config", cfg]) == 0
     index = Index.load(tmp_path / "embeddings")
     assert not index.params.token_vectors and index.token_vectors.shape[0] == 0
+
+
+def test_eval_docs_reads_a_folder_with_gold_by_file(tmp_path, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    docs = tmp_path / "docs"
+    write_corpus(docs)
+    questions = tmp_path / "q.jsonl"
+    rows = [
+        {
+            "question": "Who walked on the lunar surface?",
+            "gold": ["apollo.txt"],
+            "answers": ["Neil Armstrong"],
+            "split": "report",
+        },
+        {
+            "question": "Where is Mount Etna?",
+            "gold": ["nested/volcano.txt"],
+            "answers": ["Sicily"],
+            "split": "report",
+        },
+        {
+            "question": "Who rules the colony of honey bees?",
+            "gold": ["bees.md"],
+            "answers": ["queen"],
+            "split": "tune",
+        },
+    ]
+    questions.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    details = tmp_path / "out" / "details.jsonl"
+    args = [
+        "eval",
+        "--docs",
+        str(docs),
+        "--questions",
+        str(questions),
+        "--split",
+        "report",
+        "--details",
+        str(details),
+        "--json",
+        "--config",
+        cfg,
+    ]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["documents"] == 3 and result["questions"] == 2  # the tune row is left out
+    assert result["recall@1"] == 1.0
+    lines = [json.loads(x) for x in details.read_text(encoding="utf-8").splitlines()]
+    assert [x["gold"] for x in lines] == [["apollo.txt"], ["nested/volcano.txt"]]
+    top = lines[1]["results"][0]
+    text = (docs / top["source"]).read_text(encoding="utf-8")
+    assert text[top["quote_start"] : top["quote_end"]] == top["quote"]
+
+
+def test_eval_takes_passages_or_docs_not_both(tmp_path, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"question": "ok"}\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main(
+            [
+                "eval",
+                "--docs",
+                str(tmp_path),
+                "--passages",
+                str(q),
+                "--questions",
+                str(q),
+                "--config",
+                cfg,
+            ]
+        )
+    assert exc.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_eval_docs_names_a_missing_folder(tmp_path, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"question": "ok"}\n', encoding="utf-8")
+    missing = tmp_path / "nowhere"
+    assert main(["eval", "--docs", str(missing), "--questions", str(q), "--config", cfg]) == 1
+    assert "nowhere does not exist" in capsys.readouterr().err
+
+
+def test_eval_reports_metrics_per_group(tmp_path, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    docs = write_corpus(tmp_path / "docs")
+    rows = [
+        {"question": "Where is Mount Etna?", "gold": ["nested/volcano.txt"], "format": "txt"},
+        {"question": "Who rules the colony of honey bees?", "gold": ["bees.md"], "format": "md"},
+        {"question": "What is the best cheesecake recipe?", "answerable": False},
+    ]
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    base = ["eval", "--docs", str(docs), "--questions", str(questions), "--config", cfg]
+    assert main([*base, "--group-by", "format", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["questions"] == 3
+    assert result["format=md"]["questions"] == 1 and result["format=txt"]["questions"] == 1
+    assert result["format=md"]["recall@1"] == 1.0
+    assert main([*base, "--group-by", "format"]) == 0
+    out = capsys.readouterr().out
+    assert "\nformat=md\n  questions" in out
+
+
+UNDECODABLE = "Where is Mount Etna\udcff?"  # a byte that is not UTF-8, as argv or a pipe gives it
+
+
+def test_undecodable_bytes_in_an_argument_are_cleaned_and_answered(
+    tmp_path, settings, use_fake, capsys
+):
+    cfg = write_config(tmp_path)
+    assert main(["ask", UNDECODABLE, "--json", "--config", cfg]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["question"] == "Where is Mount Etna\ufffd?"
+    assert data["results"][0]["source"] == "nested/volcano.txt"
+
+
+def test_undecodable_bytes_on_stdin_leave_every_line_answered(
+    tmp_path, settings, use_fake, capsys, monkeypatch
+):
+    cfg = write_config(tmp_path)
+    raw = b"Where is Mount Etna\xff?\ncaf\xc3\xa9 \xc3 bees?\nWho rules a bee colony?\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8"))
+    assert main(["ask", "-", "--json", "--config", cfg]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["question"] for x in lines] == [
+        "Where is Mount Etna\ufffd?",
+        "café \ufffd bees?",
+        "Who rules a bee colony?",
+    ]
+    assert all(x["answered"] for x in lines)
+
+
+def test_global_options_before_the_command(tmp_path, settings, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    assert main(["--config", cfg, "-v", "index"]) == 0
+    assert "Indexed 3 documents" in capsys.readouterr().out
+    assert main(["-v", "ask", "Where is Mount Etna?", "--json", "--config", cfg]) == 0
+    assert json.loads(capsys.readouterr().out)["answered"]
+    assert main(["--config", str(tmp_path / "missing.toml"), "ask", "x"]) == 1
+    assert "missing.toml" in capsys.readouterr().err
+
+
+def test_counts_are_worded_in_singular_and_plural(tmp_path, settings, use_fake, capsys):
+    cfg = write_config(tmp_path)
+    for rel in ("apollo.txt", "nested/volcano.txt"):
+        (tmp_path / "seeds" / rel).unlink()
+    (tmp_path / "seeds" / "bees.md").write_text("# Bees\n\nBees make wax.", encoding="utf-8")
+    assert main(["index", "--config", cfg]) == 0
+    assert capsys.readouterr().out.startswith("Indexed 1 document: embedded 1 (1 passage, ")
+    assert main(["index", "--config", cfg]) == 0
+    assert "up to date (1 document)" in capsys.readouterr().out
+
+
+def test_the_command_line_decline_does_not_offer_repl_commands(
+    tmp_path, settings, use_fake, capsys
+):
+    cfg = write_config(tmp_path)
+    assert main(["ask", "zzz qqq xxyy?", "--config", cfg]) == 0
+    out = capsys.readouterr().out
+    assert "won't guess" in out and ":sources" not in out
+
+
+def test_a_damaged_index_is_rebuilt_without_telling_the_user_to_rebuild(
+    tmp_path, settings, use_fake, capsys, caplog
+):
+    cfg = write_config(tmp_path)
+    assert main(["index", "--config", cfg]) == 0
+    current = (tmp_path / "embeddings" / "CURRENT").read_text().strip()
+    (tmp_path / "embeddings" / current / "manifest.json").write_text("{", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["ask", "Where is Mount Etna?", "--json", "--config", cfg]) == 0
+    assert json.loads(capsys.readouterr().out)["answered"]
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "damaged" in said and "rebuilding" in said and "Rebuild it with" not in said

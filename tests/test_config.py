@@ -50,3 +50,37 @@ def test_bad_values_fail_with_the_key_named(tmp_path, toml, message):
     cfg.write_text(toml, encoding="utf-8")
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
         load_settings(cfg)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[answer]\nmin_confidence = -5", "answer.min_confidence must be at least 0"),
+        ("[answer]\nmin_confidence = 4", "answer.min_confidence must be at most 3"),
+        (
+            "[answer]\nmin_confidence_without_tokens = -1",
+            "answer.min_confidence_without_tokens must be at least 0",
+        ),
+        ("[chunking]\ntarget_tokens = 100000", "chunking.target_tokens must be at most 8,192"),
+        ("[retrieval]\nk = 1000", "retrieval.k must be at most 100"),
+    ],
+)
+def test_out_of_range_values_fail_with_the_key_named(tmp_path, toml, message):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(toml, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(cfg)
+
+
+def test_target_tokens_above_the_model_window_is_refused_naming_the_key(
+    tmp_path, settings, fake_embedder
+):
+    from dataclasses import replace
+
+    from bot.app import rebuild
+
+    wide = replace(settings, chunking=replace(settings.chunking, target_tokens=41))
+    assert fake_embedder.max_tokens == 40
+    with pytest.raises(ConfigError, match=r"chunking\.target_tokens .*window of 40"):
+        rebuild(wide, fake_embedder, progress=False)
+    assert not (settings.index_dir / "CURRENT").exists()

@@ -403,3 +403,25 @@ def test_core_reindex_picks_up_a_new_document(settings, use_fake):
     answerer, summary = core.reindex(first)
     assert summary == "Reindexed 4 documents: embedded 1, reused 3, removed 0."
     assert answerer.ask("Which plant gives green tea?").results[0].source == "tea.txt"
+
+
+async def test_cooldown_notice_is_sent_once_per_window_then_silence(tmp_path):
+    bot, http, clock = await make_bot(tmp_path, FakeAnswerer(), cooldown_seconds=10)
+    cog = ask_cog(bot)
+    for _ in range(20):  # a user firing mentions as fast as they can
+        await cog.on_message(guild_message(bot, f"<@{BOT_ID}> again?"))
+    assert len(http.sent) == 2  # the answer and one notice, not 19 notices
+    assert http.sent[0]["embeds"] and "asking quickly" in http.sent[1]["content"]
+    clock.now += 10  # a new window: answered, and told once again if they keep going
+    for _ in range(5):
+        await cog.on_message(guild_message(bot, f"<@{BOT_ID}> again?"))
+    assert len(http.sent) == 4
+    assert http.sent[2]["embeds"] and "asking quickly" in http.sent[3]["content"]
+
+
+async def test_undecodable_text_in_a_mention_is_cleaned_and_answered(tmp_path):
+    answerer = FakeAnswerer()
+    bot, http, _ = await make_bot(tmp_path, answerer)
+    await ask_cog(bot).on_message(guild_message(bot, f"<@{BOT_ID}> caf\udcc3\udca9 hours\ud800?"))
+    assert answerer.questions == ["café hours\ufffd?"]
+    assert http.sent and http.sent[0]["embeds"]

@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 from bot.config import ChunkingSettings
 from bot.errors import IndexCorruptError, IndexMissingError
 from bot.ingest.corpus import load_corpus, scan
+from bot.search.embedder import pool_spans, unit_rows_f16
 from bot.search.index import (
     FORMAT_VERSION,
     Index,
@@ -222,3 +224,31 @@ def test_a_large_word_piece_store_is_named_with_the_setting(settings, monkeypatc
     monkeypatch.setattr("bot.search.index.TOKEN_WARN_BYTES", 10)
     build(settings.seeds_dir, FakeEmbedder())
     assert "chunking.token_vectors = false" in caplog.text
+
+
+class SpanFake(FakeEmbedder):
+    """A FakeEmbedder that pools span vectors from its word vectors (SpanEmbedder)."""
+
+    def embed_spans(self, texts, spans, *, progress=False):
+        vectors, pieces, pooled = self.embed(texts), [], []
+        for text, text_spans in zip(texts, spans, strict=True):
+            words = list(re.finditer(r"[a-z0-9]+", text.lower())) or [None]
+            raw = np.stack([self._vec(w.group() if w else "") for w in words])
+            offsets = np.array([[w.start(), w.end()] if w else [0, 0] for w in words])
+            pieces.append(unit_rows_f16(raw))
+            pooled.append(pool_spans(raw, offsets, text_spans))
+        return vectors, pieces, pooled
+
+
+def test_sentence_vectors_are_pooled_from_the_passage_pass(settings, monkeypatch):
+    monkeypatch.setattr("bot.search.index.POOL_SENTENCES", True)
+    embedder = SpanFake()
+    index, report = build(settings.seeds_dir, embedder)
+    # One model pass over the passages, none over the sentences.
+    assert sum(embedder.calls) == len(index) == report.embedded_passages
+    assert report.embedded_sentences == index.sentences.shape[0] > len(index)
+    # The fake's vector of a text is the sum of its words' vectors, so a sentence pooled from
+    # its words in the passage equals the sentence embedded alone: the spans line up.
+    alone = FakeEmbedder().embed([index.sentence_text(j) for j in range(index.sentences.shape[0])])
+    np.testing.assert_allclose(index.sentence_vectors, alone, atol=1e-5)
+    assert index.token_vectors.shape[0] > 0  # word pieces still kept from the same pass

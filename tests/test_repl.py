@@ -48,7 +48,7 @@ def test_transcript_of_a_session(session):
     assert status == 0
     assert "Apollo Program  (apollo.txt, line" in out
     assert "**Neil Armstrong was the first person to walk on the lunar surface in 1969." in out
-    assert "Quoting up to 1 sources." in out
+    assert "Quoting up to 1 source." in out  # singular
     # with :k 1 the Etna answer has no further sources
     etna = out[out.index("Quoting up to 1") : out.index("Honey Bees  bees.md")]
     assert "Volcanoes" in etna and "Also in the sources" not in etna
@@ -104,3 +104,21 @@ def test_ctrl_c_while_answering_cancels_only_that_answer(session, monkeypatch):
     out = console.export_text()
     assert "(cancelled)" in out
     assert "Volcanoes" in out
+
+
+def test_undecodable_bytes_in_a_line_are_cleaned_and_answered(session):
+    repl, console = session
+    repl.loop(scripted(["Where is Mount Etna\udcff?", EOFError()]))
+    out = console.export_text()
+    assert "Mount Etna in Sicily" in out and "went wrong" not in out
+
+
+def test_history_is_kept_per_index_folder(tmp_path):
+    from bot.config import settings_from_dict
+    from bot.frontends.repl import history_file
+
+    a = settings_from_dict({"index_dir": "a/embeddings", "cache_dir": "cache"}, tmp_path)
+    b = settings_from_dict({"index_dir": "b/embeddings", "cache_dir": "cache"}, tmp_path)
+    assert history_file(a) != history_file(b)
+    assert history_file(a) == history_file(a)
+    assert history_file(a).is_relative_to(tmp_path / "cache")

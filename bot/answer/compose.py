@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from bot.config import AnswerSettings, RetrievalSettings
+from bot.config import AnswerSettings, RetrievalSettings, SourceLink
 from bot.errors import QuestionError
+from bot.ingest.links import cite_url, published_url
 from bot.search.embedder import Embedder
 from bot.search.index import Index
 from bot.search.lexical import terms
@@ -25,8 +28,10 @@ class TermWeights(NamedTuple):
 
 @dataclass(frozen=True)
 class Source:
-    """One quoted passage. start/end are the passage's offsets in the source file;
-    quote_start/quote_end those of the marked sentence(s)."""
+    """One quoted passage. start/end are the passage's offsets in the document's extracted
+    text; quote_start/quote_end those of the marked sentence(s). line_start/line_end are the
+    passage's source lines (text formats); page and section say where the marked sentence is,
+    and url links to it (None where unknown)."""
 
     title: str
     source: str
@@ -38,11 +43,44 @@ class Source:
     quote_start: int
     quote_end: int
     quote_sentences: int = 1
+    page: int | None = None
+    line_start: int | None = None
+    line_end: int | None = None
+    section: str | None = None
+    url: str | None = None
+
+    def citation(self) -> str:
+        """Where the quote is, for people: file, page or lines, and the heading path."""
+        place = self.source
+        if self.page is not None:
+            place += f", p. {self.page}"
+        elif self.line_start is not None:
+            last = self.line_end or self.line_start
+            place += (
+                f", line {last}" if last == self.line_start else f", lines {self.line_start}–{last}"
+            )
+        return f"{place} · {self.section}" if self.section else place
 
     def public(self) -> dict[str, Any]:
         """The fields of the `ask --json` result shape."""
         d = asdict(self)
-        return {k: d[k] for k in ("title", "source", "passage", "quote", "score", "start", "end")}
+        return {k: d[k] for k in PUBLIC_FIELDS}
+
+
+PUBLIC_FIELDS = (
+    "title",
+    "source",
+    "passage",
+    "quote",
+    "score",
+    "start",
+    "end",
+    "page",
+    "line_start",
+    "line_end",
+    "section",
+    "url",
+)
 
 
 @dataclass(frozen=True)
@@ -63,9 +101,24 @@ class Answer:
         }
 
 
+def clean_text(text: str) -> str:
+    """Text as valid Unicode: bytes that arrived undecoded (a terminal's or pipe's surrogate
+    escapes) are decoded as UTF-8 where they can be, other lone surrogates (from JSON) and
+    undecodable bytes become U+FFFD, control characters spaces. Tokenizers refuse surrogates."""
+    text = _ESCAPED.sub(
+        lambda m: m.group().encode("utf-8", "surrogateescape").decode("utf-8", "replace"), text
+    )
+    return _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", text))
+
+
+_ESCAPED = re.compile("[\udc80-\udcff]+")  # what surrogateescape makes of bytes 0x80-0xff
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def clean_question(question: str, max_chars: int) -> str:
-    """Strip a question and reject empty or over-long ones with a message for the user."""
-    q = " ".join(question.split())
+    """Strip a question (clean_text) and reject empty or over-long ones with a message."""
+    q = " ".join(clean_text(question).split())
     if not q:
         raise QuestionError("Please ask a question: it was empty.")
     if len(q) > max_chars:
@@ -76,6 +129,8 @@ def clean_question(question: str, max_chars: int) -> str:
     return q
 
 
+# Paragraphs are separated by a blank line; PDF pages by a form feed on its own line.
+_BLANK_LINE = re.compile(r"\n[ \t\r\f]*\n")
 _CLOSERS = (".", "!", "?", "…", '"', "”", "’", "'", ")", "]", ":", ";")
 
 
@@ -83,9 +138,16 @@ class Answerer:
     """Turns a question into an Answer using a Retriever over an Index."""
 
     def __init__(
-        self, index: Index, embedder: Embedder, retrieval: RetrievalSettings, answer: AnswerSettings
+        self,
+        index: Index,
+        embedder: Embedder,
+        retrieval: RetrievalSettings,
+        answer: AnswerSettings,
+        *,
+        links: Sequence[SourceLink] = (),
     ) -> None:
         self.index = index
+        self.links = tuple(links)  # [[sources]]: URLs for documents that name none themselves
         self.retriever = Retriever(index, embedder, retrieval)
         self.settings = answer
         self.k = retrieval.k
@@ -154,17 +216,32 @@ class Answerer:
         if not headings.all():
             # A heading repeats the topic's words but never answers; quote prose instead.
             scores[headings] = -np.inf
+        blocks = np.array([self.in_block(j) for j in ids])
+        if not (headings | blocks).all():
+            # Code and tables are quoted with their passage, never marked as its answer.
+            scores[blocks] = -np.inf
         return ids, scores
 
+    def in_block(self, j: int) -> bool:
+        """Whether sentence j lies in a code block or a table of its document."""
+        doc, start, end = (int(x) for x in self.index.sentences[j])
+        return self.index.documents[doc].layout.is_block(start, end)
+
     def same_paragraph(self, a: int, b: int) -> bool:
-        """Whether consecutive sentences a and b have no blank line between them."""
+        """Whether consecutive sentences a and b have no blank line (or page break) between them."""
         doc, _, end = (int(x) for x in self.index.sentences[a])
         start = int(self.index.sentences[b, 1])
-        return "\n\n" not in self.index.documents[doc].text[end:start].replace("\r", "")
+        return not _BLANK_LINE.search(self.index.documents[doc].text[end:start])
 
     def is_heading(self, j: int) -> bool:
-        """Whether sentence j stands alone in its paragraph with no closing punctuation."""
+        """Whether sentence j is a heading: marked so by its reader, or (plain text and PDF,
+        whose readers may miss some) standing alone in its paragraph with no closing punctuation."""
         doc, start, end = (int(x) for x in self.index.sentences[j])
+        layout = self.index.documents[doc].layout
+        if layout.is_heading(start, end):
+            return True
+        if layout.format not in ("txt", "pdf"):
+            return False  # the reader knows its headings; a short list item is not one
         text = self.index.documents[doc].text
         if text[start:end].rstrip().endswith(_CLOSERS):
             return False
@@ -213,17 +290,26 @@ class Answerer:
         doc = self.index.documents[doc_i]
         q_start = int(self.index.sentences[ids[lo], 1])
         q_end = int(self.index.sentences[ids[hi], 2])
+        lines = doc.locate(p_start, p_end)
+        at = doc.locate(q_start, q_end)
+        quote = doc.text[q_start:q_end]
+        url = doc.url or published_url(doc.source, self.links)
         return Source(
             title=doc.title,
             source=doc.source,
             passage=doc.text[p_start:p_end],
-            quote=doc.text[q_start:q_end],
+            quote=quote,
             score=round(hit.score, 4),
             start=p_start,
             end=p_end,
             quote_start=q_start,
             quote_end=q_end,
             quote_sentences=hi - lo + 1,
+            page=at.page,
+            line_start=lines.line_start,
+            line_end=lines.line_end,
+            section=at.section,
+            url=cite_url(url, quote, at.page),
         )
 
     def confidence(

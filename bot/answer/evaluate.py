@@ -8,13 +8,13 @@ import logging
 import re
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bot.answer.compose import Answerer, clean_question
+from bot.answer.compose import Answerer, Source, clean_question
 from bot.config import Settings
 from bot.errors import BotError, IndexCorruptError, IndexMissingError
 from bot.ingest.corpus import Document
@@ -75,15 +75,86 @@ def passages_as_documents(rows: Sequence[dict[str, Any]]) -> list[Document]:
     return docs
 
 
+class MemoEmbedder:
+    """An embedder whose embed() rows are kept on disk by text, for evaluations that index the
+    same content several times (one benchmark rendered in several formats): a sentence already
+    embedded is read back instead of embedded again. Word-piece passes are not kept (too big)."""
+
+    def __init__(self, inner: Embedder, folder: Path) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.path = (
+            folder / f"embed-memo-{hashlib.sha256(inner.name.encode()).hexdigest()[:12]}.npz"
+        )
+
+    @property
+    def dim(self) -> int:
+        """The inner embedder's dimension."""
+        return self.inner.dim
+
+    @property
+    def max_tokens(self) -> int:
+        """The inner embedder's window."""
+        return self.inner.max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, as the inner embedder counts them."""
+        return self.inner.count_tokens(texts)
+
+    def embed_tokens(
+        self, texts: Sequence[str], *, query: bool = False, progress: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The inner embedder's pooled and word-piece vectors."""
+        return self.inner.embed_tokens(texts, query=query, progress=progress)  # type: ignore[attr-defined,no-any-return]  # built only around a TokenEmbedder
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Unit rows for texts: those seen before from disk, the others from the model."""
+        keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+        old_keys = np.zeros(0, dtype="U40")
+        old_vecs = np.zeros((0, self.dim), dtype=np.float32)
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                old_keys, old_vecs = z["keys"], z["vectors"]
+        except (OSError, ValueError, KeyError):
+            pass
+        known: dict[str, np.ndarray] = dict(zip(old_keys.tolist(), old_vecs, strict=True))
+        missing = sorted(
+            {k: i for i, k in reversed(list(enumerate(keys))) if k not in known}.values()
+        )
+        if missing:
+            fresh = self.inner.embed([texts[i] for i in missing], progress=progress)
+            known.update(zip([keys[i] for i in missing], fresh, strict=True))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp.npz")
+            np.savez(
+                tmp,
+                keys=np.concatenate([old_keys, np.array([keys[i] for i in missing], dtype="U40")]),
+                vectors=np.concatenate([old_vecs, fresh]).astype(np.float32),
+            )
+            tmp.replace(self.path)
+        log.info("Embedded %d texts, read %d back", len(missing), len(texts) - len(missing))
+        if not texts:
+            return old_vecs[:0]
+        return np.stack([known[k] for k in keys]).astype(np.float32)
+
+
+def _doc_key(doc: Document) -> list[str]:
+    """What identifies a document's index entries: a file's hash alone does not say what a
+    reader extracted from it, so the extracted document is hashed too when it differs."""
+    key = [doc.source, doc.title, doc.sha256]
+    text_hash = hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
+    if text_hash != doc.sha256:  # read from a file, not a benchmark passage
+        key.append(hashlib.sha256(repr(doc).encode("utf-8")).hexdigest())
+    return key
+
+
 def cached_index(
     docs: Sequence[Document], embedder: Embedder, settings: Settings, *, progress: bool
 ) -> Index:
     """An index of docs, reused from the cache when content, model and settings match."""
     params = params_for(embedder, settings.chunking)
     key = hashlib.sha256(
-        json.dumps(
-            [FORMAT_VERSION, asdict(params), [(d.source, d.title, d.sha256) for d in docs]]
-        ).encode()
+        json.dumps([FORMAT_VERSION, asdict(params), [_doc_key(d) for d in docs]]).encode()
     )
     folder = settings.cache_dir / f"eval-{key.hexdigest()[:16]}"
     try:
@@ -107,6 +178,26 @@ class Row:
     top_passage: str
     quote: str
     quote_sentences: int
+    question: str = ""
+    results: list[dict[str, Any]] = field(default_factory=list)  # as `ask --json`, + offsets
+
+    def details(self) -> dict[str, Any]:
+        """One line of `eval --details`: the question, its gold and what the bot quoted."""
+        return {
+            "question": self.question,
+            "gold": self.gold,
+            "answers": self.answers,
+            "answerable": self.answerable,
+            "answered": self.answered,
+            "ranked": self.ranked_docs[:5],
+            "answer_in_quote": contains_answer(self.quote, self.answers),
+            "results": self.results,
+        }
+
+
+def top_result(source: Source) -> dict[str, Any]:
+    """The public fields of a quoted source plus the quote's offsets in its document."""
+    return {**source.public(), "quote_start": source.quote_start, "quote_end": source.quote_end}
 
 
 def run_eval(
@@ -141,6 +232,8 @@ def run_eval(
                 top_passage=top.passage if top else "",
                 quote=top.quote if top else "",
                 quote_sentences=top.quote_sentences if top else 0,
+                question=text,
+                results=[top_result(s) for s in ans.results],
             )
         )
     return rows
@@ -201,3 +294,13 @@ def question_encoding(
     np.savez(tmp, vectors=vecs, tokens=pieces, ends=ends)
     tmp.replace(path)
     return vecs, tokens
+
+
+def write_details(path: Path, rows: Sequence[Row]) -> None:
+    """Each question's outcome as one JSON line, written whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row.details(), ensure_ascii=False) + "\n")
+    tmp.replace(path)

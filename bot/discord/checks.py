@@ -7,7 +7,7 @@ import logging
 import discord
 from discord import app_commands
 
-from bot.config import DiscordSettings
+from bot.config import DiscordSettings, HelpChannel
 from bot.errors import BotError
 
 log = logging.getLogger(__name__)
@@ -56,3 +56,28 @@ def check_place(settings: DiscordSettings, interaction: discord.Interaction) -> 
     if not place_allowed(settings, interaction.guild_id, interaction.channel):
         raise NotAllowed("I'm not set up to answer here.")
     return True
+
+
+def can_manage(settings: DiscordSettings, interaction: discord.Interaction) -> bool:
+    """Owners anywhere; in a server, members with Manage Server (/reindex, /gaps)."""
+    if interaction.user.id in settings.owner_ids:
+        return True
+    return interaction.guild_id is not None and interaction.permissions.manage_guild
+
+
+def help_post(settings: DiscordSettings, message: discord.Message) -> HelpChannel | None:
+    """The help channel in which message opens a new post (a forum thread's first message, or
+    a top-level message in a help text channel); None for anything else."""
+    if message.guild is None or not settings.help_channels:
+        return None
+    channel = message.channel
+    if isinstance(channel, discord.Thread):
+        # Only the message that starts a forum post shares its thread's id.
+        if message.id != channel.id:
+            return None
+        channel_id = channel.parent_id
+    elif message.type is discord.MessageType.default:
+        channel_id = channel.id
+    else:
+        return None  # replies in a help channel are conversation, not new posts
+    return next((h for h in settings.help_channels if h.id == channel_id), None)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import aiohttp
 import discord
@@ -19,10 +19,14 @@ from discord.ext import commands
 
 from bot.answer.batching import Batcher
 from bot.answer.compose import Answer, Answerer
+from bot.answer.gaps import DECLINED, GapsLog
 from bot.config import Settings
 from bot.discord.checks import error_message
-from bot.discord.feedback import NO_MENTIONS
+from bot.discord.feedback import NO_MENTIONS, FeedbackLog
 from bot.discord.format import message_text
+
+if TYPE_CHECKING:
+    from bot.live import LiveIndex, Update
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,7 +34,13 @@ T = TypeVar("T")
 EXIT_ERROR = 1
 # The cogs, one per feature; each module's setup() adds its cog (they import this module, not
 # the other way round).
-EXTENSIONS = ("bot.discord.exts.ask", "bot.discord.exts.info")
+EXTENSIONS = (
+    "bot.discord.exts.ask",
+    "bot.discord.exts.info",
+    "bot.discord.exts.help_channels",
+    "bot.discord.exts.message_command",
+    "bot.discord.exts.gaps",
+)
 MISSING_TOKEN = (
     "error: DISCORD_TOKEN is not set; put the bot token in the environment "
     "or in a .env file in this folder (see README.md, section Discord)"
@@ -64,6 +74,19 @@ class QuoteTree(app_commands.CommandTree):
             log.warning("Could not send an error reply", exc_info=True)
 
 
+class Updates(Protocol):
+    """Background index updates (Core, or a test double)."""
+
+    def start_updates(self, ready: Callable[[], None]) -> None:
+        """Start updating; call ready (from any thread) when an update can be taken."""
+
+    def take_update(self) -> Update | None:
+        """The finished update, if any."""
+
+    def stop_updates(self) -> None:
+        """Stop watching and updating."""
+
+
 class QuoteBotBase(commands.Bot):
     """The bot: loads the answerer and cogs in setup_hook, answers in a worker thread.
 
@@ -81,6 +104,7 @@ class QuoteBotBase(commands.Bot):
         reindex: Callable[[Answerer], tuple[Answerer, str]],
         clock: Callable[[], float] = time.monotonic,
         sync_commands: bool = True,
+        updates: Updates | None = None,
         **options: Any,
     ) -> None:
         intents = discord.Intents.default()
@@ -102,11 +126,24 @@ class QuoteBotBase(commands.Bot):
         self._batcher: Batcher | None = None
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quotebot-core")
         self.reindex_lock = asyncio.Lock()
+        self._updates = updates
+        # Declined questions and 👎 votes, for the documentation team (`gaps`, /gaps).
+        self.gaps = GapsLog(Path(settings.discord.gaps_file))
+        self.feedback = FeedbackLog(Path(settings.discord.feedback_file), gaps=self.gaps)
 
     async def setup_hook(self) -> None:
         """Open the index, add the cogs, and sync slash commands."""
         if self.answerer is None:
             self.answerer = await self.run_blocking(self._load)
+        if self._updates is not None:
+            loop = asyncio.get_running_loop()
+
+            def ready() -> None:
+                # The update runs in its own thread; the switch happens on the event loop,
+                # between one question and the next (an answer in progress keeps its answerer).
+                loop.call_soon_threadsafe(self.take_update)
+
+            self._updates.start_updates(ready)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self.sync_commands:
@@ -145,8 +182,12 @@ class QuoteBotBase(commands.Bot):
             if self._batcher is None:
                 self._batcher = Batcher(answerer)
             self._batcher.answerer = answerer  # follows /reindex
-            return await self._batcher.ask(question, k)
-        return await self.run_blocking(answerer.ask, question, k)
+            answer = await self._batcher.ask(question, k)
+        else:
+            answer = await self.run_blocking(answerer.ask, question, k)
+        if not answer.answered:
+            await asyncio.to_thread(self.gaps.append, answer.question, DECLINED)
+        return answer
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking call in the worker thread, keeping the event loop free."""
@@ -173,8 +214,21 @@ class QuoteBotBase(commands.Bot):
             len(self.guilds),
         )
 
+    def take_update(self) -> None:
+        """Answer from the index a background update finished (on the event loop)."""
+        update = self._updates.take_update() if self._updates is not None else None
+        if update is None:
+            return
+        if update.opened is not None:
+            self.answerer = update.opened.answerer  # the Batcher follows on the next question
+            log.info("%s", update.message)
+        else:
+            log.warning("%s", update.message)
+
     async def close(self) -> None:
         """Disconnect, then stop the worker thread."""
+        if self._updates is not None:
+            self._updates.stop_updates()
         await super().close()
         if self._batcher is not None:
             await self._batcher.aclose()
@@ -204,16 +258,52 @@ class Core:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.live: LiveIndex | None = None
+        self._stale: list[str] = []
 
     def load(self) -> Answerer:
-        """Open the index (rebuilding it if missing or stale) and return an Answerer."""
-        from bot.app import open_answerer
+        """Open the index (building it only if there is none) and return an Answerer; a stale
+        index is answered from while start_updates brings it up to date in the background."""
+        from bot.live import open_live, stale_summary
 
-        return open_answerer(self.settings, auto_rebuild=True, progress=False).answerer
+        self.live, self._stale = open_live(self.settings, progress=False)
+        if self._stale:
+            log.info(
+                "The index is out of date (%s); answering from it while it updates.",
+                stale_summary(self._stale),
+            )
+        return self.live.current.answerer
+
+    def start_updates(self, ready: Callable[[], None]) -> None:
+        """Update a stale index in the background and, with watch on, follow seeds_dir."""
+        if self.live is not None:
+            self.live.on_ready = ready
+            self.live.start(stale=bool(self._stale))
+            if self.settings.watch:
+                log.info("Watching %s for changes", self.settings.seeds_dir)
+
+    def take_update(self) -> Update | None:
+        """The background update finished since the last call, if any."""
+        return self.live.take() if self.live is not None else None
+
+    def stop_updates(self) -> None:
+        """Stop watching and updating."""
+        if self.live is not None:
+            self.live.close()
 
     def reindex(self, current: Answerer) -> tuple[Answerer, str]:
         """Update the index from the seeds; return a new Answerer and a summary for the user."""
         from bot.app import make_embedder, opened_for, rebuild
+
+        if self.live is not None:  # the same updater as watch mode: one model, one switch
+            update = self.live.update_now()
+            total = len(self.live.current.index.documents)
+            embedded = len(update.added) + len(update.changed) if update else 0
+            removed = len(update.removed) if update else 0
+            return self.live.current.answerer, (
+                f"Reindexed {total} documents: embedded {embedded}, "
+                f"reused {total - embedded}, removed {removed}."
+            )
         from bot.search.index import Index
 
         s = self.settings
@@ -231,9 +321,19 @@ class Core:
 
 
 def make_bot(settings: Settings, core: Core, **options: Any) -> QuoteBotBase:
-    """The bot class the settings ask for (sharded or not), wired to core."""
-    cls = ShardedQuoteBot if settings.discord.sharded else QuoteBot
-    return cls(settings, load=core.load, reindex=core.reindex, **options)
+    """The bot class the settings ask for, wired to core: one connection; or with sharded, or
+    a shard_count, AutoShardedBot running shard_ids of shard_count (all of them when no ids)."""
+    d = settings.discord
+    options.setdefault("updates", core)
+    if not (d.sharded or d.shard_count):
+        return QuoteBot(settings, load=core.load, reindex=core.reindex, **options)
+    if d.shard_count:
+        options.setdefault("shard_count", d.shard_count)
+    if d.shard_ids:
+        options.setdefault("shard_ids", list(d.shard_ids))
+        if 0 not in d.shard_ids:  # one process syncs the slash commands: the one with shard 0
+            options.setdefault("sync_commands", False)
+    return ShardedQuoteBot(settings, load=core.load, reindex=core.reindex, **options)
 
 
 async def main(settings: Settings, token: str) -> None:

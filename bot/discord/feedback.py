@@ -14,6 +14,7 @@ from typing import Any
 import discord
 
 from bot.answer.compose import Answer
+from bot.answer.gaps import DOWNVOTE, GapsLog
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +24,18 @@ VOTE_TIMEOUT = 6 * 60 * 60.0
 
 
 class FeedbackLog:
-    """Appends one JSON line per vote: question, top source, vote, time; never who voted."""
+    """Appends one JSON line per vote: question, top source, vote, time; never who voted.
+    A 👎 also goes to the gaps log, when there is one."""
 
-    def __init__(self, path: Path, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        gaps: GapsLog | None = None,
+    ) -> None:
         self.path = path
+        self.gaps = gaps
         self.clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()  # votes are written from worker threads
 
@@ -49,6 +58,9 @@ class FeedbackLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(line + "\n")
+        if vote == "down" and self.gaps is not None:
+            top = answer.results[0] if answer.answered and answer.results else None
+            self.gaps.append(answer.question, DOWNVOTE, top.source if top else None)
 
 
 class FeedbackView(discord.ui.View):

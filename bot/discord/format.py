@@ -12,6 +12,7 @@ import discord
 from discord.utils import escape_markdown, escape_mentions
 
 from bot.answer.compose import Answer, Source
+from bot.answer.gaps import GapGroup
 from bot.ingest.chunking import split_sentences
 
 # Discord's documented limits.
@@ -23,6 +24,7 @@ TITLE_LIMIT = 256
 FOOTER_LIMIT = 2048
 EMBED_LIMIT = 6000
 THREAD_NAME_LIMIT = 100
+URL_LIMIT = 512  # longer links are left out rather than crowd the quote out of a field
 
 # Further sources are "short fields": a sentence or two, not a wall of text.
 FIELD_QUOTE_BUDGET = 400
@@ -39,6 +41,7 @@ HELP = (
     "• **/ask** `question:` asks a question (only you see any error).\n"
     "• Mention me with a question, e.g. `@{name} who directed the video?`, or reply to one "
     "of my answers to ask a follow-up. In a direct message, just write the question.\n"
+    "• On any message, **Apps → Ask quotebot** answers it as a question.\n"
     "• **/sources** lists the documents I quote from.\n"
     "• 👍/👎 under an answer tell the maintainers whether it helped.\n"
     "Questions can be up to {max_chars} characters; please wait {cooldown} between questions."
@@ -155,18 +158,31 @@ def marked_passage(src: Source, budget: int) -> str:
 
 
 def where(src: Source) -> str:
-    """The source path and score, for a footer (plain text: footers render no markdown)."""
-    return f"{src.source} · score {src.score:.2f}"
+    """The citation and score, for a footer (plain text: footers render no markdown)."""
+    return f"{src.citation()} · score {src.score:.2f}"
+
+
+def web_url(src: Source) -> str | None:
+    """The source's link when Discord can show it: http(s), a host, no spaces, not too long.
+    Discord refuses a whole message whose embed URL it cannot parse, so doubtful ones go."""
+    url = src.url
+    if not url or len(url) > URL_LIMIT or _SPACE.search(url):
+        return None
+    return url if re.match(r"https?://[^/?#]+", url) else None
 
 
 def answer_embed(answer: Answer) -> discord.Embed:
     """The embed for an answered question: the top passage marked, up to two more as fields."""
     top, rest = answer.results[0], answer.results[1:3]
-    embed = discord.Embed(title=shorten(escape(top.title), TITLE_LIMIT), colour=COLOUR)
+    # The title links to the quote on the web (a text fragment) or its PDF page.
+    embed = discord.Embed(
+        title=shorten(escape(top.title), TITLE_LIMIT), url=web_url(top), colour=COLOUR
+    )
     embed.set_footer(text=shorten(where(top), FOOTER_LIMIT))
     for i, src in enumerate(rest, 2):
         name = shorten(f"{i}. {escape(src.title)}", FIELD_NAME_LIMIT)
-        tag = f"\n{escape(src.source)} · score {src.score:.2f}"
+        link = f" · [open]({url})" if (url := web_url(src)) else ""
+        tag = f"\n{escape(src.citation())} · score {src.score:.2f}{link}"
         quote_budget = min(FIELD_QUOTE_BUDGET, FIELD_LIMIT - len(tag) - 2)
         embed.add_field(name=name, value=_quote_field(src, quote_budget) + tag, inline=False)
     # The description gets whatever the embed's 6,000 total leaves, up to its own limit.
@@ -215,3 +231,37 @@ def thread_name(question: str) -> str:
 def message_text(text: str) -> str:
     """Plain message content within the 2,000-character limit."""
     return shorten(text, MESSAGE_LIMIT)
+
+
+def gaps_embed(groups: Sequence[GapGroup], total: int, *, limit: int = 10) -> discord.Embed:
+    """/gaps: the largest groups of declined and 👎 questions, each with its examples and the
+    passage the sources came closest with (escaped, shortened to fit Discord's limits)."""
+    embed = discord.Embed(title="What my sources miss", colour=COLOUR)
+    if not groups:
+        embed.description = "No declined or 👎 questions logged (yet)."
+        return embed
+    reserve = 200  # for the description, written once we know how many groups fit
+    for i, g in enumerate(groups[:limit], 1):
+        votes = f", {g.count - g.declined} 👎" if g.count > g.declined else ""
+        plural = "s" if g.count != 1 else ""
+        name = shorten(
+            f"{i}. {g.count} question{plural} ({g.declined} declined{votes})", FIELD_NAME_LIMIT
+        )
+        lines = [f"• {escape(shorten(q, 200))}" for q in g.examples]
+        if g.closest is not None:
+            c = g.closest
+            lines.append(
+                f"Closest ({g.confidence:.2f}): {_quote_field(c, 400)} "
+                f"— {escape(shorten(c.title, 80))} ({escape(c.source)})"
+            )
+        value = shorten("\n".join(lines), FIELD_LIMIT)
+        if len(embed) + len(name) + len(value) > EMBED_LIMIT - reserve:
+            break
+        embed.add_field(name=name, value=value, inline=False)
+    shown = len(embed.fields)
+    embed.description = (
+        f"{total:,} logged question{'s' if total != 1 else ''} in {len(groups):,} "
+        f"group{'s' if len(groups) != 1 else ''}, largest first"
+        + (f" (the {shown} largest shown)." if shown < len(groups) else ".")
+    )
+    return embed

@@ -6,8 +6,11 @@ from rich.console import Console
 from rich.text import Text
 
 from bot.answer.compose import Answer, Source
+from bot.answer.gaps import GapGroup
 
-DECLINE = (
+DECLINE = "My sources don't cover that, so I won't guess. Try rephrasing."
+# Only the REPL has :sources.
+DECLINE_REPL = (
     "My sources don't cover that, so I won't guess. Try rephrasing, or :sources to see what I know."
 )
 
@@ -30,8 +33,11 @@ def marked_passage(src: Source, *, colour: bool) -> Text:
     return text
 
 
-def where(src: Source, document_text: dict[str, str] | None) -> str:
-    """Where the passage sits in its source: lines when the text is known, else characters."""
+def where(src: Source, document_text: dict[str, str] | None = None) -> str:
+    """The citation: file, page or lines, and section (Source.citation); for a result without
+    lines, lines counted in document_text when given, else characters."""
+    if src.page is not None or src.line_start is not None:
+        return src.citation()
     if document_text and src.source in document_text:
         doc = document_text[src.source]
         first, last = line_of(doc, src.start), line_of(doc, src.end)
@@ -44,17 +50,22 @@ def where(src: Source, document_text: dict[str, str] | None) -> str:
 
 
 def render_answer(
-    answer: Answer, console: Console, *, document_text: dict[str, str] | None = None
+    answer: Answer,
+    console: Console,
+    *,
+    document_text: dict[str, str] | None = None,
+    decline: str = DECLINE,
 ) -> None:
-    """Print an answer: the top source in full, the others as one-line quotes, or a decline."""
+    """Print an answer: the top source in full, the others as one-line quotes, or decline."""
     colour = console.color_system is not None
     if not answer.answered:
-        console.print(Text(DECLINE, style="italic" if colour else ""))
+        console.print(Text(decline, style="italic" if colour else ""))
         return
     top, rest = answer.results[0], answer.results[1:]
     console.print(
         Text.assemble(
-            (top.title, "bold cyan" if colour else ""),
+            # Terminals that support it make the title a link to the quote (OSC 8).
+            (top.title, ("bold cyan" + (f" link {top.url}" if top.url else "")) if colour else ""),
             (f"  ({where(top, document_text)})  score {top.score:.2f}", "dim" if colour else ""),
         )
     )
@@ -73,3 +84,28 @@ def render_answer(
                 f"\n   “{src.quote}”",
             )
         )
+
+
+def gaps_text(
+    groups: list[GapGroup], total: int, *, document_text: dict[str, str] | None = None
+) -> str:
+    """The gaps report as plain text: each group's size, example questions, and the passage
+    the sources came closest with, quoted verbatim with where it sits."""
+    if not groups:
+        return "No declined or 👎 questions logged (yet)."
+    s = "s" if len(groups) != 1 else ""
+    lines = [f"{total} logged question(s) in {len(groups)} group{s}, largest first.", ""]
+    for i, g in enumerate(groups, 1):
+        votes = f", {g.count - g.declined} 👎" if g.count > g.declined else ""
+        lines.append(f"{i}. {g.count} question(s) ({g.declined} declined{votes})")
+        lines += [f"   - {q}" for q in g.examples]
+        if g.closest is not None:
+            c = g.closest
+            lines.append(
+                f"   Closest passage (confidence {g.confidence:.2f}): {c.title} "
+                f"({where(c, document_text)})"
+            )
+            quote = c.quote.replace("\n", "\n      ")  # verbatim, indented under its heading
+            lines.append(f"     “{quote}”")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.text import Text
 
-from bot.answer.compose import Answerer
+from bot.answer.compose import Answerer, clean_text
 from bot.config import Settings
 from bot.errors import BotError
-from bot.frontends.render import render_answer
+from bot.frontends.render import DECLINE_REPL, render_answer
+from bot.live import LiveIndex
 from bot.search.index import Index
 
 log = logging.getLogger(__name__)
@@ -25,20 +28,45 @@ HELP = """Ask a question in plain words; I answer only by quoting my sources.
 
 
 class Repl:
-    """One REPL session: handles lines, prints to a rich console."""
+    """One REPL session: handles lines, prints to a rich console.
 
-    def __init__(self, answerer: Answerer, index: Index, console: Console, k: int) -> None:
+    With live, an index updated in the background is taken between questions (never during
+    one), with one line saying so.
+    """
+
+    def __init__(
+        self,
+        answerer: Answerer,
+        index: Index,
+        console: Console,
+        k: int,
+        *,
+        live: LiveIndex | None = None,
+    ) -> None:
         self.answerer = answerer
         self.index = index
         self.console = console
         self.k = k
+        self.live = live
         self.docs = {d.source: d.text for d in index.documents}
+
+    def take_update(self) -> None:
+        """Switch to an index updated in the background, if one is ready, and say so."""
+        update = self.live.take() if self.live is not None else None
+        if update is None:
+            return
+        if update.opened is not None:
+            self.answerer, self.index = update.opened.answerer, update.opened.index
+            self.docs = {d.source: d.text for d in self.index.documents}
+        style = "dim" if update.opened is not None else "yellow"
+        self.console.print(Text(update.message, style=style))
 
     def handle(self, line: str) -> bool:
         """Act on one input line; return False when the session should end."""
-        line = line.strip()
+        line = clean_text(line).strip()  # undecodable bytes from the terminal included
         if not line:
             return True
+        self.take_update()
         if line.startswith(":"):
             return self._command(line)
         try:
@@ -54,7 +82,7 @@ class Repl:
                 )
             )
             return True
-        render_answer(answer, self.console, document_text=self.docs)
+        render_answer(answer, self.console, document_text=self.docs, decline=DECLINE_REPL)
         return True
 
     def _command(self, line: str) -> bool:
@@ -67,7 +95,8 @@ class Repl:
         elif name == ":k":
             if arg.isdigit() and 1 <= int(arg) <= 20:
                 self.k = int(arg)
-                self.console.print(f"Quoting up to {self.k} sources.", markup=False)
+                noun = "source" if self.k == 1 else "sources"
+                self.console.print(f"Quoting up to {self.k} {noun}.", markup=False)
             else:
                 self.console.print(
                     Text(f"Usage: :k N with N from 1 to 20 (now {self.k}).", style="red")
@@ -107,20 +136,47 @@ class Repl:
                 self.console.print(Text("(cancelled)", style="dim"))
 
 
+def history_file(settings: Settings) -> Path:
+    """The REPL's history for this index folder (each project keeps its own questions),
+    under cache_dir so a read-only index folder still has one."""
+    folder = settings.index_dir.resolve()
+    key = hashlib.sha256(str(folder).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return settings.cache_dir / "repl_history" / f"{folder.parent.name}-{folder.name}-{key}"
+
+
 def run_repl(settings: Settings, *, k: int | None = None) -> int:
     """Open the index (updating it if stale) and run the REPL on the terminal."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
 
-    from bot.app import open_answerer
+    from bot.live import open_live, stale_summary
 
-    opened = open_answerer(settings, auto_rebuild=True)
+    live, stale = open_live(settings)
+    opened = live.current
     console = Console(highlight=False)
-    settings.cache_dir.mkdir(parents=True, exist_ok=True)
-    session: PromptSession[str] = PromptSession(
-        history=FileHistory(str(settings.cache_dir / "repl_history"))
-    )
-    repl = Repl(opened.answerer, opened.index, console, k or settings.retrieval.k)
+    history = history_file(settings)
+    history.parent.mkdir(parents=True, exist_ok=True)
+    session: PromptSession[str] = PromptSession(history=FileHistory(str(history)))
+    repl = Repl(opened.answerer, opened.index, console, k or settings.retrieval.k, live=live)
     with console.status("Loading the model…"):
         opened.answerer.retriever.encode(["warm up"])  # so the first answer is not the slow one
-    return repl.loop(lambda: session.prompt("> "))
+    if stale:
+        console.print(
+            Text(
+                f"The index is out of date ({stale_summary(stale)}); answering from it while it "
+                "updates in the background.",
+                style="dim",
+            )
+        )
+    live.start(stale=bool(stale))
+    try:
+        # While an update runs, the right of the prompt says so (refreshed twice a second).
+        return repl.loop(
+            lambda: session.prompt(
+                "> ",
+                rprompt=lambda: "(updating the index…)" if live.busy else "",
+                refresh_interval=0.5,
+            )
+        )
+    finally:
+        live.close()

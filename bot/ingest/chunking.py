@@ -6,6 +6,7 @@ quoted sentence is an exact substring of its source.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,23 @@ def _segmenter() -> Any:  # pysbd ships no type hints
     return pysbd.Segmenter(language="en", clean=False)
 
 
+SPLITTER = os.environ.get("QUOTEBOT_SPLITTER", "pysbd")  # EXPERIMENT
+
+
+def _sentencex_spans(text: str) -> list[Span]:
+    """Sentence spans of text by sentencex, whitespace trimmed."""
+    from sentencex import get_sentence_boundaries
+
+    out: list[Span] = []
+    for para in _paragraphs(text):
+        body = text[para.start : para.end]
+        for b in get_sentence_boundaries("en", body):
+            span = _trim(text, Span(para.start + b["start_index"], para.start + b["end_index"]))
+            if span is not None:
+                out.append(span)
+    return out
+
+
 def _paragraphs(text: str) -> list[Span]:
     spans, pos = [], 0
     for m in _PARAGRAPH_BREAK.finditer(text):
@@ -66,6 +84,8 @@ def _trim(text: str, span: Span) -> Span | None:
 
 def split_sentences(text: str) -> list[Span]:
     """Sentence spans of text, found by pysbd within each paragraph, whitespace trimmed."""
+    if SPLITTER == "sentencex":
+        return _sentencex_spans(text)
     seg = _segmenter()
     out: list[Span] = []
     for para in _paragraphs(text):

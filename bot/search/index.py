@@ -4,7 +4,8 @@ Layout of the index folder::
 
     CURRENT                    name of the live version folder (replaced atomically)
     v-<id>/manifest.json       format, model, dimension, settings, one entry per source file
-    v-<id>/documents.jsonl     source, title, sha256 and full text of each document
+    v-<id>/documents.jsonl     source, title, sha256, URL, extracted text and layout of each
+                               document (Document.to_json)
     v-<id>/passages.npy        int64 (N, 5): doc, start, end, first sentence, end sentence
     v-<id>/sentences.npy       int64 (M, 3): doc, start, end
     v-<id>/passage_vectors.npy float32 (N, dim), unit rows
@@ -36,17 +37,18 @@ from bot.config import ChunkingSettings
 from bot.errors import IndexCorruptError, IndexMissingError
 from bot.ingest.chunking import chunk_document
 from bot.ingest.corpus import Document
-from bot.search.embedder import Embedder, TokenEmbedder
+from bot.search.embedder import Embedder, SpanEmbedder, TokenEmbedder, normalise
 from bot.search.lexical import LexicalIndex
 
 log = logging.getLogger(__name__)
 
 # Bump when the files, their meaning or the lexical tokenization change: older indexes are
 # then reported as needing a rebuild (and the REPL and bot rebuild them).
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5  # 5: documents carry a URL and a layout (pages, lines, sections)
 # Passages embedded per model call when word pieces are kept (their float vectors are held
 # until quantized: 2,048 passages are about 0.5 GB).
 TOKEN_SLICE = 2048
+POOL_SENTENCES = os.environ.get("QUOTEBOT_SENTENCES", "embedded") == "pooled"  # EXPERIMENT
 TOKEN_WARN_BYTES = 2 * 10**9  # word pieces beyond this are worth a warning at build time
 POINTER = "CURRENT"
 
@@ -210,7 +212,7 @@ class Index:
         }
         with (folder / "documents.jsonl").open("w", encoding="utf-8") as fh:
             for d in self.documents:
-                fh.write(json.dumps(asdict(d), ensure_ascii=False) + "\n")
+                fh.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
         arrays = {
             "passages": self.passages,
             "sentences": self.sentences,
@@ -243,12 +245,11 @@ class Index:
             if manifest.get("format_version") != FORMAT_VERSION:
                 raise IndexCorruptError(
                     f"The index in {index_dir} has format {manifest.get('format_version')}, "
-                    f"this version reads {FORMAT_VERSION}. "
-                    "Rebuild it with: python -m bot index --rebuild"
+                    f"this version reads {FORMAT_VERSION}"
                 )
             params = IndexParams(**{k: manifest[k] for k in IndexParams.__dataclass_fields__})
             with (folder / "documents.jsonl").open(encoding="utf-8") as fh:
-                documents = [Document(**json.loads(line)) for line in fh]
+                documents = [Document.from_json(json.loads(line)) for line in fh]
             # The vector matrices are memory-mapped (start-up does not read them); the offset
             # tables are small and read on every answer, so they are loaded: indexing a memmap
             # costs microseconds of Python per access, and an answer makes hundreds.
@@ -267,8 +268,7 @@ class Index:
             raise
         except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
             raise IndexCorruptError(
-                f"The index in {index_dir} is damaged ({type(exc).__name__}: {exc}). "
-                "Rebuild it with: python -m bot index --rebuild"
+                f"The index in {index_dir} is damaged ({type(exc).__name__}: {exc})"
             ) from exc
         index = cls(
             params,
@@ -307,8 +307,7 @@ class Index:
                 problems.append(f"token_scales is {self.token_scales.shape}, expected ({t},)")
         if problems:
             raise IndexCorruptError(
-                f"The index in {index_dir} is damaged: {'; '.join(problems)}. "
-                "Rebuild it with: python -m bot index --rebuild"
+                f"The index in {index_dir} is damaged: {'; '.join(problems)}"
             )
 
 
@@ -334,8 +333,10 @@ def build_index(
     previous: Index | None = None,
     progress: bool = False,
     skipped: dict[str, str] | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
 ) -> tuple[Index, BuildReport]:
-    """Chunk and embed documents, reusing rows of unchanged documents from previous."""
+    """Chunk and embed documents, reusing rows of unchanged documents from previous;
+    on_plan(passages, sentences) hears how many will be embedded, before embedding starts."""
     params = params_for(embedder, chunking)
     reusable: dict[tuple[str, str, str], int] = {}
     if previous is not None and previous.params == params:
@@ -347,6 +348,9 @@ def build_index(
     doc_rows: list[tuple[np.ndarray, np.ndarray, Any, Any, list[Quantized] | None]] = []
     to_embed_p: list[str] = []
     to_embed_s: list[str] = []
+    # Per passage to embed: its sentences' spans in the embedded text and their rows in to_embed_s.
+    p_spans: list[list[tuple[int, int]]] = []
+    p_span_rows: list[list[int]] = []
     embedded, reused = [], []
     for new_i, doc in enumerate(documents):
         old_i = reusable.get((doc.source, doc.sha256, doc.title))
@@ -404,18 +408,28 @@ def build_index(
             ],
             dtype=np.int64,
         ).reshape(-1, 5)
+        lead = len(doc.title) + 1 if chunking.embed_titles else 0  # the "title\n" prefix
         for p in passages:
             body = doc.text[p.start : p.end]
             to_embed_p.append(f"{doc.title}\n{body}" if chunking.embed_titles else body)
+            shift = p.start - lead
+            p_spans.append([(s.start - shift, s.end - shift) for s in p.sentences])
+            p_span_rows.append([len(to_embed_s) + spans[(s.start, s.end)] for s in p.sentences])
         to_embed_s.extend(doc.text[a:b] for (a, b) in spans)
         doc_rows.append((p_rows, s_rows, None, None, None))
         embedded.append(doc.source)
 
     if progress and (to_embed_p or to_embed_s):
         log.info("Embedding %d passages and %d sentences", len(to_embed_p), len(to_embed_s))
-    new_p = None
+    if on_plan is not None:
+        on_plan(len(to_embed_p), len(to_embed_s))
+    new_p = new_s = None
     new_t: list[Quantized] | None = None
-    if to_embed_p and params.token_vectors:
+    if to_embed_p and isinstance(embedder, SpanEmbedder) and POOL_SENTENCES:
+        new_p, new_s, new_t = _embed_pooled(
+            embedder, to_embed_p, p_spans, p_span_rows, len(to_embed_s), params.token_vectors
+        )
+    elif to_embed_p and params.token_vectors:
         # One pass of the model gives the passage vectors and every word piece's vector. In
         # slices, quantized as they come: float word pieces of a whole corpus would not fit.
         assert isinstance(embedder, TokenEmbedder)
@@ -429,7 +443,8 @@ def build_index(
         new_p = np.concatenate(parts)
     elif to_embed_p:
         new_p = embedder.embed(to_embed_p, progress=progress)
-    new_s = embedder.embed(to_embed_s, progress=progress) if to_embed_s else None
+    if new_s is None and to_embed_s:
+        new_s = embedder.embed(to_embed_s, progress=progress)
 
     passages_out, sentences_out, pv_out, sv_out = [], [], [], []
     tokens_out: list[Quantized] = []
@@ -491,6 +506,33 @@ def build_index(
         removed = [d.source for d in previous.documents if d.source not in current]
     report = BuildReport(embedded, reused, removed, len(to_embed_p), len(to_embed_s))
     return index, report
+
+
+def _embed_pooled(
+    embedder: SpanEmbedder,
+    texts: list[str],
+    spans: list[list[tuple[int, int]]],
+    span_rows: list[list[int]],
+    sentences: int,
+    keep_tokens: bool,
+) -> tuple[np.ndarray, np.ndarray, list[Quantized] | None]:
+    """Passage vectors, sentence vectors pooled from the passages' word pieces, and (when kept)
+    the quantized word pieces: one model pass over the passages, none over the sentences.
+
+    A sentence in two passages (the overlap) gets the mean of its two pooled vectors.
+    """
+    parts: list[np.ndarray] = []
+    tokens: list[Quantized] | None = [] if keep_tokens else None
+    summed = np.zeros((sentences, embedder.dim), dtype=np.float32)
+    for lo in range(0, len(texts), TOKEN_SLICE):
+        hi = lo + TOKEN_SLICE
+        vecs, pieces, pooled = embedder.embed_spans(texts[lo:hi], spans[lo:hi])
+        parts.append(vecs)
+        if tokens is not None:
+            tokens.extend(quantize_rows(t) for t in pieces)
+        for rows, vectors in zip(span_rows[lo:hi], pooled, strict=True):
+            np.add.at(summed, rows, vectors)
+    return np.concatenate(parts), normalise(summed), tokens
 
 
 # --------------------------------------------------------------------- staleness

@@ -70,7 +70,8 @@ def _export(model: Any, target: Path) -> None:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1), hidden
 
-    dummy = torch.ones(2, 8, dtype=torch.long)
+    # On the model's device: an index built on a GPU exports from the GPU copy of the weights.
+    dummy = torch.ones(2, 8, dtype=torch.long, device=transformer.device)
     dynamic = {
         n: {0: "batch", 1: "tokens"} for n in ("input_ids", "attention_mask", "token_type_ids")
     }

@@ -8,16 +8,15 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answer.compose import clean_question
+from bot.answer.compose import clean_question, clean_text
 from bot.config import DiscordSettings
-from bot.discord.checks import Refused, check_place, error_message, place_allowed
+from bot.discord.checks import Refused, check_place, error_message, help_post, place_allowed
 from bot.discord.client import QuoteBotBase
 from bot.discord.feedback import NO_MENTIONS, FeedbackLog, FeedbackView
 from bot.discord.format import DECLINE, answer_embed, message_text, thread_name
@@ -34,6 +33,7 @@ class Cooldown:
         self.seconds = seconds
         self.clock = clock
         self._last: dict[int, float] = {}
+        self._told: dict[int, float] = {}  # user -> the window they were last told about
 
     def take(self, user_id: int) -> float:
         """0 and start the user's cooldown, or the seconds left until they may ask again."""
@@ -43,8 +43,26 @@ class Cooldown:
             return self.seconds - (now - last)
         if len(self._last) >= self.MAX_USERS:
             self._last = {u: t for u, t in self._last.items() if now - t < self.seconds}
+            self._told = {u: t for u, t in self._told.items() if u in self._last}
         self._last[user_id] = now
         return 0.0
+
+    def first_notice(self, user_id: int) -> bool:
+        """True the first time a user is turned away in their current window, then False:
+        one "slow down" notice a window, so repeated mentions cannot flood a channel."""
+        window = self._last.get(user_id)
+        if window is None or self._told.get(user_id) == window:
+            return False
+        self._told[user_id] = window
+        return True
+
+
+class TooQuick(Refused):
+    """Turned away by the cooldown; repeat when the user was already told this window."""
+
+    def __init__(self, message: str, *, repeat: bool) -> None:
+        super().__init__(message)
+        self.repeat = repeat
 
 
 @dataclass
@@ -94,7 +112,10 @@ class AskCog(commands.Cog):
         if wait > 0:
             secs = max(1, math.ceil(wait))
             unit = "second" if secs == 1 else "seconds"
-            raise Refused(f"You're asking quickly: please try again in {secs} {unit}.")
+            raise TooQuick(
+                f"You're asking quickly: please try again in {secs} {unit}.",
+                repeat=not self.cooldown.first_notice(user_id),
+            )
         return q
 
     async def respond(self, question: str) -> Reply:
@@ -126,6 +147,8 @@ class AskCog(commands.Cog):
             return None  # never answer itself or other bots: no loops
         if message.type not in (discord.MessageType.default, discord.MessageType.reply):
             return None
+        if help_post(self.settings, message) is not None:
+            return None  # a new post in a help channel: the help-channels cog answers it
         if not place_allowed(
             self.settings, message.guild.id if message.guild else None, message.channel
         ):
@@ -137,7 +160,7 @@ class AskCog(commands.Cog):
             replying = isinstance(ref, discord.Message) and ref.author.id == me.id
             if not (mentioned or replying):
                 return None
-        return re.sub(rf"<@!?{me.id}>", " ", message.content).strip()
+        return clean_text(re.sub(rf"<@!?{me.id}>", " ", message.content)).strip()
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -149,6 +172,11 @@ class AskCog(commands.Cog):
             q = self.admit(question, message.author.id)
             async with message.channel.typing():
                 reply = await self.respond(q)
+        except TooQuick as exc:
+            if exc.repeat:  # told once this window already: stay silent
+                log.info("Cooldown: not answering user %s again", message.author.id)
+                return
+            reply = Reply(content=str(exc))
         except Exception as exc:  # the one error text; the traceback is logged there
             reply = Reply(content=error_message(exc))
         await self.deliver(message, reply, question)
@@ -184,4 +212,4 @@ class AskCog(commands.Cog):
 async def setup(bot: QuoteBotBase) -> None:
     """Add the cog (the client loads this module as a discord.py extension)."""
     d = bot.settings.discord
-    await bot.add_cog(AskCog(bot, d, FeedbackLog(Path(d.feedback_file)), clock=bot.clock))
+    await bot.add_cog(AskCog(bot, d, bot.feedback, clock=bot.clock))

@@ -7,7 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import DiscordSettings
-from bot.discord.checks import NotAllowed, check_place
+from bot.discord.checks import NotAllowed, can_manage, check_place
 from bot.discord.client import QuoteBotBase
 from bot.discord.feedback import NO_MENTIONS
 from bot.discord.format import help_text, message_text, sources_text
@@ -48,9 +48,7 @@ class InfoCog(commands.Cog):
 
     def can_reindex(self, interaction: discord.Interaction) -> bool:
         """Owners anywhere; in a server, members with Manage Server."""
-        if interaction.user.id in self.settings.owner_ids:
-            return True
-        return interaction.guild_id is not None and interaction.permissions.manage_guild
+        return can_manage(self.settings, interaction)
 
     @app_commands.command(name="reindex")
     @app_commands.default_permissions(manage_guild=True)

@@ -1,0 +1,108 @@
+"""Where extracted text came from: a compact map from text offsets to page, line and section.
+
+A reader turns a file into the text a person reads; the Layout stored beside that text turns
+any [start, end) range of it back into a location in the file, without re-reading the file.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any
+
+SECTION_SEPARATOR = " › "
+
+
+@dataclass(frozen=True)
+class Location:
+    """A citation: page (paged formats), 1-based source lines (text formats), heading path."""
+
+    page: int | None = None
+    line_start: int | None = None
+    line_end: int | None = None
+    section: str | None = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The offset tables of one document's extracted text.
+
+    lines: (offset, line) anchors; the line of an offset is that of the last anchor at or
+    before it plus the newlines of the text between them (so a plain text needs one anchor).
+    pages: the start offset of each page. headings: (start, end, level) of each heading.
+    blocks: (start, end) of code and table blocks, kept as text but never the answer.
+    """
+
+    format: str = "txt"
+    lines: tuple[tuple[int, int], ...] = ((0, 1),)
+    pages: tuple[int, ...] = ()
+    headings: tuple[tuple[int, int, int], ...] = ()
+    blocks: tuple[tuple[int, int], ...] = ()
+    _starts: tuple[int, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_starts", tuple(a for a, _ in self.lines))
+
+    def line_of(self, text: str, offset: int) -> int | None:
+        """1-based source line of the character at offset, or None if the format has none."""
+        if not self.lines:
+            return None
+        i = bisect.bisect_right(self._starts, offset) - 1
+        if i < 0:
+            return None
+        anchor, line = self.lines[i]
+        return line + text.count("\n", anchor, offset)
+
+    def page_of(self, offset: int) -> int | None:
+        """1-based page of offset, or None for formats without pages."""
+        return bisect.bisect_right(self.pages, offset) if self.pages else None
+
+    def section_of(self, text: str, offset: int) -> str | None:
+        """The heading path that offset falls under (titles joined by SECTION_SEPARATOR)."""
+        path: list[tuple[int, str]] = []
+        for start, end, level in self.headings:
+            if start > offset:
+                break
+            while path and path[-1][0] >= level:
+                path.pop()
+            path.append((level, " ".join(text[start:end].split())))
+        return SECTION_SEPARATOR.join(title for _, title in path) if path else None
+
+    def locate(self, text: str, start: int, end: int) -> Location:
+        """Page, lines and section of the text range [start, end)."""
+        last = max(start, end - 1)
+        return Location(
+            page=self.page_of(start),
+            line_start=self.line_of(text, start),
+            line_end=self.line_of(text, last),
+            section=self.section_of(text, start),
+        )
+
+    def is_heading(self, start: int, end: int) -> bool:
+        """Whether [start, end) lies inside a heading."""
+        return any(s <= start and end <= e for s, e, _ in self.headings)
+
+    def is_block(self, start: int, end: int) -> bool:
+        """Whether [start, end) overlaps a code or table block."""
+        return any(s < end and start < e for s, e in self.blocks)
+
+    def to_json(self) -> dict[str, Any]:
+        """The layout as plain lists (stored in documents.jsonl and the extraction cache)."""
+        return {
+            "format": self.format,
+            "lines": [list(x) for x in self.lines],
+            "pages": list(self.pages),
+            "headings": [list(x) for x in self.headings],
+            "blocks": [list(x) for x in self.blocks],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Layout:
+        """Inverse of to_json."""
+        return cls(
+            format=str(data["format"]),
+            lines=tuple((int(a), int(b)) for a, b in data["lines"]),
+            pages=tuple(int(p) for p in data["pages"]),
+            headings=tuple((int(a), int(b), int(c)) for a, b, c in data["headings"]),
+            blocks=tuple((int(a), int(b)) for a, b in data["blocks"]),
+        )

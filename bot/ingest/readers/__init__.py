@@ -1,0 +1,46 @@
+"""One reader per file format: each turns a file's bytes into the text a person reads plus the
+map from that text back to pages, lines and sections (bot.ingest.layout.Layout)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from bot.ingest.readers.base import Extracted, UnreadableError
+
+# Suffix -> (module, function). Imported on first use: `ask` should not load a PDF library.
+READERS: dict[str, tuple[str, str]] = {
+    ".txt": ("text", "read_text"),
+    ".md": ("markdown", "read_markdown"),
+    ".markdown": ("markdown", "read_markdown"),
+    ".html": ("html", "read_html"),
+    ".htm": ("html", "read_html"),
+    ".pdf": ("pdf", "read_pdf"),
+    ".docx": ("docx", "read_docx"),
+    ".rst": ("rst", "read_rst"),
+}
+# Bump when any reader's output changes: cached extractions of older readers are not reused.
+READER_VERSION = 1
+
+__all__ = ["READERS", "READER_VERSION", "Extracted", "UnreadableError", "read_bytes"]
+
+
+def reader_for(suffix: str) -> Callable[[bytes], Extracted]:
+    """The reader function for a file suffix (lower case, with the dot)."""
+    module, name = READERS[suffix]
+    reader: Callable[[bytes], Extracted] = getattr(
+        importlib.import_module(f"bot.ingest.readers.{module}"), name
+    )
+    return reader
+
+
+def read_bytes(data: bytes, suffix: str) -> Extracted:
+    """Extract a file's text; UnreadableError (its message the reason) when that fails."""
+    if not data.strip():
+        raise UnreadableError("the file is empty")
+    try:
+        return reader_for(suffix)(data)
+    except UnreadableError:
+        raise
+    except Exception as exc:  # a parser's own failure on a damaged file: name it, go on
+        raise UnreadableError(f"corrupt or unreadable ({type(exc).__name__}: {exc})") from exc

@@ -1,0 +1,189 @@
+"""HTML: the main content only (navigation, header, footer, scripts dropped), as plain text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lxml.etree
+import lxml.html
+
+from bot.ingest.readers.base import Extracted, TextBuilder, UnreadableError
+
+# Elements that are never content.
+DROP_TAGS = frozenset(
+    [
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "nav",
+        "header",
+        "footer",
+        "aside",
+        "form",
+        "button",
+        "select",
+        "svg",
+        "iframe",
+        "head",
+        "object",
+        "canvas",
+        "dialog",
+        "menu",
+    ]
+)
+DROP_ROLES = frozenset(["navigation", "banner", "contentinfo", "complementary", "search", "menu"])
+# Class names of chrome in common documentation themes (Sphinx, MkDocs, Read the Docs).
+DROP_CLASSES = frozenset(
+    [
+        "headerlink",
+        "sphinxsidebar",
+        "related",
+        "sidebar",
+        "navbar",
+        "breadcrumb",
+        "breadcrumbs",
+        "toc",
+        "skip-link",
+        "sr-only",
+        "visually-hidden",
+        "md-sidebar",
+        "md-header",
+        "md-footer",
+        "rst-versions",
+    ]
+)
+HEADINGS = {f"h{n}": n for n in range(1, 7)}
+BLOCKS = frozenset(
+    [
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "li",
+        "ul",
+        "ol",
+        "dl",
+        "dt",
+        "dd",
+        "blockquote",
+        "figure",
+        "figcaption",
+        "address",
+        "details",
+        "summary",
+        "hr",
+        "body",
+        "center",
+        "fieldset",
+        "legend",
+        "caption",
+    ]
+)
+
+
+def _dropped(el: Any) -> bool:
+    if el.tag in DROP_TAGS or el.get("role") in DROP_ROLES:
+        return True
+    if el.get("hidden") is not None or el.get("aria-hidden") == "true":
+        return True
+    return bool(DROP_CLASSES.intersection((el.get("class") or "").split()))
+
+
+def _main(doc: Any) -> Any:
+    """The element holding the page's content: <main>, role=main, a lone <article>, or <body>."""
+    for path in ("//main", "//*[@role='main']"):
+        found = doc.xpath(path)
+        if found:
+            return found[0]
+    articles = doc.xpath("//article")
+    if len(articles) == 1:
+        return articles[0]
+    body = doc.find("body")
+    return body if body is not None else doc
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.out = TextBuilder("html")
+
+    def walk(self, el: Any) -> None:
+        out = self.out
+        if not isinstance(el.tag, str):  # a comment or processing instruction
+            self.tail(el)
+            return
+        if _dropped(el):
+            self.tail(el)
+            return
+        out.at_line(el.sourceline)
+        tag = el.tag.lower()
+        if tag in HEADINGS:
+            out.end_block()
+            out.at_line(el.sourceline)
+            self.flow(el)
+            out.end_block("heading", HEADINGS[tag])
+        elif tag == "pre":
+            out.end_block()
+            out.at_line(el.sourceline)
+            out.literal(el.text_content().strip("\n"))
+            out.end_block("code")
+        elif tag == "table":
+            out.end_block()
+            for row in el.iter("tr"):
+                out.at_line(row.sourceline)
+                cells = [" ".join(c.text_content().split()) for c in row if c.tag in ("td", "th")]
+                out.literal(" | ".join(cells))
+                out.hard_break()
+            out.end_block("table")
+        elif tag in BLOCKS:
+            out.end_block()
+            out.at_line(el.sourceline)
+            self.flow(el)
+            out.end_block()
+        elif tag == "br":
+            out.hard_break()
+        elif tag == "img":
+            out.inline(el.get("alt") or "")
+        else:
+            self.flow(el)
+        self.tail(el)
+
+    def flow(self, el: Any) -> None:
+        if el.text:
+            self.out.inline(el.text)
+        for child in el:
+            self.walk(child)
+
+    def tail(self, el: Any) -> None:
+        if el.tail:
+            self.out.inline(el.tail)
+
+
+def read_html(data: bytes) -> Extracted:
+    """An HTML page: <title> (else the first h1) as title, <link rel=canonical> as URL."""
+    if b"\x00" in data[:8192]:
+        raise UnreadableError("binary file, not text (holds NUL bytes)")
+    try:
+        data.decode("utf-8")
+        utf8 = True
+    except UnicodeDecodeError:
+        utf8 = False
+    # Bytes that are valid UTF-8 are read as UTF-8 (lxml would guess Latin-1 for a page that
+    # declares no charset); others are left to the page's own declaration.
+    parser = lxml.html.HTMLParser(encoding="utf-8" if utf8 else None)
+    try:
+        doc = lxml.html.document_fromstring(data, parser=parser)
+    except (lxml.etree.ParserError, ValueError) as exc:
+        raise UnreadableError(f"not readable as HTML ({exc})") from exc
+    title = " ".join(doc.findtext(".//title", default="").split()) or None
+    if title is None and (h1 := doc.find(".//h1")) is not None:
+        title = " ".join(h1.text_content().split()) or None
+    url = None
+    for link in doc.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
+            url = link.get("href").strip()
+            break
+    walker = _Walker()
+    walker.walk(_main(doc))
+    return walker.out.build(title=title, url=url)

@@ -1,0 +1,164 @@
+"""PDF through pdfium's text layer: pages joined by form feeds, paragraphs and headings found
+from the layout of the lines, words hyphenated across line ends joined again."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import statistics
+from dataclasses import dataclass
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from bot.ingest.readers.base import Extracted, TextBuilder, UnreadableError
+
+# A gap between lines this many times the usual line pitch ends a paragraph.
+PARAGRAPH_GAP = 1.4
+# A line whose font is this much larger than the body text is a heading.
+HEADING_RATIO = 1.15
+MAX_RUNNING = 100  # a running head or foot is short; a line of prose may repeat by chance
+_SOFT_HYPHEN = "\ufffe"  # pdfium's mark for a hyphen it recognised at a line end
+
+
+@dataclass
+class _Line:
+    text: str
+    top: float
+    bottom: float
+    size: float
+
+
+def _lines(page: pdfium.PdfPage) -> list[_Line]:
+    textpage = page.get_textpage()
+    try:
+        text = textpage.get_text_range()
+        out: list[_Line] = []
+        pos = 0
+        for raw in text.split("\n"):
+            line = raw.rstrip("\r")
+            # Measure the line at its first letter or digit: a bullet may be in another font.
+            lead = next((i for i, c in enumerate(line) if c.isalnum()), None)
+            if lead is None:
+                lead = len(line) - len(line.lstrip())
+            first = pos + lead
+            pos += len(raw) + 1
+            if not line.strip():
+                continue
+            try:
+                _, bottom, _, top = textpage.get_charbox(first, loose=True)
+            except pdfium.PdfiumError:  # a character pdfium generated has no box
+                top = bottom = out[-1].bottom if out else 0.0
+            # The box's height is the size as printed: many PDFs draw text at a nominal size
+            # of 1 scaled by a matrix, which FPDFText_GetFontSize does not include.
+            size = top - bottom
+            if size <= 0:
+                size = pdfium_c.FPDFText_GetFontSize(textpage, first)
+            out.append(_Line(line.strip(), top, bottom, round(float(size), 1)))
+        return out
+    finally:
+        textpage.close()
+
+
+def _joined(prev: str, line: str) -> tuple[str, str]:
+    """How line continues prev: a word hyphenated across the line end is joined again."""
+    if prev.endswith(_SOFT_HYPHEN):
+        return prev[:-1], line
+    if len(prev) > 1 and prev[-1] == "-" and prev[-2].isalpha() and line[:1].islower():
+        return prev[:-1], line
+    return prev, " " + line
+
+
+def _paragraphs(lines: list[_Line], pitch: float, levels: dict[float, int]) -> list[list[_Line]]:
+    """Lines grouped into paragraphs: a wider gap, a step up (a new column) or a change between
+    heading and body size ends one. A word in another font inside a paragraph does not."""
+    paras: list[list[_Line]] = []
+    for line in lines:
+        if paras:
+            prev = paras[-1][-1]
+            step = prev.top - line.top
+            same_kind = levels.get(prev.size) == levels.get(line.size)
+            if 0 < step <= PARAGRAPH_GAP * pitch and same_kind:
+                paras[-1].append(line)
+                continue
+        paras.append([line])
+    return paras
+
+
+def _heading_levels(sizes: set[float]) -> dict[float, int]:
+    """Heading sizes, largest first, as levels 1-6; sizes within 5% share a level."""
+    levels: dict[float, int] = {}
+    level, anchor = 0, 0.0
+    for size in sorted(sizes, reverse=True):
+        if not level or size < 0.95 * anchor:
+            level, anchor = min(level + 1, 6), size
+        levels[size] = level
+    return levels
+
+
+def _running_lines(pages: list[list[_Line]]) -> set[str]:
+    """Running heads and page numbers: the first or last line of many pages, digits aside."""
+    if len(pages) < 3:
+        return set()
+    counts: dict[str, int] = {}
+    for page in pages:
+        if len(page) < 3:  # a page of one or two lines is all content
+            continue
+        for line in {_shape(page[0].text), _shape(page[-1].text)}:
+            if len(line) <= MAX_RUNNING:
+                counts[line] = counts.get(line, 0) + 1
+    return {line for line, n in counts.items() if n >= max(3, len(pages) // 2)}
+
+
+def _shape(text: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(text.split()))
+
+
+def read_pdf(data: bytes) -> Extracted:
+    """A PDF's text layer, page by page; no text layer at all is an error (no OCR)."""
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise UnreadableError("encrypted PDF (needs a password)") from exc
+        raise UnreadableError(f"corrupt or not a PDF ({exc})") from exc
+    try:
+        pages = [_lines(page) for page in pdf]
+        meta_title = (pdf.get_metadata_dict().get("Title") or "").strip()
+    finally:
+        pdf.close()
+    all_lines = [line for page in pages for line in page]
+    if not any(line.text for line in all_lines):
+        raise UnreadableError("no text layer: OCR is not supported")
+    body = statistics.median(line.size for line in all_lines) or 1.0
+    pitches = [
+        a.top - b.top
+        for page in pages
+        for a, b in itertools.pairwise(page)
+        if a.top - b.top > 0 and abs(a.size - body) < 0.5 and abs(b.size - body) < 0.5
+    ]
+    pitch = statistics.median(pitches) if pitches else body * 1.2
+    levels = _heading_levels({x.size for x in all_lines if x.size > HEADING_RATIO * body})
+    running = _running_lines(pages)
+
+    out = TextBuilder("pdf")
+    first_heading = None
+    for n, page in enumerate(pages):
+        if n:
+            out.page_break()
+        if running and page and n:  # the first page's top line is its title, not a running head
+            # Running heads and page numbers repeat on every page; they are not the text.
+            ends = (page[0], page[-1])
+            page = [x for x in page if not (x in ends and _shape(x.text) in running)]
+        for para in _paragraphs(page, pitch, levels):
+            text = para[0].text
+            for line in para[1:]:
+                text, rest = _joined(text, line.text)
+                text += rest
+            text = text.replace(_SOFT_HYPHEN, "")
+            out.inline(text)
+            level = levels.get(para[0].size)
+            out.end_block("heading" if level else "para", level or 0)
+            if level and first_heading is None:
+                first_heading = " ".join(text.split())
+    return out.build(title=meta_title or first_heading)

@@ -1,0 +1,415 @@
+"""Keeping the index current while answering: background updates, watching the seeds folder.
+
+The REPL and the Discord bot answer from the index they have while an incremental update
+(bot.app.rebuild: only changed files are re-embedded) runs in a worker thread, then take the new
+index between questions. Index.save writes a new version folder and switches one pointer
+atomically, so a reader never sees a half-written index; the old one stays readable (its files
+are memory-mapped) until the last answer using it is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot import app
+from bot.config import Settings
+from bot.errors import BotError, IndexCorruptError, IndexMissingError, IndexReadOnlyError
+from bot.ingest.corpus import scan
+from bot.search.embedder import Embedder
+from bot.search.index import Index
+from bot.search.lock import write_lock
+
+log = logging.getLogger(__name__)
+
+# One-shot `ask` updates a stale index first only when about this many passages or fewer are to
+# be embedded (a few seconds on a laptop CPU, on top of loading the model); more, and it answers
+# from the index it has and says how to update.
+QUICK_UPDATE_PASSAGES = 100
+# Watching: changes are gathered until none came for STEP_MS (at most DEBOUNCE_MS), so a burst
+# (a git pull of hundreds of files) arrives as one batch; see watchfiles.watch.
+DEBOUNCE_MS = 1600
+STEP_MS = 300
+NAMES_SHOWN = 3
+
+
+@dataclass
+class Update:
+    """What a background update produced: a new index to answer from, or why there is none."""
+
+    opened: app.Opened | None
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    passages: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+    def merged(self, later: Update) -> Update:
+        """This update followed by later, as one (when nobody took this one in between)."""
+        if later.opened is None:  # a failure after a success: keep the success to switch to
+            return self
+        added = [s for s in self.added if s not in later.removed]
+        return Update(
+            later.opened,
+            added + [s for s in later.added if s not in added],
+            [s for s in self.changed + later.changed if s not in later.removed],
+            [s for s in self.removed if s not in later.added] + later.removed,
+            self.passages + later.passages,
+            self.seconds + later.seconds,
+        )
+
+    @property
+    def message(self) -> str:
+        """One line for the user: what changed and what it took."""
+        if self.opened is None:
+            return (
+                f"Index update failed: {self.error.rstrip('.')}. "
+                "Still answering from the previous index."
+            )
+        parts = [
+            f"{_count(len(names), 'file')} {verb}{_names(names)}"
+            for names, verb in (
+                (self.changed, "changed"),
+                (self.added, "added"),
+                (self.removed, "removed"),
+            )
+            if names
+        ]
+        what = ", ".join(parts) or "written by another process"
+        return (
+            f"Index updated: {what}; {_count(self.passages, 'passage')} embedded "
+            f"in {self.seconds:.1f} s. Answering from the new index."
+        )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:NAMES_SHOWN])
+    more = f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+    return f" ({shown}{more})"
+
+
+def _token_vectors(settings: Settings, embedder: Embedder) -> bool:
+    # getattr, not isinstance(TokenEmbedder): the protocol check would load the model.
+    return settings.chunking.token_vectors and callable(getattr(embedder, "embed_tokens", None))
+
+
+def stale(index: Index, settings: Settings, embedder: Embedder) -> list[str]:
+    """Why index differs from the seeds and settings (empty when it is current)."""
+    return app.check_stale(
+        index, settings, embedder.name, token_vectors=_token_vectors(settings, embedder)
+    )
+
+
+class LiveIndex:
+    """The index a front end answers from, updated in a worker thread.
+
+    request() asks for an update (a watch event, a stale index at start); requests that come
+    while one runs make exactly one more run after it, so a burst becomes one or two updates.
+    A finished update waits in take() for the front end to switch between questions; on_ready
+    (called in the worker thread) tells a front end with its own event loop to come and take it.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        opened: app.Opened,
+        *,
+        embedder: Embedder | None = None,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.current = opened
+        self.on_ready = on_ready
+        self._embedder = embedder  # the passage model, loaded at the first update
+        self._folder = opened.index.folder  # the newest version this process answers from
+        self._cond = threading.Condition()
+        self._wanted = False
+        self._busy = False
+        self._closed = False
+        self._ready: Update | None = None
+        self._updates = 0
+        self._worker: threading.Thread | None = None
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.watching = threading.Event()  # set once the watcher sees the folder
+        self._serial = threading.Lock()  # one update at a time in this process
+
+    # ------------------------------------------------------------------ front-end side
+
+    def start(
+        self, *, watch: bool | None = None, stale: bool = False, **watch_options: Any
+    ) -> None:
+        """Start the worker; request an update when stale; watch seeds_dir if asked (the
+        setting by default; watch_options go to watch_folder)."""
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="quotebot-update", daemon=True)
+            self._worker.start()
+        if stale:
+            self.request()
+        if (self.settings.watch if watch is None else watch) and self._watcher is None:
+            self._watcher = threading.Thread(
+                target=watch_folder,
+                args=(self.settings.seeds_dir, self.changed, self._stop),
+                kwargs={"watching": self.watching, **watch_options},
+                name="quotebot-watch",
+                daemon=True,
+            )
+            self._watcher.start()
+
+    def take(self) -> Update | None:
+        """The update finished since the last call, if any, now adopted as current."""
+        with self._cond:
+            update, self._ready = self._ready, None
+            if update is not None and update.opened is not None:
+                self.current = update.opened
+        return update
+
+    @property
+    def embedder(self) -> Embedder:
+        """The passage model (loaded on first use)."""
+        if self._embedder is None:
+            self._embedder = app.make_embedder(self.settings)
+        return self._embedder
+
+    def request(self) -> None:
+        """Ask for an update; coalesces with one already asked for or running."""
+        with self._cond:
+            self._wanted = True
+            self._cond.notify_all()
+
+    def changed(self, paths: Iterable[str]) -> None:
+        """What the watcher calls with the paths of a batch of changes."""
+        log.debug("Changes under %s: %s", self.settings.seeds_dir, sorted(paths)[:NAMES_SHOWN])
+        self.request()
+
+    def wait_idle(self, timeout: float | None = None, *, updates: int = 0) -> bool:
+        """Block until at least `updates` updates have run and none is asked for or running;
+        False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self._updates >= updates and not (self._wanted or self._busy), timeout
+            )
+
+    @property
+    def busy(self) -> bool:
+        """Whether an update is asked for or running."""
+        with self._cond:
+            return self._wanted or self._busy
+
+    @property
+    def updates(self) -> int:
+        """How many updates have run (for tests and measurements)."""
+        return self._updates
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop watching and the worker (an update in progress is abandoned; the index on
+        disk stays whole, since a version becomes current only when fully written)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._stop.set()
+        for thread in (self._watcher, self._worker):
+            if thread is not None:
+                thread.join(timeout)
+
+    # ------------------------------------------------------------------ worker side
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._wanted or self._closed)
+                if self._closed:
+                    return
+                self._wanted, self._busy = False, True
+            update = None
+            try:
+                with self._serial:
+                    update = self._update()
+            except BotError as exc:
+                update = Update(None, error=str(exc))
+            except Exception as exc:  # the front end must go on answering whatever happens
+                log.exception("Index update failed")
+                update = Update(None, error=f"{type(exc).__name__}: {exc}")
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._updates += 1
+                    if update is not None:
+                        self._ready = update if self._ready is None else self._ready.merged(update)
+                    self._cond.notify_all()
+            # The front end reports it (REPL: one line; bot: one log line), failures included.
+            if update is not None and self.on_ready is not None:
+                self.on_ready()
+
+    def update_now(self) -> Update | None:
+        """Bring the index up to date now, in this thread, and answer from it at once (for
+        /reindex and one-shot `ask`); None when already current. Includes a finished
+        background update nobody took yet, which it supersedes."""
+        with self._serial:
+            update = self._update()
+        with self._cond:
+            pending, self._ready = self._ready, None
+            if pending is not None and pending.opened is not None:
+                update = pending if update is None else pending.merged(update)
+            if update is not None and update.opened is not None:
+                self.current = update.opened
+        return update
+
+    def _update(self) -> Update | None:
+        s = self.settings
+        embedder = self.embedder
+        started = time.perf_counter()
+        with write_lock(s.index_dir):
+            # The newest index on disk: another process may have updated it already.
+            try:
+                on_disk: Index | None = Index.load(s.index_dir)
+            except (IndexMissingError, IndexCorruptError) as exc:
+                problem = exc.problem if isinstance(exc, IndexCorruptError) else "No index yet"
+                log.warning("%s; building it.", problem)
+                on_disk = None
+            before = {d.source for d in on_disk.documents} if on_disk else set()
+            report = None
+            if on_disk is None or stale(on_disk, s, embedder):
+                report = app.rebuild(s, embedder, full=on_disk is None, progress=False)
+                on_disk = Index.load(s.index_dir)
+        if on_disk.folder == self._folder:
+            return None
+        opened = app.opened_for(on_disk, embedder, s)
+        opened.answerer.retriever.encode(["warm up"])  # load the query encoder off the hot path
+        self._folder = on_disk.folder
+        if report is None:
+            return Update(opened, seconds=time.perf_counter() - started)
+        return Update(
+            opened,
+            added=[d for d in report.embedded_documents if d not in before],
+            changed=[d for d in report.embedded_documents if d in before],
+            removed=list(report.removed_documents),
+            passages=report.embedded_passages,
+            seconds=time.perf_counter() - started,
+        )
+
+
+def watch_folder(
+    folder: Path,
+    on_change: Callable[[Iterable[str]], None],
+    stop: threading.Event,
+    *,
+    debounce_ms: int = DEBOUNCE_MS,
+    step_ms: int = STEP_MS,
+    timeout_ms: int = 5000,
+    watching: threading.Event | None = None,
+) -> None:
+    """Call on_change with each batch of changed paths under folder until stop is set;
+    watching is set once the folder is watched (the first batch or quiet timeout_ms)."""
+    import watchfiles
+
+    ignore = watchfiles.DefaultFilter()
+
+    def wanted(change: watchfiles.Change, path: str) -> bool:
+        # Hidden files are editors' and git's scratch files; discover() skips them too.
+        return ignore(change, path) and not Path(path).name.startswith(".")
+
+    while not stop.is_set():
+        if not folder.is_dir():  # created later, or briefly gone: look again shortly
+            stop.wait(1.0)
+            continue
+        try:
+            for batch in watchfiles.watch(
+                folder,
+                watch_filter=wanted,
+                debounce=debounce_ms,
+                step=step_ms,
+                stop_event=stop,
+                raise_interrupt=False,
+                rust_timeout=timeout_ms,
+                yield_on_timeout=True,  # an empty batch: proof the watch is in place
+            ):
+                if watching is not None:
+                    watching.set()
+                if batch:
+                    on_change([path for _, path in batch])
+        except (OSError, RuntimeError) as exc:  # the folder went away mid-watch
+            log.warning("Watching %s stopped (%s); retrying.", folder, exc)
+            stop.wait(1.0)
+
+
+# ---------------------------------------------------------------------- opening
+
+
+def open_live(settings: Settings, *, progress: bool = True) -> tuple[LiveIndex, list[str]]:
+    """Open the index for a long-running front end without waiting for an update: build it
+    only when there is none to answer from. Returns it and why it is stale (empty: current)."""
+    embedder = app.make_embedder(settings)
+    try:
+        index = Index.load(settings.index_dir)
+        reasons = stale(index, settings, embedder)
+    except (IndexMissingError, IndexCorruptError) as exc:
+        if isinstance(exc, IndexMissingError):
+            log.info("No index yet; building it from %s.", settings.seeds_dir)
+        else:
+            log.warning("%s; rebuilding it.", exc.problem)
+        with write_lock(settings.index_dir):
+            app.rebuild(settings, embedder, full=True, progress=progress)
+        index, reasons = Index.load(settings.index_dir), []
+    return LiveIndex(
+        settings, app.opened_for(index, embedder, settings), embedder=embedder
+    ), reasons
+
+
+def estimate_passages(
+    index: Index, settings: Settings, embedder: Embedder, files: dict[str, str]
+) -> int:
+    """About how many passages updating index to files (source -> sha256) would embed: the
+    new and changed files' sizes over this index's characters per passage (every file when
+    the model or chunking settings changed)."""
+    everything = bool(
+        app.settings_changes(
+            index, settings, embedder.name, token_vectors=_token_vectors(settings, embedder)
+        )
+    )
+    known = {d.source: d.sha256 for d in index.documents}
+    todo = [src for src, digest in files.items() if everything or known.get(src) != digest]
+    size = sum((settings.seeds_dir / src).stat().st_size for src in todo)
+    chars = sum(len(d.text) for d in index.documents)
+    per_passage = chars / len(index) if len(index) else settings.chunking.target_tokens * 4
+    return round(size / max(per_passage, 1.0))
+
+
+def stale_summary(reasons: list[str]) -> str:
+    """The first few staleness reasons, for one line."""
+    more = len(reasons) - NAMES_SHOWN
+    return "; ".join(reasons[:NAMES_SHOWN]) + (f" and {more} more" if more > 0 else "")
+
+
+def open_for_ask(settings: Settings) -> tuple[app.Opened, str]:
+    """Open the index for one-shot questions: update it first when that is quick, else answer
+    from it as it is. Returns it and a note for the user (empty when current)."""
+    live, reasons = open_live(settings, progress=False)
+    if not reasons:
+        return live.current, ""
+    todo = estimate_passages(live.current.index, settings, live.embedder, scan(settings.seeds_dir))
+    if todo <= QUICK_UPDATE_PASSAGES:
+        log.warning("The index is out of date (%s); updating it.", stale_summary(reasons))
+        try:
+            update = live.update_now()
+        except IndexReadOnlyError as exc:  # answer from the index that can be read
+            return live.current, (
+                f"note: the index is out of date ({stale_summary(reasons)}) and cannot be "
+                f"updated: {exc}. This answer comes from the index as it is."
+            )
+        return (update.opened if update and update.opened else live.current), ""
+    return live.current, (
+        f"note: the index is out of date ({stale_summary(reasons)}: about "
+        f"{_count(todo, 'passage')} to embed), so this answer comes from the index as it is. "
+        "Update it with: python -m bot index"
+    )

@@ -1,0 +1,74 @@
+"""The device choice for index builds and pooling span vectors from word pieces (no model)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bot.app import make_embedder
+from bot.config import settings_from_dict
+from bot.errors import ConfigError
+from bot.search.embedder import SentenceTransformerEmbedder, pick_device, pool_spans
+
+
+def fake_torch(cuda: bool, mps: bool | None) -> SimpleNamespace:
+    """A stand-in for torch with only the availability checks pick_device asks."""
+    backends = (
+        SimpleNamespace()
+        if mps is None
+        else SimpleNamespace(mps=SimpleNamespace(is_available=lambda: mps))
+    )
+    return SimpleNamespace(cuda=SimpleNamespace(is_available=lambda: cuda), backends=backends)
+
+
+@pytest.mark.parametrize(
+    ("cuda", "mps", "expected"),
+    [
+        (True, True, "cuda"),  # CUDA first, even where MPS is there too
+        (False, True, "mps"),
+        (False, False, "cpu"),
+        (False, None, "cpu"),  # a torch build without the MPS backend at all
+    ],
+)
+def test_auto_prefers_cuda_then_mps_then_cpu(
+    monkeypatch: pytest.MonkeyPatch, cuda: bool, mps: bool | None, expected: str
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(cuda, mps))
+    assert pick_device("auto") == expected
+
+
+def test_an_explicit_device_is_kept_without_asking_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # importing torch would now fail
+    assert pick_device("cpu") == "cpu"
+    assert pick_device("cuda") == "cuda"
+
+
+def test_the_device_setting_reaches_the_embedder() -> None:
+    settings = settings_from_dict({"device": "cpu"}, Path())
+    assert settings.device == "cpu"
+    embedder = make_embedder(settings)
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    assert embedder.device == "cpu"
+    assert settings_from_dict({}, Path()).device == "auto"
+    with pytest.raises(ConfigError, match="device must be one of"):
+        settings_from_dict({"device": "gpu"}, Path())
+
+
+def test_pool_spans_means_the_pieces_inside_each_span() -> None:
+    # [CLS] "ab" "cd" | "ef" [SEP]: two spans of the text "ab cd ef".
+    pieces = np.array([[9, 9], [1, 0], [0, 1], [3, 4], [9, -9]], dtype=np.float32)
+    offsets = np.array([[0, 0], [0, 2], [3, 5], [6, 8], [0, 0]])
+    pooled = pool_spans(pieces, offsets, [(0, 5), (6, 8)])
+    np.testing.assert_allclose(pooled[0], np.array([1, 1]) / np.sqrt(2), rtol=1e-6)
+    np.testing.assert_allclose(pooled[1], [0.6, 0.8], rtol=1e-6)  # special tokens never count
+
+
+def test_pool_spans_falls_back_to_the_next_piece_for_a_span_inside_one() -> None:
+    pieces = np.array([[1, 0], [0, 1]], dtype=np.float32)
+    offsets = np.array([[0, 4], [4, 8]])
+    pooled = pool_spans(pieces, offsets, [(5, 6)])  # inside the second piece
+    np.testing.assert_allclose(pooled[0], [0, 1])

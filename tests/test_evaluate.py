@@ -1,0 +1,52 @@
+import json
+
+from bot.answer.evaluate import Row, cached_index, write_details
+from bot.ingest.corpus import Document
+
+
+def test_cached_index_is_rebuilt_when_a_reader_extracts_other_text(settings, fake_embedder):
+    file_hash = "ab" * 32  # the same file bytes, read by two versions of a reader
+    old = Document("a.pdf", "A", "Bees make honey from nectar.", file_hash)
+    new = Document("a.pdf", "A", "Bees make honey from nectar in summer.", file_hash)
+    first = cached_index([old], fake_embedder, settings, progress=False)
+    again = cached_index([old], fake_embedder, settings, progress=False)
+    assert again.documents[0].text == first.documents[0].text
+    fresh = cached_index([new], fake_embedder, settings, progress=False)
+    assert fresh.documents[0].text == new.text
+
+
+def test_write_details_writes_one_line_per_question(tmp_path):
+    row = Row(
+        ranked_docs=["a.md", "b.md"],
+        gold=["a.md"],
+        answers=["honey"],
+        answerable=True,
+        answered=True,
+        top_passage="Bees make honey.",
+        quote="Bees make honey.",
+        quote_sentences=1,
+        question="What do bees make?",
+        results=[
+            {"source": "a.md", "quote": "Bees make honey.", "quote_start": 0, "quote_end": 16}
+        ],
+    )
+    path = tmp_path / "d" / "details.jsonl"
+    write_details(path, [row, row])
+    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 2
+    assert lines[0]["answer_in_quote"] is True and lines[0]["results"][0]["source"] == "a.md"
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_memo_embedder_embeds_each_text_once_across_runs(tmp_path, fake_embedder):
+    from bot.answer.evaluate import MemoEmbedder
+
+    first = MemoEmbedder(fake_embedder, tmp_path)
+    a = first.embed(["Bees make honey.", "Etna is a volcano.", "Bees make honey."])
+    assert fake_embedder.calls[-1] == 2
+    calls = len(fake_embedder.calls)
+    again = MemoEmbedder(fake_embedder, tmp_path)  # a later run: read back from disk
+    b = again.embed(["Etna is a volcano.", "Bees make honey.", "Wax comes from bees."])
+    assert fake_embedder.calls[calls:] == [1]
+    assert (b[0] == a[1]).all() and (b[1] == a[0]).all()
+    assert (b[2] == fake_embedder.embed(["Wax comes from bees."])[0]).all()

@@ -1,0 +1,314 @@
+"""Background index updates and watch mode: answering never stops while the index changes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import replace
+
+import pytest
+from rich.console import Console
+
+from bot import app, live
+from bot.cli import main
+from bot.config import settings_from_dict
+from bot.errors import ConfigError
+from bot.frontends.repl import Repl
+from bot.live import LiveIndex, open_live
+from bot.search.index import Index
+
+TEA = "Green Tea\n\nGreen tea comes from the leaves of Camellia sinensis, picked by hand."
+WAIT = 30  # seconds: a bound for waiting on another thread, never expected to be reached
+
+
+def ask(live_index: LiveIndex, question: str):
+    """What a front end does per question: take a finished update, then answer."""
+    live_index.take()
+    return live_index.current.answerer.ask(question)
+
+
+def sources(live_index: LiveIndex) -> set[str]:
+    return {d.source for d in live_index.current.index.documents}
+
+
+def settle(live_index: LiveIndex, done) -> bool:
+    """Wait (bounded) until the watcher's updates make done(live_index) true."""
+    for _ in range(WAIT * 20):
+        live_index.wait_idle(WAIT)
+        live_index.take()
+        if done(live_index):
+            return True
+        threading.Event().wait(0.05)  # the file system's event is on its way
+    return False
+
+
+@pytest.fixture
+def opened(settings, use_fake):
+    app.rebuild(settings, use_fake, progress=False)
+    live_index, reasons = open_live(settings, progress=False)
+    assert reasons == []
+    yield live_index
+    live_index.close()
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    """Hold every background rebuild until released; count them."""
+
+    class Gate:
+        def __init__(self) -> None:
+            self.started = threading.Event()
+            self.release = threading.Event()
+            self.calls = 0
+
+    g = Gate()
+    real = app.rebuild
+
+    def held(*args, **kwargs):
+        g.calls += 1
+        g.started.set()
+        assert g.release.wait(WAIT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("bot.app.rebuild", held)
+    return g
+
+
+def test_watch_picks_up_added_changed_and_removed_files_answering_throughout(settings, opened):
+    seeds = settings.seeds_dir
+    answers, errors = [], []
+    stop = threading.Event()
+
+    def asker() -> None:  # a user asking the same question over and over meanwhile
+        while not stop.is_set():
+            try:
+                answers.append(ask(opened, "Where is Mount Etna?"))
+            except Exception as exc:
+                errors.append(exc)
+
+    opened.start(watch=True, step_ms=50, debounce_ms=400, timeout_ms=100)
+    assert opened.watching.wait(WAIT)
+    thread = threading.Thread(target=asker)
+    thread.start()
+    try:
+        (seeds / "tea.txt").write_text(TEA, encoding="utf-8")
+        assert settle(opened, lambda li: "tea.txt" in sources(li))
+        answer = ask(opened, "Which plant do green tea leaves come from?")
+        assert answer.results[0].source == "tea.txt"
+
+        (seeds / "tea.txt").write_text(
+            TEA.replace("picked by hand", "grown in Darjeeling"), "utf-8"
+        )
+        assert settle(opened, lambda li: "Darjeeling" in li.current.index.documents[-1].text)
+        assert "Darjeeling" in ask(opened, "Where is green tea grown?").results[0].passage
+
+        (seeds / "tea.txt").unlink()
+        assert settle(opened, lambda li: "tea.txt" not in sources(li))
+    finally:
+        stop.set()
+        thread.join(WAIT)
+    assert errors == []
+    assert answers and all(
+        a.answered and a.results[0].source == "nested/volcano.txt" for a in answers
+    )
+
+
+def test_questions_are_answered_from_the_old_index_while_an_update_runs(settings, opened, gate):
+    (settings.seeds_dir / "tea.txt").write_text(TEA, encoding="utf-8")
+    opened.start(watch=False)
+    opened.request()
+    assert gate.started.wait(WAIT)  # the update is running, holding its rebuild
+    for _ in range(3):
+        answer = ask(opened, "Where is Mount Etna?")
+        assert answer.answered and answer.results[0].source == "nested/volcano.txt"
+        assert "tea.txt" not in {d.source for d in opened.current.index.documents}
+    assert opened.busy  # what the REPL's prompt shows meanwhile
+    gate.release.set()
+    assert opened.wait_idle(WAIT, updates=1)
+    assert not opened.busy
+    assert ask(opened, "Which plant do green tea leaves come from?").results[0].source == "tea.txt"
+
+
+def test_repl_says_one_line_when_it_switches(settings, opened, gate):
+    console = Console(record=True, width=200, color_system=None)
+    cur = opened.current
+    repl = Repl(cur.answerer, cur.index, console, k=1, live=opened)
+    (settings.seeds_dir / "tea.txt").write_text(TEA, encoding="utf-8")
+    (settings.seeds_dir / "bees.md").unlink()
+    opened.start(watch=False)
+    opened.request()
+    assert gate.started.wait(WAIT)
+    repl.handle("Where is Mount Etna?")  # answered from the index it has, nothing said
+    assert "Index updated" not in console.export_text(clear=False)
+    gate.release.set()
+    assert opened.wait_idle(WAIT, updates=1)
+    repl.handle("Which plant do green tea leaves come from?")
+    repl.handle("Where is Mount Etna?")
+    out = console.export_text()
+    lines = [line for line in out.splitlines() if line.startswith("Index updated")]
+    assert len(lines) == 1
+    assert "1 file added (tea.txt), 1 file removed (bees.md)" in lines[0]
+    assert "Answering from the new index." in lines[0]
+    assert out.index("Index updated") < out.index("Green Tea  (tea.txt")
+
+
+def test_a_burst_of_changes_during_an_update_makes_one_more_update(settings, opened, gate):
+    (settings.seeds_dir / "tea.txt").write_text(TEA, encoding="utf-8")
+    opened.start(watch=False)
+    opened.request()
+    assert gate.started.wait(WAIT)
+    for i in range(200):  # a git pull landing while the first update runs
+        path = settings.seeds_dir / "pulled" / f"doc{i:03}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"Document {i}\n\nFact number {i} is about topic {i}.", encoding="utf-8")
+        opened.changed([str(path)])
+    gate.release.set()
+    assert opened.wait_idle(WAIT, updates=2)
+    # 200 requests during the first update made one more run, not 200 (it found nothing left
+    # to embed: the held rebuild read the folder after the burst)
+    assert opened.updates == 2 and gate.calls == 1
+    update = opened.take()
+    assert update is not None and len(update.added) == 201
+    assert (
+        "201 files added (pulled/doc000.txt, pulled/doc001.txt, pulled/doc002.txt and 198 more)"
+        in (update.message)
+    )
+    assert len(Index.load(settings.index_dir).documents) == 204
+
+
+def test_a_burst_of_file_writes_is_seen_by_the_watcher_as_one_update(settings, opened):
+    opened.start(watch=True, step_ms=500, debounce_ms=5000, timeout_ms=100)
+    assert opened.watching.wait(WAIT)
+    for i in range(200):
+        path = settings.seeds_dir / "pulled" / f"doc{i:03}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"Document {i}\n\nFact number {i} is about topic {i}.", encoding="utf-8")
+    assert opened.wait_idle(WAIT, updates=1)
+    update = opened.take()
+    assert update is not None and len(update.added) == 200
+    assert opened.updates == 1
+
+
+def test_a_failed_update_is_reported_and_answering_goes_on(settings, opened, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("bot.app.rebuild", broken)
+    (settings.seeds_dir / "tea.txt").write_text(TEA, encoding="utf-8")
+    opened.start(watch=False)
+    opened.request()
+    assert opened.wait_idle(WAIT, updates=1)
+    update = opened.take()
+    assert update is not None and update.opened is None
+    assert update.message.startswith("Index update failed: OSError: disk full")
+    assert ask(opened, "Where is Mount Etna?").results[0].source == "nested/volcano.txt"
+
+
+def test_nothing_changed_means_no_switch(settings, opened):
+    opened.start(watch=False)
+    opened.request()
+    assert opened.wait_idle(WAIT, updates=1)
+    assert opened.take() is None
+
+
+def test_ask_with_a_big_change_answers_from_the_current_index_and_says_how(
+    tmp_path, settings, use_fake, capsys
+):
+    (tmp_path / "config.toml").write_text(
+        f'cache_dir = "{tmp_path / "cache"}"\n[chunking]\ntarget_tokens = 20\n', encoding="utf-8"
+    )
+    cfg = str(tmp_path / "config.toml")
+    assert main(["index", "--config", cfg]) == 0
+    before = Index.load(settings.index_dir).folder
+    sentences = (
+        f"Chapter {i} of the manual explains setting number {i} in detail." for i in range(3000)
+    )
+    (settings.seeds_dir / "manual.txt").write_text("Manual\n\n" + " ".join(sentences), "utf-8")
+    capsys.readouterr()
+    use_fake.calls.clear()
+    assert main(["ask", "Where is Mount Etna?", "--config", cfg]) == 0
+    out, err = capsys.readouterr()
+    assert "Mount Etna in Sicily" in out
+    assert "the index is out of date (new file manual.txt: about" in err
+    assert "Update it with: python -m bot index" in err
+    assert use_fake.calls == [1]  # the question only: nothing embedded
+    assert Index.load(settings.index_dir).folder == before  # nothing written
+
+
+def test_ask_with_a_small_change_updates_first(tmp_path, settings, use_fake, capsys):
+    (tmp_path / "config.toml").write_text(
+        f'cache_dir = "{tmp_path / "cache"}"\n[chunking]\ntarget_tokens = 20\n', encoding="utf-8"
+    )
+    cfg = str(tmp_path / "config.toml")
+    assert main(["index", "--config", cfg]) == 0
+    (settings.seeds_dir / "tea.txt").write_text(TEA, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["ask", "Which plant do green tea leaves come from?", "--config", cfg]) == 0
+    out, err = capsys.readouterr()
+    assert "Green Tea  (tea.txt" in out and "out of date" not in err
+
+
+def test_estimate_counts_only_new_and_changed_files(settings, opened):
+    index = opened.current.index
+    files = {d.source: d.sha256 for d in index.documents}
+    assert live.estimate_passages(index, settings, opened.embedder, files) == 0
+    (settings.seeds_dir / "tea.txt").write_text(TEA * 10, encoding="utf-8")
+    files["tea.txt"] = "new"
+    estimate = live.estimate_passages(index, settings, opened.embedder, files)
+    chars_per_passage = sum(len(d.text) for d in index.documents) / len(index)
+    assert estimate == round(len(TEA * 10) / chars_per_passage) > 0
+    # another chunking size re-embeds every file
+    bigger = replace(settings, chunking=replace(settings.chunking, target_tokens=30))
+    assert live.estimate_passages(index, bigger, opened.embedder, files) > estimate
+
+
+async def test_discord_bot_switches_on_the_event_loop_and_logs(
+    tmp_path, settings, use_fake, caplog
+):
+    from bot.discord.client import Core, QuoteBot
+
+    settings = replace(settings, watch=False)
+    app.rebuild(settings, use_fake, progress=False)
+    core = Core(settings)
+    bot = QuoteBot(
+        settings, load=core.load, reindex=core.reindex, updates=core, sync_commands=False
+    )
+    await bot._async_setup_hook()
+    await bot.setup_hook()
+    first = bot.answerer
+    (settings.seeds_dir / "tea.txt").write_text(TEA, encoding="utf-8")
+    caplog.set_level(logging.INFO, logger="bot")
+    assert core.live is not None
+    core.live.request()
+    assert await asyncio.to_thread(core.live.wait_idle, WAIT, updates=1)
+    for _ in range(100):  # the switch is scheduled on this loop from the update's thread
+        if bot.answerer is not first:
+            break
+        await asyncio.sleep(0)
+    assert bot.answerer is not first
+    assert "Index updated: 1 file added (tea.txt)" in caplog.text
+    answer = await bot.answer("Which plant do green tea leaves come from?", 1)
+    assert answer.results[0].source == "tea.txt"
+    await bot.close()
+
+
+def test_watch_setting_is_validated(tmp_path):
+    assert settings_from_dict({}, tmp_path).watch is True
+    assert settings_from_dict({"watch": False}, tmp_path).watch is False
+    with pytest.raises(ConfigError, match="watch must be true or false"):
+        settings_from_dict({"watch": "yes"}, tmp_path)
+
+
+def test_repl_and_bot_start_watching_when_the_setting_is_on(settings, use_fake):
+    app.rebuild(settings, use_fake, progress=False)
+    live_index, _ = open_live(settings, progress=False)
+    try:
+        live_index.start(timeout_ms=100)
+        assert live_index.watching.wait(WAIT)
+    finally:
+        live_index.close()
+    off, _ = open_live(replace(settings, watch=False), progress=False)
+    off.start()
+    assert not off.watching.wait(0.3)
+    off.close()

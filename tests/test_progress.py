@@ -1,0 +1,45 @@
+"""Index builds show one labelled bar for the whole build; the model's own bars stay off."""
+
+import io
+import logging
+
+from tqdm import tqdm
+
+from bot.app import rebuild
+from bot.cli import main
+
+from .test_cli import write_config
+
+
+def test_one_labelled_bar_counts_the_whole_build(settings, fake_embedder, monkeypatch):
+    out = io.StringIO()
+
+    class Shown(tqdm):  # as on a terminal, written where the test can read it
+        def __init__(self, *args, **kwargs):
+            kwargs.update(file=out, disable=False, mininterval=0)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr("bot.search.progress.tqdm", Shown)
+    asked: list[bool] = []
+    inner = fake_embedder.embed
+
+    def embed(texts, *, progress=False):
+        asked.append(progress)
+        return inner(texts, progress=progress)
+
+    fake_embedder.embed = embed
+    report = rebuild(settings, fake_embedder, progress=True)
+    shown = out.getvalue()
+    total = report.embedded_passages + report.embedded_sentences
+    assert "Indexing seeds/: reading files" in shown and "3/3" in shown
+    assert f"embedding {report.embedded_passages} passages" in shown
+    assert f"{total}/{total}" in shown  # a total, reached
+    assert asked and not any(asked)  # the model was never asked for its own bars
+
+
+def test_a_first_start_is_not_a_warning(tmp_path, settings, use_fake, capsys, caplog):
+    cfg = write_config(tmp_path)
+    with caplog.at_level(logging.INFO):
+        assert main(["ask", "Where is Mount Etna?", "--config", cfg]) == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("No index yet" in r.getMessage() for r in caplog.records)

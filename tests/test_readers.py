@@ -1,0 +1,510 @@
+"""Format readers: the text a person reads, and offsets mapped back to page, line, section."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import docx
+import pytest
+from fpdf import FPDF
+
+from bot.errors import CorpusError
+from bot.ingest import corpus
+from bot.ingest.corpus import Document, load_corpus
+from bot.ingest.layout import Layout
+from bot.ingest.readers import UnreadableError, read_bytes
+from bot.ingest.readers.markdown import role_text
+from bot.ingest.readers.text import rejoin
+
+
+def at(extracted, needle):
+    """Location of the first occurrence of needle in the extracted text."""
+    start = extracted.text.index(needle)
+    return extracted.layout.locate(extracted.text, start, start + len(needle))
+
+
+def source_line(source: str, needle: str) -> int:
+    return source[: source.index(needle)].count("\n") + 1
+
+
+# ------------------------------------------------------------------ plain text
+
+
+def test_txt_joins_hard_wrapped_paragraphs_and_keeps_each_line():
+    src = (
+        "A Title\n\n"
+        "This paragraph was wrapped by an editor at a fixed\n"
+        "width, so a line break sits in the middle of a\n"
+        "sentence. It ends here.\n\n"
+        "A list follows, one item per line here:\n"
+        "- first item\n"
+        "- second item\n"
+    )
+    e = read_bytes(src.encode(), ".txt")
+    assert "at a fixed width, so a line break sits in the middle of a sentence." in e.text
+    assert "- first item\n- second item" in e.text  # list lines stay lines
+    assert len(e.text) == len(src)  # newlines became spaces: offsets did not move
+    for needle in ("width, so", "sentence. It", "second item", "A Title"):
+        loc = at(e, needle)
+        assert loc.line_start == loc.line_end == source_line(src, needle)
+    start = e.text.index("This paragraph")
+    loc = e.layout.locate(e.text, start, e.text.index("ends here.") + 10)
+    assert (loc.line_start, loc.line_end) == (3, 5)
+    assert loc.page is None and loc.section is None
+
+
+def test_short_lines_are_not_joined():
+    text, anchors = rejoin("Roses are red\nViolets are blue\n")
+    assert text == "Roses are red\nViolets are blue\n" and anchors == ((0, 1),)
+
+
+def test_crlf_and_bom_are_normalised():
+    e = read_bytes(b"\xef\xbb\xbfFirst line here\r\n\r\nSecond paragraph.\r\n", ".txt")
+    assert e.text == "First line here\n\nSecond paragraph.\n"
+    assert at(e, "Second").line_start == 3
+
+
+# ------------------------------------------------------------------ Markdown
+
+MD = """---
+title: Installing Widgets
+url: https://docs.example.org/install.html
+tags: [a, b]
+---
+
+# Installation
+
+Widgets install with *pip*, see {ref}`the user guide <user-guide>` and
+[the index](https://pypi.org) for `widget` releases. A **hard-wrapped**
+paragraph is one sentence.
+
+## Linux
+
+On Linux, the package manager provides widgets.
+
+```bash
+pip install widget --user
+```
+
+| system | command |
+|---|---|
+| Debian | apt install widget |
+
+- first item
+- second item
+
+```{note}
+A note that wraps
+over two lines.
+```
+"""
+
+
+def test_markdown_front_matter_is_read_and_never_quoted():
+    e = read_bytes(MD.encode(), ".md")
+    assert e.title == "Installing Widgets"
+    assert e.url == "https://docs.example.org/install.html"
+    assert "title:" not in e.text and "---" not in e.text and "tags" not in e.text
+
+
+def test_markdown_markup_reduced_to_visible_text():
+    e = read_bytes(MD.encode(), ".md")
+    assert (
+        "Widgets install with pip, see the user guide and the index for widget releases. "
+        "A hard-wrapped paragraph is one sentence." in e.text
+    )
+    for markup in ("{ref}", "`", "*", "](", "```", "- first", "|---"):
+        assert markup not in e.text
+    assert "A note that wraps over two lines." in e.text  # a MyST admonition is prose
+
+
+def test_markdown_offsets_map_to_source_lines_and_sections():
+    e = read_bytes(MD.encode(), ".md")
+    for needle, src_needle in [
+        ("Installation", "# Installation"),
+        ("Widgets install", "Widgets install"),
+        ("the index", "[the index]"),
+        ("paragraph is one", "paragraph is one"),
+        ("On Linux", "On Linux"),
+        ("pip install widget", "pip install widget"),
+        ("Debian", "| Debian"),
+        ("second item", "second item"),
+        ("over two lines", "over two lines"),
+    ]:
+        assert at(e, needle).line_start == source_line(MD, src_needle), needle
+    assert at(e, "Widgets install").section == "Installation"
+    assert at(e, "On Linux").section == "Installation › Linux"
+    start = e.text.index("Widgets install")
+    end = e.text.index("one sentence.") + len("one sentence.")
+    loc = e.layout.locate(e.text, start, end)
+    first, last = source_line(MD, "Widgets install"), source_line(MD, "paragraph is")
+    assert (loc.line_start, loc.line_end) == (first, last)
+
+
+def test_markdown_code_and_tables_are_flagged_headings_known():
+    e = read_bytes(MD.encode(), ".md")
+    code = e.text.index("pip install widget")
+    table = e.text.index("Debian | apt install widget")
+    prose = e.text.index("On Linux")
+    assert e.layout.is_block(code, code + 5)
+    assert e.layout.is_block(table, table + 5)
+    assert not e.layout.is_block(prose, prose + 5)
+    heading = e.text.index("Linux\n")
+    assert e.layout.is_heading(heading, heading + 5)
+    assert not e.layout.is_heading(prose, prose + 5)
+
+
+def test_myst_blocks_and_html_blocks_are_markup():
+    src = (
+        "(install-label)=\n# Install\n\n% a comment\n\n:::{tip}\nColon fences hold prose.\n:::\n\n"
+        "<div class='x'>\n<script>track()</script>\nShown text.\n</div>\n"
+    )
+    e = read_bytes(src.encode(), ".md")
+    assert e.text == "Install\n\nColon fences hold prose.\n\nShown text."
+    assert at(e, "Colon fences").line_start == 7
+
+
+def test_toml_front_matter_and_roles():
+    e = read_bytes(b'+++\ntitle = "T"\n+++\n\nText with {doc}`~pkg.module.Name`.\n', ".md")
+    assert e.title == "T" and e.text == "Text with Name."
+    assert role_text("text <target>") == "text"
+    assert role_text("<only-target>") == "only-target"
+
+
+# ------------------------------------------------------------------ HTML
+
+HTML = """<!doctype html>
+<html><head><title>Widget Guide</title>
+<link rel="canonical" href="https://docs.example.org/guide/">
+<style>p { color: red }</style><script>var tracking = 1;</script></head>
+<body>
+<nav><a href="/">Home</a> <a href="/next">Next page</a></nav>
+<header>Site banner</header>
+<main>
+<h1>Installation<a class="headerlink" href="#installation">¶</a></h1>
+<p>Widgets install with pip, and the
+command works on every system
+we know of.</p>
+<h2>Linux</h2>
+<ul><li>Use the <b>package manager</b>.</li><li>Or build it.</li></ul>
+<pre>make
+make install</pre>
+</main>
+<aside>Related pages</aside>
+<footer>Copyright 2024</footer>
+</body></html>
+"""
+
+
+def test_html_main_content_only_with_title_and_canonical():
+    e = read_bytes(HTML.encode(), ".html")
+    assert e.title == "Widget Guide"
+    assert e.url == "https://docs.example.org/guide/"
+    for chrome in ("Home", "Next page", "Site banner", "Related", "Copyright", "tracking", "¶"):
+        assert chrome not in e.text, chrome
+    assert "Widgets install with pip, and the command works on every system we know of." in (e.text)
+    assert "Use the package manager." in e.text
+
+
+def test_html_lines_sections_and_code():
+    e = read_bytes(HTML.encode(), ".html")
+    assert at(e, "Widgets install").line_start == source_line(HTML, "<p>Widgets")
+    assert at(e, "we know of").line_start == source_line(HTML, "we know of")
+    assert at(e, "package manager").section == "Installation › Linux"
+    code = e.text.index("make install")
+    assert e.layout.is_block(code, code + 4)
+    assert at(e, "make install").line_start == source_line(HTML, "make install")
+
+
+def test_html_without_a_charset_is_read_as_utf8_and_legacy_pages_by_their_declaration():
+    e = read_bytes("<p>Beyoncé sang.</p>".encode(), ".html")
+    assert e.text == "Beyoncé sang."
+    legacy = '<meta charset="windows-1252"><p>Caf\xe9 \x93quoted\x94</p>'.encode("latin-1")
+    assert read_bytes(legacy, ".html").text == "Café “quoted”"
+
+
+def test_html_without_title_uses_first_h1():
+    e = read_bytes(b"<html><body><h1>First Heading</h1><p>Body text.</p></body></html>", ".htm")
+    assert e.title == "First Heading"
+
+
+# ------------------------------------------------------------------ PDF
+
+
+def make_pdf(pages, *, title=None, hyphenated=False) -> bytes:
+    """A PDF whose pages hold (heading, paragraph) pairs."""
+    pdf = FPDF()
+    if title:
+        pdf.set_title(title)
+    for page in pages:
+        pdf.add_page()
+        for heading, paragraph in page:
+            pdf.set_font("Helvetica", "B", 18)
+            pdf.cell(0, 10, heading, new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("Helvetica", "", 11)
+            pdf.multi_cell(0, 5, paragraph)
+            pdf.ln(6)
+    if hyphenated:
+        pdf.set_font("Helvetica", "", 11)
+        pdf.multi_cell(0, 5, "A word split at the line end is extra-\nordinary in print.")
+    return bytes(pdf.output())
+
+
+LONG = (
+    "The reader joins the lines of this paragraph into one, because a PDF stores each printed "
+    "line on its own and a sentence often runs across two or three of them. "
+)
+
+
+def test_pdf_pages_joined_by_form_feeds_with_a_page_table():
+    data = make_pdf(
+        [
+            [("Installation", LONG * 2 + "Page one ends here.")],
+            [("Linux", "On Linux the package manager is best."), ("Windows", "Use the installer.")],
+            [("Appendix", "The third page.")],
+        ],
+        title="The Widget Manual",
+    )
+    e = read_bytes(data, ".pdf")
+    assert e.title == "The Widget Manual"
+    assert e.text.count("\f") == 2
+    assert at(e, "Page one ends").page == 1
+    assert at(e, "package manager").page == 2
+    assert at(e, "installer").page == 2
+    assert at(e, "third page").page == 3
+    assert at(e, "installer").section == "Windows"
+    assert at(e, "installer").line_start is None  # no source lines in a PDF
+    # The wrapped lines are one paragraph; no line break inside a sentence.
+    assert "a sentence often runs across two or three of them." in e.text
+
+
+def test_pdf_rejoins_words_hyphenated_at_line_ends():
+    e = read_bytes(make_pdf([[("Head", "Some text.")]], hyphenated=True), ".pdf")
+    assert "extraordinary in print." in e.text
+
+
+def test_pdf_without_metadata_title_uses_its_first_heading():
+    e = read_bytes(make_pdf([[("Big Heading", "Body text of the page.")]]), ".pdf")
+    assert e.title == "Big Heading"
+    start = e.text.index("Big Heading")
+    assert e.layout.is_heading(start, start + 11)
+
+
+def test_pdf_running_heads_and_page_numbers_are_dropped():
+    pdf = FPDF()
+    pdf.set_auto_page_break(False)
+    for n in range(1, 5):
+        pdf.add_page()
+        pdf.set_font("Helvetica", "", 8)
+        pdf.cell(0, 5, "Widget Manual, draft", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", "", 11)
+        pdf.multi_cell(0, 5, f"Body text of page {n} says something useful. " + LONG)
+        pdf.set_y(-15)
+        pdf.set_font("Helvetica", "", 8)
+        pdf.cell(0, 5, f"Page {n}")
+    e = read_bytes(bytes(pdf.output()), ".pdf")
+    assert e.text.count("Widget Manual, draft") == 1  # kept on the first page only
+    assert "Page 3" not in e.text and "Page 2" not in e.text
+    assert at(e, "page 3 says").page == 3
+
+
+# ------------------------------------------------------------------ DOCX and RST
+
+
+def make_docx() -> bytes:
+    d = docx.Document()
+    d.core_properties.title = "Widget Handbook"
+    d.add_heading("Installation", 1)
+    d.add_paragraph("Install widgets with pip. It takes a minute.")
+    d.add_heading("Linux", 2)
+    d.add_paragraph("On Linux the package manager works too.")
+    table = d.add_table(rows=2, cols=2)
+    for (r, c), text in {(0, 0): "os", (0, 1): "tool", (1, 0): "Debian", (1, 1): "apt"}.items():
+        table.cell(r, c).text = text
+    d.add_heading("Windows", 1)
+    d.add_paragraph("Use the installer.")
+    out = io.BytesIO()
+    d.save(out)
+    return out.getvalue()
+
+
+def test_docx_heading_styles_give_sections_and_tables_are_flagged():
+    e = read_bytes(make_docx(), ".docx")
+    assert e.title == "Widget Handbook"
+    assert at(e, "package manager").section == "Installation › Linux"
+    assert at(e, "installer").section == "Windows"
+    table = e.text.index("Debian | apt")
+    assert e.layout.is_block(table, table + 6)
+    assert at(e, "installer").page is None and at(e, "installer").line_start is None
+
+
+RST = """=============
+Widget Manual
+=============
+
+Installation
+============
+
+Install widgets with :ref:`pip <install-pip>` or :func:`~widgets.api.install`.
+This sentence is
+wrapped.
+
+.. toctree::
+
+   other
+
+Linux
+-----
+
+.. code-block:: bash
+
+   apt install widget
+
+.. note:: Notes are prose.
+"""
+
+
+def test_rst_sections_roles_lines_and_code():
+    e = read_bytes(RST.encode(), ".rst")
+    assert "Install widgets with pip or install. This sentence is wrapped." in e.text
+    assert ":ref:" not in e.text and "toctree" not in e.text
+    assert at(e, "Install widgets").section == "Widget Manual › Installation"
+    assert at(e, "Notes are prose").section == "Widget Manual › Installation › Linux"
+    assert at(e, "wrapped.").line_start == source_line(RST, "wrapped.")
+    assert at(e, "Install widgets").line_start == source_line(RST, "Install widgets")
+    assert at(e, "Linux").line_start == source_line(RST, "Linux")
+    code = e.text.index("apt install")
+    assert e.layout.is_block(code, code + 3)
+
+
+# ------------------------------------------------------------------ the corpus
+
+
+def test_layout_survives_json_and_documents_round_trip():
+    e = read_bytes(MD.encode(), ".md")
+    doc = Document("d.md", "T", e.text, "x", url=e.url, layout=e.layout)
+    back = Document.from_json(doc.to_json())
+    assert back == doc
+    assert Layout.from_json(e.layout.to_json()) == e.layout
+    start = e.text.index("On Linux")
+    assert back.locate(start, start + 8) == doc.locate(start, start + 8)
+
+
+def test_every_format_loads_from_a_folder(tmp_path):
+    seeds = tmp_path / "seeds"
+    (seeds / "sub").mkdir(parents=True)
+    (seeds / "a.md").write_text(MD, encoding="utf-8")
+    (seeds / "b.html").write_text(HTML, encoding="utf-8")
+    (seeds / "sub" / "c.pdf").write_bytes(make_pdf([[("Heading", "PDF body text.")]]))
+    (seeds / "d.docx").write_bytes(make_docx())
+    (seeds / "e.rst").write_text(RST, encoding="utf-8")
+    (seeds / "f.txt").write_text("Plain title\n\nPlain body.", encoding="utf-8")
+    docs, skipped = load_corpus(seeds)
+    assert skipped == {}
+    titles = {d.source: d.title for d in docs}
+    assert titles == {
+        "a.md": "Installing Widgets",
+        "b.html": "Widget Guide",
+        "d.docx": "Widget Handbook",
+        "e.rst": "Widget Manual",
+        "f.txt": "Plain title",
+        "sub/c.pdf": "Heading",
+    }
+    urls = {d.source: d.url for d in docs}
+    assert urls["a.md"] == "https://docs.example.org/install.html"
+    assert urls["b.html"] == "https://docs.example.org/guide/"
+    assert urls["f.txt"] is None
+
+
+def test_unsupported_types_counted_in_one_warning(tmp_path, caplog):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "good.txt").write_text("Fine text.", encoding="utf-8")
+    for name in ("a.png", "b.png", "c.xlsx", "LICENSE"):
+        (seeds / name).write_bytes(b"\x89data")
+    with caplog.at_level(logging.WARNING):
+        docs, _ = load_corpus(seeds)
+    assert [d.source for d in docs] == ["good.txt"]
+    warnings = [r.getMessage() for r in caplog.records if "unsupported" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "2 .png" in warnings[0] and "1 .xlsx" in warnings[0] and "(no extension)" in warnings[0]
+
+
+def test_a_folder_of_only_unsupported_files_is_a_clear_error(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"\x89PNG")
+    with pytest.raises(CorpusError, match=r"no documents of a supported type.*1 \.png"):
+        load_corpus(tmp_path)
+
+
+def bad_files() -> dict[str, tuple[bytes, str]]:
+    encrypted = FPDF()
+    encrypted.add_page()
+    encrypted.set_font("Helvetica", "", 12)
+    encrypted.cell(0, 10, "Secret text")
+    encrypted.set_encryption(owner_password="owner", user_password="user")
+    scanned = FPDF()
+    scanned.add_page()
+    scanned.rect(10, 10, 50, 50)  # a drawing, no text: what a scan without OCR looks like
+    return {
+        "locked.pdf": (bytes(encrypted.output()), "encrypted PDF"),
+        "scan.pdf": (bytes(scanned.output()), "no text layer: OCR is not supported"),
+        "broken.pdf": (b"%PDF-1.7\n garbage that is no PDF", "corrupt or not a PDF"),
+        "broken.docx": (b"PK\x03\x04 not a zip at all", "corrupt or not a Word document"),
+        "image.md": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary file, not text"),
+        "latin1.txt": (b"caf\xe9 au lait", "not valid UTF-8"),
+        "empty.rst": (b"  \n", "the file is empty"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(bad_files()))
+def test_each_bad_file_raises_with_its_reason(name):
+    data, reason = bad_files()[name]
+    with pytest.raises(UnreadableError, match=reason.split(":")[0]):
+        read_bytes(data, "." + name.rsplit(".", 1)[1])
+
+
+def test_bad_files_are_named_with_reasons_and_the_rest_index(tmp_path, caplog):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for name, (data, _) in bad_files().items():
+        (seeds / name).write_bytes(data)
+    (seeds / "good.md").write_text("# Good\n\nThis one reads fine.", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        docs, skipped = load_corpus(seeds)
+    assert [d.source for d in docs] == ["good.md"]
+    assert set(skipped) == set(bad_files())
+    messages = "\n".join(r.getMessage() for r in caplog.records)
+    for name, (_, reason) in bad_files().items():
+        assert f"Skipping {name}: {reason}" in messages, name
+
+
+def test_a_folder_of_only_bad_files_is_a_clear_error(tmp_path):
+    for name in ("scan.pdf", "latin1.txt"):
+        (tmp_path / name).write_bytes(bad_files()[name][0])
+    with pytest.raises(CorpusError, match=r"No readable document.*scan\.pdf: no text layer"):
+        load_corpus(tmp_path)
+
+
+def test_extraction_is_cached_by_content_hash(tmp_path, monkeypatch):
+    seeds, cache = tmp_path / "seeds", tmp_path / "cache"
+    seeds.mkdir()
+    (seeds / "a.md").write_text(MD, encoding="utf-8")
+    (seeds / "b.pdf").write_bytes(make_pdf([[("Heading", "PDF body text.")]]))
+    (seeds / "bad.pdf").write_bytes(b"%PDF-1.7 garbage")
+    first, skipped = load_corpus(seeds, cache_dir=cache)
+    calls: list[str] = []
+    real = corpus.read_bytes
+
+    def counting(data: bytes, suffix: str):
+        calls.append(suffix)
+        return real(data, suffix)
+
+    monkeypatch.setattr(corpus, "read_bytes", counting)
+    again, skipped_again = load_corpus(seeds, cache_dir=cache)
+    assert calls == []  # nothing parsed: every file, the bad one too, came from the cache
+    assert again == first and skipped_again == skipped
+    (seeds / "a.md").write_text(MD + "\nOne more line.\n", encoding="utf-8")
+    changed, _ = load_corpus(seeds, cache_dir=cache)
+    assert calls == [".md"]  # only the changed file was read again
+    assert "One more line." in next(d.text for d in changed if d.source == "a.md")
