@@ -24,7 +24,18 @@ from typing import Any
 import numpy as np
 
 from bot.config import RetrievalSettings, Settings
+from bot.errors import BotError
 
+# The figures run_bench measures, in order (`bench --only NAME` runs one).
+BENCH_STEPS = (
+    "query_latency",
+    "search_alone",
+    "float16",
+    "throughput",
+    "memory",
+    "cold_start",
+    "index_build",
+)
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad-dev"
 QUESTION = "How many Grammy nominations did Mr. Morale earn?"
 MODEL = "all-MiniLM-L6-v2"
@@ -123,7 +134,6 @@ def synthetic_index(
     settings: Settings, encoder: Any, n: int, *, sentence_vectors: bool, ann: bool
 ) -> Path:
     """An index folder of n synthetic passages (built once, then reused from the cache)."""
-    from bot.errors import BotError
     from bot.ingest.corpus import Document
     from bot.search.ann import ANN_FILE, build_ann
     from bot.search.index import Index, IndexParams, quantize_rows
@@ -538,16 +548,29 @@ def extraction(docs: int = 10, pages_per_doc: int = 20, repeats: int = 3) -> dic
     }
 
 
-def run_bench(settings: Settings, *, as_json: bool = False, quick: bool = False) -> int:
-    """Measure everything and print a table (or one JSON object); return the exit code."""
+def run_bench(
+    settings: Settings,
+    *,
+    as_json: bool = False,
+    quick: bool = False,
+    only: list[str] | None = None,
+) -> int:
+    """Measure everything (or the steps named in only); print a table or one JSON object."""
+    unknown = sorted(set(only or ()) - set(BENCH_STEPS))
+    if unknown:
+        raise BotError(f"No bench step {unknown[0]!r}; the steps are {', '.join(BENCH_STEPS)}")
     started = time.perf_counter()
-    encoder = query_encoder(settings)
+    # The build figure needs no query encoder (nor a seeds index).
+    build_only = only is not None and set(only) <= {"index_build"}
+    encoder = None if build_only else query_encoder(settings)
     questions = _questions(40 if quick else 200)
     sizes = [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
     big = sizes[-1]
     results: dict[str, Any] = {"quick": quick, "machine": _machine()}
 
     def step(name: str, fn: Callable[[], Any]) -> None:
+        if only is not None and name not in only:
+            return
         t = time.perf_counter()
         results[name] = fn()
         if not as_json:

@@ -131,6 +131,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", parents=[common], help="measure speed (see BENCHMARKS.md)")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="STEP",
+        help="run only this figure (repeatable), e.g. --only index_build",
+    )
     return parser
 
 
@@ -309,7 +315,7 @@ def _cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bench import run_bench
 
-    return run_bench(settings, as_json=args.json, quick=args.quick)
+    return run_bench(settings, as_json=args.json, quick=args.quick, only=args.only)
 
 
 _COMMANDS = {

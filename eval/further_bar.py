@@ -81,8 +81,12 @@ def main() -> None:
         "questions_answered": len(top_conf),
         "further_sources": len(ev) + len(ot),
         "evidence": len(ev),
-        "evidence_percentiles": {p: round(float(np.percentile(ev, p)), 3) for p in (1, 5, 10, 25, 50)},
-        "other_percentiles": {p: round(float(np.percentile(ot, p)), 3) for p in (50, 75, 90, 95, 99)},
+        "evidence_percentiles": {
+            p: round(float(np.percentile(ev, p)), 3) for p in (1, 5, 10, 25, 50)
+        },
+        "other_percentiles": {
+            p: round(float(np.percentile(ot, p)), 3) for p in (50, 75, 90, 95, 99)
+        },
         "bar_at_percentile": round(float(np.percentile(ev, args.percentile)), 3),
         "bars": {
             f"{b:.2f}": {

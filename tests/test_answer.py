@@ -111,3 +111,32 @@ def test_without_token_vectors_the_idf_coverage_confidence_decides(settings, fak
     known = answerer.ask(question)
     assert known.answered and known.results[0].source == "apollo.txt"
     assert not answerer.ask("What is the best recipe for lemon cheesecake?").answered
+
+
+def _answerer_over(settings, fake_embedder, **answer):
+    docs, _ = load_corpus(settings.seeds_dir)
+    index, _ = build_index(docs, fake_embedder, settings.chunking)
+    return Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(**answer))
+
+
+def test_further_sources_are_listed_only_when_they_are_evidence_too(settings, fake_embedder):
+    strict = _answerer_over(settings, fake_embedder)
+    answer = strict.ask("Where is Mount Etna?", k=3)
+    assert answer.answered and answer.results[0].source == "nested/volcano.txt"
+    assert len(answer.results) == 1  # "Lava from Etna..." (0.62) and Apollo (0.0) are not evidence
+    loose = _answerer_over(settings, fake_embedder, min_further_confidence=0.0)
+    assert len(loose.ask("Where is Mount Etna?", k=3).results) == 3  # the bar is what drops them
+
+
+def test_a_bare_heading_is_never_a_further_source(settings, fake_embedder):
+    (settings.seeds_dir / "headings.md").write_text(
+        "# Mount Etna\n\n## Mount Etna in Sicily\n\n## Etna volcano\n", encoding="utf-8"
+    )
+    answerer = _answerer_over(settings, fake_embedder, min_further_confidence=0.0)
+    answer = answerer.ask(
+        "Is Mount Etna in Sicily one of the most active volcanoes in Europe?", k=3
+    )
+    assert answer.answered and answer.results[0].source == "nested/volcano.txt"
+    # The headings file ranks second, but a heading alone is no evidence.
+    assert [r.source for r in answer.results].count("headings.md") == 0
+    assert len(answer.results) == 3  # filled from further down instead

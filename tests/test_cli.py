@@ -27,7 +27,11 @@ def test_index_then_ask_json(tmp_path, settings, use_fake, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["answered"] is True
     assert data["results"][0]["source"] == "nested/volcano.txt"
-    assert len(data["results"]) == 2
+    # -k caps the sources; further ones appear only when they are evidence too (none here).
+    assert len(data["results"]) == 1
+    cfg_loose = write_config(tmp_path, "\n[answer]\nmin_further_confidence = 0.0\n")
+    assert main(["ask", "Where is Mount Etna?", "--json", "-k", "2", "--config", cfg_loose]) == 0
+    assert len(json.loads(capsys.readouterr().out)["results"]) == 2
 
 
 def test_second_index_reuses_unchanged_documents(tmp_path, settings, use_fake, capsys):

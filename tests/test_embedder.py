@@ -72,3 +72,19 @@ def test_pool_spans_falls_back_to_the_next_piece_for_a_span_inside_one() -> None
     offsets = np.array([[0, 4], [4, 8]])
     pooled = pool_spans(pieces, offsets, [(5, 6)])  # inside the second piece
     np.testing.assert_allclose(pooled[0], [0, 1])
+
+
+@pytest.mark.slow
+def test_the_real_model_pools_sentences_from_the_passage_pass() -> None:
+    embedder = SentenceTransformerEmbedder(device="cpu")
+    text = "Café history\nThe café opened in 1899. It served coffee – and tea – to poets."
+    spans = [(13, 37), (38, len(text))]
+    vectors, pieces, pooled = embedder.embed_spans([text], [spans])
+    np.testing.assert_allclose(vectors[0] @ embedder.embed([text])[0], 1.0, atol=1e-4)
+    assert pieces[0].shape[0] == embedder.count_tokens([text])[0] + 2  # with [CLS], [SEP]
+    assert pooled[0].shape == (2, embedder.dim)
+    np.testing.assert_allclose(np.linalg.norm(pooled[0], axis=1), 1.0, rtol=1e-5)
+    alone = embedder.embed([text[a:b] for a, b in spans])
+    # In context, yet each pooled vector is closest to its own sentence embedded alone.
+    sims = pooled[0] @ alone.T
+    assert sims[0, 0] > sims[0, 1] and sims[1, 1] > sims[1, 0]

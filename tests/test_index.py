@@ -10,6 +10,7 @@ from bot.errors import IndexCorruptError, IndexMissingError
 from bot.ingest.corpus import load_corpus, scan
 from bot.search.embedder import pool_spans, unit_rows_f16
 from bot.search.index import (
+    CONTEXT_WEIGHT,
     FORMAT_VERSION,
     Index,
     build_index,
@@ -241,7 +242,7 @@ class SpanFake(FakeEmbedder):
 
 
 def test_sentence_vectors_are_pooled_from_the_passage_pass(settings, monkeypatch):
-    monkeypatch.setattr("bot.search.index.POOL_SENTENCES", True)
+    monkeypatch.setattr("bot.search.index.CONTEXT_WEIGHT", 0.0)
     embedder = SpanFake()
     index, report = build(settings.seeds_dir, embedder)
     # One model pass over the passages, none over the sentences.
@@ -252,3 +253,18 @@ def test_sentence_vectors_are_pooled_from_the_passage_pass(settings, monkeypatch
     alone = FakeEmbedder().embed([index.sentence_text(j) for j in range(index.sentences.shape[0])])
     np.testing.assert_allclose(index.sentence_vectors, alone, atol=1e-5)
     assert index.token_vectors.shape[0] > 0  # word pieces still kept from the same pass
+
+
+def test_pooled_sentence_vectors_lose_a_share_of_their_passage_vector(settings):
+    index, _ = build(settings.seeds_dir, SpanFake())
+    alone = FakeEmbedder().embed([index.sentence_text(j) for j in range(index.sentences.shape[0])])
+    checked = 0
+    for i in range(len(index)):
+        for j in index.sentence_ids(i):
+            holders = [p for p in range(len(index)) if j in index.sentence_ids(p)]
+            if holders == [i]:  # in one passage only: its vector less half the passage's
+                expected = alone[j] - CONTEXT_WEIGHT * index.passage_vectors[i]
+                expected /= np.linalg.norm(expected)
+                np.testing.assert_allclose(index.sentence_vectors[j], expected, atol=1e-5)
+                checked += 1
+    assert checked > 0 and CONTEXT_WEIGHT > 0

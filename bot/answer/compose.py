@@ -176,14 +176,30 @@ class Answerer:
 
     def compose(self, q: str, qv: np.ndarray, ranked: list[Hit], k: int) -> Answer:
         """The Answer to the cleaned question q from its hits, best first."""
-        hits = self._distinct(ranked, k)
+        hits = self._distinct(ranked, len(ranked))
         if not hits:
             return Answer(q, False)
         q_terms = self.term_weights(q)
         results = [self.quote(hits[0], q_terms, qv, self.settings.max_quote_sentences)]
-        results += [self.quote(h, q_terms, qv, 1) for h in hits[1:]]
         conf, bar = self.confidence(q, hits[0], q_terms, results[0])
+        for h in hits[1:]:
+            if len(results) == k:
+                break
+            further = self.quote(h, q_terms, qv, 1)
+            if self.is_evidence(q, h, q_terms, further):
+                results.append(further)
         return Answer(q, conf >= bar, results, conf)
+
+    def is_evidence(self, q: str, hit: Hit, q_terms: TermWeights, src: Source) -> bool:
+        """Whether a further source is evidence too: its own confidence (the top passage's
+        formula) reaches answer.min_further_confidence (without word-piece vectors, the
+        decline bar), and its quote is prose, not a bare heading."""
+        doc = int(self.index.passages[hit.passage, 0])
+        if self.is_heading_span(doc, src.quote_start, src.quote_end):
+            return False
+        conf, bar = self.confidence(q, hit, q_terms, src)
+        further_bar = self.settings.min_further_confidence if hit.tokens is not None else bar
+        return conf >= further_bar
 
     def _distinct(self, hits: list[Hit], k: int) -> list[Hit]:
         """The first k hits whose passages do not overlap an earlier hit's (overlapping windows)."""
@@ -237,6 +253,10 @@ class Answerer:
         """Whether sentence j is a heading: marked so by its reader, or (plain text and PDF,
         whose readers may miss some) standing alone in its paragraph with no closing punctuation."""
         doc, start, end = (int(x) for x in self.index.sentences[j])
+        return self.is_heading_span(doc, start, end)
+
+    def is_heading_span(self, doc: int, start: int, end: int) -> bool:
+        """is_heading for the sentence at characters start:end of document doc."""
         layout = self.index.documents[doc].layout
         if layout.is_heading(start, end):
             return True

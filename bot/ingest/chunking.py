@@ -154,10 +154,17 @@ def chunk_document(
     room = max(8, budget - title_tokens)
     target = min(target, room)
     sentences: list[Span] = []
+    sizes: list[int] = []
     raw = split_sentences(text)
+    # Counted once; only the pieces of a sentence cut for being too long are counted again.
     for span, size in zip(raw, count([text[s.start : s.end] for s in raw]), strict=True):
-        sentences.extend(_split_long(text, span, room, count) if size > room else [span])
-    sizes = count([text[s.start : s.end] for s in sentences])
+        if size > room:
+            pieces = _split_long(text, span, room, count)
+            sentences.extend(pieces)
+            sizes.extend(count([text[p.start : p.end] for p in pieces]))
+        else:
+            sentences.append(span)
+            sizes.append(size)
 
     passages: list[Passage] = []
     i = 0

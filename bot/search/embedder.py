@@ -238,6 +238,37 @@ class SentenceTransformerEmbedder:
         tok = self.model.tokenizer
         return [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
 
+    def _forward(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per text, in order: the pooled vector and its word pieces' vectors (float32), from
+        one forward pass per batch (texts sorted by length, so batches pad little).
+
+        Calls the model's own preprocessing and forward pass rather than
+        encode(output_value=None), whose output changed within the supported
+        sentence-transformers range (6.0 fails in it with IndexError).
+        """
+        import torch
+
+        model = self.model
+        prepare = getattr(model, "preprocess", None) or model.tokenize  # 6.x / 5.x
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        model.eval()
+        with torch.inference_mode():
+            for lo in range(0, len(order), self.batch_size):
+                batch = order[lo : lo + self.batch_size]
+                features = prepare([texts[i] for i in batch])
+                features = {
+                    k: v.to(model.device) if isinstance(v, torch.Tensor) else v
+                    for k, v in features.items()
+                }
+                result = model(features)
+                lengths = result["attention_mask"].sum(dim=1).tolist()
+                pooled = result["sentence_embedding"].float().cpu().numpy()
+                pieces = result["token_embeddings"].float().cpu().numpy()
+                for row, i in enumerate(batch):
+                    out[i] = (pooled[row], pieces[row, : int(lengths[row])])
+        return [out[i] for i in range(len(texts))]
+
     def embed_tokens(
         self, texts: Sequence[str], *, query: bool = False, progress: bool = False
     ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -246,15 +277,9 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32), []
         vectors: list[np.ndarray] = []
         tokens: list[np.ndarray] = []
-        step = 2048  # the model's outputs are torch tensors: convert a slice at a time
-        for lo in range(0, len(texts), step):
-            chunk = list(texts[lo : lo + step])
-            for out in self.model.encode(
-                chunk, batch_size=self.batch_size, output_value=None, show_progress_bar=progress
-            ):
-                n = int(out["attention_mask"].sum())
-                vectors.append(out["sentence_embedding"].float().cpu().numpy())
-                tokens.append(out["token_embeddings"][:n].float().cpu().numpy())
+        for vector, pieces in self._forward(texts):
+            vectors.append(vector)
+            tokens.append(pieces)
         if query:
             tok = self.model.tokenizer  # as the model saw the text: special tokens, truncation
             enc = tok(
@@ -292,15 +317,14 @@ class SentenceTransformerEmbedder:
             return_attention_mask=False,
             return_token_type_ids=False,
         )
-        outs = self.model.encode(
-            list(texts), batch_size=self.batch_size, output_value=None, show_progress_bar=progress
-        )
-        for out, offsets, text_spans in zip(outs, enc["offset_mapping"], spans, strict=True):
-            n = int(out["attention_mask"].sum())
-            raw = out["token_embeddings"][:n].float().cpu().numpy()
+        outs = self._forward(texts)
+        for (vector, raw), offsets, text_spans in zip(
+            outs, enc["offset_mapping"], spans, strict=True
+        ):
+            n = raw.shape[0]
             if len(offsets) != n:
                 raise ValueError(f"tokenizer gave {len(offsets)} word pieces, the model {n}")
-            vectors.append(out["sentence_embedding"].float().cpu().numpy())
+            vectors.append(vector)
             tokens.append(unit_rows_f16(raw))
             pooled.append(pool_spans(raw, np.asarray(offsets, dtype=np.int64), text_spans))
         return normalise(np.stack(vectors)), tokens, pooled
