@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,9 +13,9 @@ from typing import Any
 
 from bot.answer.compose import Answerer
 from bot.answer.evaluate import (
-    MemoEmbedder,
     Row,
     cached_index,
+    memo_embedder,
     metrics,
     passages_as_documents,
     question_encoding,
@@ -39,9 +40,13 @@ from bot.search.embedder import Embedder, SentenceTransformerEmbedder
 from bot.search.index import BuildReport, Index, build_index, stale_reasons
 from bot.search.lock import unwritable, write_lock
 from bot.search.onnx_embedder import OnnxEmbedder, export_query_encoder
-from bot.search.progress import BuildProgress, ProgressEmbedder
+from bot.search.progress import SLICE, BuildProgress, ProgressEmbedder
 
 log = logging.getLogger(__name__)
+
+# Texts per model call in a build that may be stopped (a background update): a front end that
+# quits waits at most for one such call (a second or two on a laptop CPU).
+STOPPABLE_SLICE = 64
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -50,12 +55,18 @@ def make_embedder(settings: Settings) -> Embedder:
 
 
 def rebuild(
-    settings: Settings, embedder: Embedder, *, full: bool = False, progress: bool = True
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    full: bool = False,
+    progress: bool = True,
+    stop: threading.Event | None = None,
 ) -> BuildReport:
     """Index the seeds, re-embedding only changed documents unless full, and save atomically.
 
     Writes nothing when the index is already current (a read-only folder then works); else
-    holds the index folder's write lock (bot.search.lock) while it builds and saves.
+    holds the index folder's write lock (bot.search.lock) while it builds and saves. Once stop
+    is set, embedding ends between slices with bot.search.progress.Cancelled (nothing saved).
     """
     if not full and (report := _unchanged(settings, embedder)) is not None:
         return report
@@ -79,11 +90,17 @@ def rebuild(
             if not full:
                 try:
                     previous = Index.load(settings.index_dir, mmap=False)
-                except (IndexMissingError, IndexCorruptError) as exc:
-                    log.info("Building from scratch: %s", exc)
+                except IndexMissingError:
+                    log.info("No index yet; building it from %s.", settings.seeds_dir)
+                except IndexCorruptError as exc:  # its problem, not its advice to rebuild
+                    log.info("Building from scratch: %s.", exc.problem)
+            sliced: Embedder = embedder
+            if bar is not None or stop is not None:
+                size = SLICE if stop is None else STOPPABLE_SLICE
+                sliced = ProgressEmbedder(embedder, bar, stop=stop, slice_size=size)
             index, report = build_index(
                 docs,
-                ProgressEmbedder(embedder, bar) if bar else embedder,
+                sliced,
                 settings.chunking,
                 previous=previous,
                 skipped=skipped,
@@ -289,7 +306,7 @@ def evaluate_files(
     if documents is not None:
         embedder = make_embedder(settings)
         if docs is not None:  # the same content read from another format: embed it once
-            embedder = MemoEmbedder(embedder, settings.cache_dir)
+            embedder = memo_embedder(embedder, settings.cache_dir)
         index = cached_index(documents, embedder, settings, progress=True)
         answerer = Answerer(index, embedder, settings.retrieval, settings.answer)
     else:

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ BENCH_STEPS = (
     "memory",
     "cold_start",
     "index_build",
+    "splitting",
+    "late_interaction",
 )
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad-dev"
 QUESTION = "How many Grammy nominations did Mr. Morale earn?"
@@ -125,20 +127,32 @@ def _pool_vectors(settings: Settings, encoder: Any, pool: list[str]) -> np.ndarr
     return vecs
 
 
-# Synthetic indexes up to this size carry word-piece vectors (about 60 KB a passage), as a real
-# index does by default; larger ones leave them out, as a user with such a corpus would.
+# Synthetic indexes up to this size carry word-piece vectors, as a real index does by default;
+# the figures of the other steps at larger sizes leave them out (the late_interaction step
+# keeps them at every size).
 TOKENS_UP_TO = 10_000
+# Passages of the synthetic word pieces written at a time (their codes go straight to disk).
+TOKEN_BLOCK = 1 << 16
 
 
 def synthetic_index(
-    settings: Settings, encoder: Any, n: int, *, sentence_vectors: bool, ann: bool
+    settings: Settings,
+    encoder: Any,
+    n: int,
+    *,
+    sentence_vectors: bool,
+    ann: bool,
+    tokens: bool | None = None,
 ) -> Path:
-    """An index folder of n synthetic passages (built once, then reused from the cache)."""
+    """An index folder of n synthetic passages (built once, then reused from the cache);
+    with word-piece vectors when tokens says so (None: up to TOKENS_UP_TO passages with
+    sentence vectors)."""
     from bot.ingest.corpus import Document
     from bot.search.ann import ANN_FILE, build_ann
-    from bot.search.index import Index, IndexParams, quantize_rows
+    from bot.search.index import Index, IndexParams, packed_width, word_piece_rotation
 
-    tokens = sentence_vectors and n <= TOKENS_UP_TO
+    if tokens is None:
+        tokens = sentence_vectors and n <= TOKENS_UP_TO
     tag = f"syn-{n}-{'s' if sentence_vectors else 'p'}{'t' if tokens else ''}"
     folder = settings.cache_dir / "bench" / tag
     if (folder / "CURRENT").exists():
@@ -181,15 +195,27 @@ def synthetic_index(
         pv[picks.reshape(-1)] if sentence_vectors else np.zeros((0, pv.shape[1]), np.float32)
     )
     token_vectors = token_scales = token_ranges = None
+    scratch = folder.parent / f".{tag}-tokens.npy"
     if tokens:
         # Word-piece vectors for late-interaction re-ranking: their values only need to be unit
-        # rows; their number (about one per 4.5 characters, as for English) sets the cost.
+        # rows; their number (about one per 4.5 characters, as for English) sets the cost. The
+        # codes of random unit rows (quantize_rows) are random bits with a scale near
+        # sqrt(pi / (2 * dim)), so those are written directly, a block at a time, to disk.
+        dim = pv.shape[1]
         chars = np.array([len(t) for t in pool])
         counts = (chars[picks[:, 0]] + chars[picks[:, 1]]) * 2 // 9 + 2
         ends = np.cumsum(counts)
         token_ranges = np.stack([ends - counts, ends], axis=1)
-        raw = rng.standard_normal((int(ends[-1]), pv.shape[1]), dtype=np.float32)
-        token_vectors, token_scales = quantize_rows(raw / np.linalg.norm(raw, axis=1)[:, None])
+        total = int(ends[-1])
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        token_vectors = np.lib.format.open_memmap(
+            scratch, mode="w+", dtype=np.uint8, shape=(total, packed_width(dim))
+        )
+        for lo in range(0, total, TOKEN_BLOCK * 64):
+            hi = min(total, lo + TOKEN_BLOCK * 64)
+            token_vectors[lo:hi] = rng.integers(0, 256, (hi - lo, packed_width(dim)), np.uint8)
+        scale = np.sqrt(np.pi / (2 * dim))
+        token_scales = (scale * (1 + 0.05 * rng.standard_normal(total))).astype(np.float16)
     params = IndexParams(MODEL, pv.shape[1], 256, 160, 0, True, tokens)
     index = Index(
         params,
@@ -201,12 +227,15 @@ def synthetic_index(
         token_vectors=token_vectors,
         token_scales=token_scales,
         token_ranges=token_ranges,
+        token_rotation=word_piece_rotation(pv.shape[1]) if tokens else None,
     )
 
     def extras(version: Path) -> dict[str, Any]:
         return {"ann": build_ann(vectors, version / ANN_FILE, threads=2)} if ann else {}
 
     index.save(folder, extras=extras)
+    del index, token_vectors
+    scratch.unlink(missing_ok=True)
     return folder
 
 
@@ -389,15 +418,96 @@ def passage_texts(index_dir: Path) -> list[str]:
     ]
 
 
-def index_build(settings: Settings, docs: int, repeats: int) -> dict[str, Any]:
-    """Full build of `docs` squad-dev passages as files, then re-index after one file changes.
+def _pysbd_spans(text: str) -> list[tuple[int, int]]:
+    """Sentence spans by pysbd (the splitter before sentencex), as chunking found them then."""
+    from bot.ingest.chunking import _paragraphs
+
+    seg = _pysbd()
+    out = []
+    for para in _paragraphs(text):
+        body, cursor = text[para.start : para.end], 0
+        for piece in seg.segment(body):
+            needle = piece.strip()
+            at = body.find(needle, cursor) if needle else -1
+            if at >= 0:
+                out.append((para.start + at, para.start + at + len(needle)))
+                cursor = at + len(needle)
+    return out
+
+
+@cache
+def _pysbd() -> Any:
+    import pysbd  # the dev extras' baseline; the bot itself does not use it
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def splitting(repeats: int) -> dict[str, Any]:
+    """Sentence splitting of SQuAD-dev's 1,545 passages (title, blank line, text) by the bot's
+    splitter (sentencex) and by pysbd, alternating, same run; and how far their sentence ends
+    agree (pysbd's as the reference)."""
+    from bot.ingest.chunking import split_sentences
+
+    rows = [json.loads(line) for line in (DATA / "passages.jsonl").open(encoding="utf-8")]
+    texts = [f"{r['title']}\n\n{r['text']}" for r in rows]
+    split_sentences("Warm up. Two.")
+    ours, theirs, rates, ratios = [], [], [], []
+    found_ours: list[list[tuple[int, int]]] = []
+    found_theirs: list[list[tuple[int, int]]] = []
+    try:
+        _pysbd().segment("Warm up. Two.")
+        baseline = True
+    except ImportError:
+        baseline = False
+    for _ in range(repeats):
+        t = time.perf_counter()
+        found_ours = [[(s.start, s.end) for s in split_sentences(x)] for x in texts]
+        ours.append(time.perf_counter() - t)
+        if baseline:
+            t = time.perf_counter()
+            found_theirs = [_pysbd_spans(x) for x in texts]
+            theirs.append(time.perf_counter() - t)
+            ratios.append(theirs[-1] / ours[-1])
+        rates.append(len(texts) / ours[-1])
+    out: dict[str, Any] = {
+        "passages": len(texts),
+        "sentences": sum(map(len, found_ours)),
+        "sentencex_s": summary(ours),
+        "sentencex_passages_per_s": summary(rates),
+    }
+    if baseline:
+        same = hits = extra = missed = 0
+        for a, b in zip(found_theirs, found_ours, strict=True):
+            ends_a, ends_b = {e for _, e in a}, {e for _, e in b}
+            hits += len(ends_a & ends_b)
+            extra += len(ends_b - ends_a)
+            missed += len(ends_a - ends_b)
+            same += a == b
+        precision, recall = hits / (hits + extra), hits / (hits + missed)
+        out |= {
+            "pysbd_s": summary(theirs),
+            "pysbd_sentences": sum(map(len, found_theirs)),
+            "speedup_each": ratios,
+            "speedup": statistics.median(ratios),
+            "ends_precision": precision,
+            "ends_recall": recall,
+            "ends_f1": 2 * precision * recall / (precision + recall),
+            "identical_passages": same,
+        }
+    return out
+
+
+def index_build(settings: Settings, docs: int | None, repeats: int) -> dict[str, Any]:
+    """Full build of `docs` squad-dev passages (None: all 1,545) as files, then re-index after
+    one file changes.
 
     Each full build is followed by a bare SentenceTransformer.encode of the same passage
     texts: the ratio of the two rates is the build's speed over the model's own.
     """
     from bot.app import make_embedder, rebuild
 
-    rows = [json.loads(line) for line in (DATA / "passages.jsonl").open(encoding="utf-8")][:docs]
+    rows = [json.loads(line) for line in (DATA / "passages.jsonl").open(encoding="utf-8")]
+    rows = rows[:docs] if docs is not None else rows
     full, pps, again, reembedded = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -428,7 +538,7 @@ def index_build(settings: Settings, docs: int, repeats: int) -> dict[str, Any]:
             again.append(timed(lambda: reembedded.append(rebuild(s, embedder, progress=False))))
     last = full[-1]
     return {
-        "documents": docs,
+        "documents": len(rows),
         "passages": last.embedded_passages,
         "sentences": last.embedded_sentences,
         "passages_per_s": summary(pps),
@@ -444,9 +554,17 @@ def index_build(settings: Settings, docs: int, repeats: int) -> dict[str, Any]:
     }
 
 
-def peak_rss(settings: Settings, n: int) -> dict[str, Any]:
-    """Peak RSS of a fresh process that loads the n-passage index and answers 20 questions."""
-    folder = settings.cache_dir / "bench" / f"syn-{n}-{'p' if n >= 1_000_000 else 's'}"
+def peak_rss(
+    settings: Settings,
+    n: int,
+    folder: Path | None = None,
+    *,
+    backends: tuple[str, ...] = ("exact", "usearch"),
+) -> dict[str, Any]:
+    """Peak RSS of a fresh process that loads the n-passage index (the synthetic one of the
+    other steps unless folder is given) and answers 20 questions."""
+    if folder is None:
+        folder = settings.cache_dir / "bench" / f"syn-{n}-{'p' if n >= 1_000_000 else 's'}"
     # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a child of
     # this (large) bench process would report the parent's resident size at fork. That is
     # what an earlier run's unexplained 7.8 GB was.
@@ -471,6 +589,8 @@ except OSError:  # not Linux: no exec carry-over to avoid
     out: dict[str, Any] = {"passages": n}
     # "exact" must not switch to the graph at this size (approximate_from).
     for backend, switch in (("exact", 10**12), ("usearch", 1)):
+        if backend not in backends:
+            continue
         done = subprocess.run(
             [sys.executable, "-c", code, backend, str(switch)],
             check=True,
@@ -478,6 +598,68 @@ except OSError:  # not Linux: no exec carry-over to avoid
             text=True,
         )
         out[f"{backend}_peak_rss_mb"] = int(done.stdout.split()[-1]) / 1024
+    return out
+
+
+def late_interaction(
+    settings: Settings,
+    encoder: Any,
+    sizes: list[int],
+    questions: list[str],
+    *,
+    ann: bool = True,
+) -> dict[str, Any]:
+    """Late interaction at scale: the n-passage synthetic index with word-piece vectors (1 bit
+    a dimension, quantize_rows), its size on disk, ask() latency with re-ranking, exact and
+    (with ann: the graph takes ~30 min at 1M on 2 cores) usearch, and the peak RSS of a fresh
+    process answering with each."""
+    from bot.search.index import Index
+
+    out: dict[str, Any] = {}
+    for n in sizes:
+        t = time.perf_counter()
+        folder = synthetic_index(
+            settings, encoder, n, sentence_vectors=n < 1_000_000, ann=ann, tokens=True
+        )
+        made_s = time.perf_counter() - t
+        index = Index.load(folder)
+        assert index.folder is not None
+        files = {p.name: p.stat().st_size for p in index.folder.rglob("*") if p.is_file()}
+        pieces = sum(files[f"token_{name}.npy"] for name in ("vectors", "scales", "ranges"))
+        row: dict[str, Any] = {
+            "passages": n,
+            "sentence_vectors": n < 1_000_000,
+            "word_pieces": int(index.token_vectors.shape[0]),
+            "build_or_cache_s": made_s,
+            "disk_bytes": sum(files.values()),
+            "word_piece_bytes": pieces,
+            "word_piece_bytes_per_passage": pieces / n,
+            "passage_vector_bytes": files["passage_vectors.npy"],
+            "ann_bytes": files.get(index.manifest.get("ann", {}).get("file", ""), 0),
+        }
+        modes = {"exact": RetrievalSettings(backend="exact", approximate_from=10**12)}
+        if "ann" in index.manifest:
+            modes["usearch"] = RetrievalSettings(backend="usearch")
+        del index
+        # The same index and run without re-ranking: what the word pieces cost, as a ratio
+        # that the machine's load does not move as much as the absolute times.
+        plain = {f"{mode}_without_word_pieces": r for mode, r in modes.items()}
+        plain = {m: dataclasses.replace(r, token_weight=0.0) for m, r in plain.items()}
+        for mode, retrieval in (modes | plain).items():
+            answerer = _answerer(folder, encoder, retrieval, settings)
+            if answerer.retriever.uses_tokens != (mode in modes):
+                raise BotError(f"{mode}: re-ranking by word pieces is not as intended")
+            for q in questions[:3]:
+                answerer.ask(q)
+            ms = [1000 * timed(partial(answerer.ask, q)) for q in questions]
+            row[f"{mode}_ms"] = summary(ms)
+            del answerer
+        for mode in modes:
+            row[f"{mode}_over_without_word_pieces"] = (
+                row[f"{mode}_ms"]["median"] / row[f"{mode}_without_word_pieces_ms"]["median"]
+            )
+        row |= peak_rss(settings, n, folder, backends=tuple(modes))
+        out[str(n)] = row
     return out
 
 
@@ -561,7 +743,7 @@ def run_bench(
         raise BotError(f"No bench step {unknown[0]!r}; the steps are {', '.join(BENCH_STEPS)}")
     started = time.perf_counter()
     # The build figure needs no query encoder (nor a seeds index).
-    build_only = only is not None and set(only) <= {"index_build"}
+    build_only = only is not None and set(only) <= {"index_build", "splitting"}
     encoder = None if build_only else query_encoder(settings)
     questions = _questions(40 if quick else 200)
     sizes = [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
@@ -589,7 +771,14 @@ def run_bench(
     )
     step("memory", lambda: peak_rss(settings, big))
     step("cold_start", lambda: cold_start(settings, 3 if quick else 7))
-    step("index_build", lambda: index_build(settings, 200 if quick else 1_000, 2 if quick else 3))
+    step("index_build", lambda: index_build(settings, 200 if quick else None, 2 if quick else 3))
+    step("splitting", lambda: splitting(2 if quick else 3))
+    step(
+        "late_interaction",
+        lambda: late_interaction(
+            settings, encoder, [100_000] if quick else [100_000, 1_000_000], questions
+        ),
+    )
     step("extraction", lambda: extraction(5 if quick else 10, 20, 2 if quick else 3))
     results["total_s"] = time.perf_counter() - started
     if as_json:

@@ -53,7 +53,11 @@ class AnswerSettings:
     # Further sources ("Also in the sources") must reach this confidence (the same formula):
     # the 1st percentile of the confidence of further sources that contain the answer, on
     # the SQuAD-dev tune split (eval/further_bar.py), as min_confidence is for top passages.
-    min_further_confidence: float = 1.08
+    min_further_confidence: float = 1.11
+    # ...and their retrieval score (the fused score shown beside each source) must reach this:
+    # the 1st percentile of those further sources' scores (eval/further_bar.py). It drops the
+    # passages a small corpus ranks only for sharing the topic's words (shown at 0.2-0.5).
+    min_further_score: float = 0.7
 
 
 @dataclass(frozen=True)

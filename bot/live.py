@@ -24,6 +24,7 @@ from bot.ingest.corpus import scan
 from bot.search.embedder import Embedder
 from bot.search.index import Index
 from bot.search.lock import write_lock
+from bot.search.progress import Cancelled
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ QUICK_UPDATE_PASSAGES = 100
 DEBOUNCE_MS = 1600
 STEP_MS = 300
 NAMES_SHOWN = 3
+# How long closing waits for an update to stop between two model calls (seconds).
+CLOSE_TIMEOUT = 30.0
 
 
 @dataclass
@@ -211,9 +214,15 @@ class LiveIndex:
         """How many updates have run (for tests and measurements)."""
         return self._updates
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Stop watching and the worker (an update in progress is abandoned; the index on
-        disk stays whole, since a version becomes current only when fully written)."""
+    @property
+    def closing(self) -> bool:
+        """Whether close() was called (an update in progress then stops between model calls)."""
+        return self._stop.is_set()
+
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> bool:
+        """Stop watching and the worker; an update in progress is abandoned between two model
+        calls (the index on disk stays whole, since a version becomes current only when fully
+        written). False when a thread was still running after timeout seconds."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -221,6 +230,7 @@ class LiveIndex:
         for thread in (self._watcher, self._worker):
             if thread is not None:
                 thread.join(timeout)
+        return not any(t is not None and t.is_alive() for t in (self._watcher, self._worker))
 
     # ------------------------------------------------------------------ worker side
 
@@ -235,6 +245,8 @@ class LiveIndex:
             try:
                 with self._serial:
                     update = self._update()
+            except Cancelled:  # close() during an update: nothing to report
+                log.info("Index update stopped; it starts again next time.")
             except BotError as exc:
                 update = Update(None, error=str(exc))
             except Exception as exc:  # the front end must go on answering whatever happens
@@ -280,7 +292,9 @@ class LiveIndex:
             before = {d.source for d in on_disk.documents} if on_disk else set()
             report = None
             if on_disk is None or stale(on_disk, s, embedder):
-                report = app.rebuild(s, embedder, full=on_disk is None, progress=False)
+                report = app.rebuild(
+                    s, embedder, full=on_disk is None, progress=False, stop=self._stop
+                )
                 on_disk = Index.load(s.index_dir)
         if on_disk.folder == self._folder:
             return None

@@ -10,6 +10,10 @@ PDF's own text layer instead (pypdfium2, page by page: independent of the reader
     .venv/bin/python eval/check_pages.py cache/squad-formats/details-pdf.jsonl \
         cache/squad-formats/pdf-pages.json
     .venv/bin/python eval/check_pages.py cache/real-docs-details.jsonl --pdfs cache/real-docs
+
+A quote found more than once in a file ("[citation needed]") is told apart by its offset: with
+``--docs FOLDER`` (the folder eval read) the file is read again to count the quote's earlier
+occurrences, and the same occurrence is looked up in the written pages; without it the first.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import json
 import re
 from pathlib import Path
 
-_IGNORED = re.compile(r"[\s\-\u00ad\ufffe]+")  # whitespace, hyphens, soft-hyphen marks
+# Whitespace, hyphens, soft-hyphen marks, zero-width spaces and joiners (a text layer may keep
+# one of two in a row).
+_IGNORED = re.compile(r"[\s\-\u00ad\ufffe\u200b-\u200d\u2060\ufeff]+")
 
 
 def squeeze(text: str) -> str:
@@ -38,6 +44,30 @@ def page_index(lines: list[list[object]]) -> tuple[str, list[int]]:
     return "".join(chars), pages
 
 
+def occurrence(result: dict[str, object], docs: Path | None, texts: dict[str, str]) -> int:
+    """How many times the quote occurs in its document before the quoted place (0 if unknown)."""
+    start = result.get("quote_start")
+    if docs is None or not isinstance(start, int):
+        return 0
+    from bot.ingest.readers import read_bytes
+
+    source = str(result["source"])
+    if source not in texts:
+        path = docs / source
+        texts[source] = read_bytes(path.read_bytes(), path.suffix.lower()).text
+    return texts[source].count(str(result["quote"]), 0, start)
+
+
+def nth(text: str, needle: str, n: int) -> int:
+    """Where the n-th (from 0) occurrence of needle in text starts, or -1."""
+    at = text.find(needle)
+    for _ in range(n):
+        if at < 0:
+            break
+        at = text.find(needle, at + 1)
+    return at
+
+
 def layer_pages(path: Path) -> list[list[object]]:
     """(page, text) of every page of a PDF, as its text layer gives it."""
     import pypdfium2
@@ -52,6 +82,7 @@ def main() -> None:
     ap.add_argument("details", type=Path)
     ap.add_argument("layout", type=Path, nargs="?", help="pdf-pages.json of render_squad.py")
     ap.add_argument("--pdfs", type=Path, help="a folder of PDFs: pages from their text layer")
+    ap.add_argument("--docs", type=Path, help="the folder eval read: tells repeated quotes apart")
     ap.add_argument("--show", type=int, default=5, help="how many failures of each kind to show")
     args = ap.parse_args()
     if args.pdfs is not None:
@@ -61,6 +92,7 @@ def main() -> None:
     else:
         ap.error("give pdf-pages.json or --pdfs FOLDER")
     written = {name: page_index(lines) for name, lines in pages.items()}
+    texts: dict[str, str] = {}
     quoted = correct = 0
     wrong: list[str] = []
     unlocated: list[str] = []
@@ -71,7 +103,7 @@ def main() -> None:
                 continue
             quoted += 1
             text, pages = written[name]
-            at = text.find(squeeze(result["quote"]))
+            at = nth(text, squeeze(result["quote"]), occurrence(result, args.docs, texts))
             if at < 0:
                 unlocated.append(f"{name}: {result['quote'][:120]!r}")
                 continue

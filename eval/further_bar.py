@@ -6,7 +6,8 @@ it would consider (the distinct passages after the top one, up to -k) gets its c
 same formula as the top passage's: best-sentence cosine + token_confidence_weight x MaxSim)
 and a label: evidence when its passage contains one of the question's answers. Prints the
 confidence percentiles of both groups and, for candidate bars, the share of evidence kept and
-of the rest dropped.
+of the rest dropped; then, for the evidence that passes the confidence bar, the percentiles of
+its retrieval (fused) score: answer.min_further_score is the one at --percentile.
 
     .venv/bin/python eval/further_bar.py --passages ../shared/data/squad-dev/passages.jsonl \
         --questions ../shared/data/squad-dev/questions.jsonl --split tune
@@ -59,6 +60,7 @@ def main() -> None:
     texts = [str(r["question"]) for r in rows]
     vecs, tokens = question_encoding(answerer.retriever, texts, settings.cache_dir)
     evidence, other, top_conf = [], [], []
+    fused: list[float] = []  # retrieval scores of evidence passing the confidence bar
     for i, r in enumerate(rows):
         q = clean_question(texts[i], answerer.settings.max_question_chars)
         qt = tokens[i] if tokens is not None else None
@@ -75,7 +77,10 @@ def main() -> None:
         for h in hits[1:]:
             src = answerer.quote(h, q_terms, vecs[i], 1)
             c, _ = answerer.confidence(q, h, q_terms, src)
-            (evidence if contains_answer(src.passage, r["answers"]) else other).append(c)
+            is_evidence = contains_answer(src.passage, r["answers"])
+            (evidence if is_evidence else other).append(c)
+            if is_evidence and c >= settings.answer.min_further_confidence:
+                fused.append(h.score)
     ev, ot = np.array(evidence), np.array(other)
     out = {
         "questions_answered": len(top_conf),
@@ -88,6 +93,10 @@ def main() -> None:
             p: round(float(np.percentile(ot, p)), 3) for p in (50, 75, 90, 95, 99)
         },
         "bar_at_percentile": round(float(np.percentile(ev, args.percentile)), 3),
+        "evidence_score_percentiles": {
+            p: round(float(np.percentile(fused, p)), 3) for p in (1, 5, 10, 25, 50)
+        },
+        "score_bar_at_percentile": round(float(np.percentile(fused, args.percentile)), 3),
         "bars": {
             f"{b:.2f}": {
                 "evidence_kept": round(float((ev >= b).mean()), 3),

@@ -21,11 +21,11 @@ from bot.config import load_settings
 from bot.live import LiveIndex, open_live
 
 
-def settle(live: LiveIndex, timeout: float = 600) -> None:
-    """Wait until the watcher's update for the last save has been taken."""
-    deadline = time.monotonic() + timeout
-    while live.take() is None and time.monotonic() < deadline:
-        threading.Event().wait(0.05)
+def settle(live: LiveIndex, since: int, timeout: float = 600) -> None:
+    """Wait until the update the last save asks for (the one after `since` updates) has run,
+    then take it (an update that finds nothing to do returns nothing to take)."""
+    live.wait_idle(timeout, updates=since + 1)
+    live.take()
 
 
 def main() -> None:
@@ -66,6 +66,8 @@ def main() -> None:
                     answer = live.current.answerer.ask(question, 1)
                     if answer.answered and f"Bartholomew{run}" in answer.results[0].quote:
                         break
+                if time.perf_counter() - saved > 600:
+                    raise SystemExit(f"run {run}: the answer did not reflect the save in 600 s")
                 threading.Event().wait(0.02)
             took = time.perf_counter() - saved
             print(f"run {run}: {took:.2f} s ({update.message})", flush=True)
@@ -76,11 +78,14 @@ def main() -> None:
             else:
                 cold = took
             if args.mode == "add":
+                since = live.updates
                 path.unlink()
-                settle(live)
+                settle(live, since)
     finally:
-        target.write_bytes(original)
-        settle(live)
+        if target.read_bytes() != original:
+            since = live.updates
+            target.write_bytes(original)
+            settle(live, since)
         live.close()
     print(
         json.dumps(

@@ -25,6 +25,7 @@ import html
 import json
 import re
 from collections import defaultdict
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,21 @@ def render_html(title: str, paras: list[str], others: list[str]) -> str:
 """
 
 
+@cache
+def drawable() -> frozenset[int]:
+    """The code points DejaVu Sans has glyphs for (both weights share them)."""
+    from fontTools.ttLib import TTFont
+
+    return frozenset(TTFont(str(FONT_DIR / "DejaVuSans.ttf")).getBestCmap())
+
+
+def printable(text: str) -> str:
+    """text without the characters the font cannot draw (a PDF would leave them out of its
+    text layer; pdf-pages.json must hold what the page holds)."""
+    chars = drawable()
+    return "".join(c for c in text if ord(c) in chars or c.isspace())
+
+
 def render_pdf(title: str, paras: list[str], path: Path) -> list[tuple[int, str]]:
     """Write a multi-page PDF; return every line written with its 1-based page."""
     from fpdf import FPDF
@@ -177,6 +193,7 @@ def render_pdf(title: str, paras: list[str], path: Path) -> list[tuple[int, str]
     def block(text: str, size: float, style: str, gap: float) -> None:
         pdf.set_font("DejaVu", style, size)
         height = size * 0.5
+        text = printable(text)
         lines = pdf.multi_cell(0, height, text, dry_run=True, output=MethodReturnValue.LINES)
         for line in lines:
             if pdf.will_page_break(height):

@@ -163,9 +163,11 @@ def message_payload(
 
 
 async def make_bot(
-    tmp_path: Path, answerer: Any, **discord_settings: Any
+    tmp_path: Path, answerer: Any, *, core: Any = None, **discord_settings: Any
 ) -> tuple[QuoteBot, FakeHTTP, FakeClock]:
-    """A QuoteBot with cogs loaded, logged in as BOT_ID, on a fake HTTP layer."""
+    """A QuoteBot with cogs loaded, logged in as BOT_ID, on a fake HTTP layer. With core (a
+    bot.discord.client.Core), the real index, background updates and watch mode of its
+    settings instead of answerer."""
     discord_settings.setdefault("feedback_file", str(tmp_path / "feedback.jsonl"))
     settings = settings_from_dict({"discord": discord_settings}, tmp_path)
     clock = FakeClock()
@@ -174,9 +176,19 @@ async def make_bot(
     def reindex(current: Any) -> tuple[Any, str]:
         return reindexed, "Reindexed 1 documents: embedded 1, reused 0, removed 0."
 
-    bot = QuoteBot(
-        settings, load=lambda: answerer, reindex=reindex, clock=clock, sync_commands=False
-    )
+    if core is not None:
+        bot = QuoteBot(
+            core.settings,
+            load=core.load,
+            reindex=core.reindex,
+            updates=core,
+            clock=clock,
+            sync_commands=False,
+        )
+    else:
+        bot = QuoteBot(
+            settings, load=lambda: answerer, reindex=reindex, clock=clock, sync_commands=False
+        )
     state = bot._connection
     state.user = discord.ClientUser(state=state, data=user_payload(BOT_ID, "quotebot", bot=True))
     state.application_id = APP_ID

@@ -124,15 +124,29 @@ def test_further_sources_are_listed_only_when_they_are_evidence_too(settings, fa
     answer = strict.ask("Where is Mount Etna?", k=3)
     assert answer.answered and answer.results[0].source == "nested/volcano.txt"
     assert len(answer.results) == 1  # "Lava from Etna..." (0.62) and Apollo (0.0) are not evidence
-    loose = _answerer_over(settings, fake_embedder, min_further_confidence=0.0)
-    assert len(loose.ask("Where is Mount Etna?", k=3).results) == 3  # the bar is what drops them
+    loose = _answerer_over(
+        settings, fake_embedder, min_further_confidence=0.0, min_further_score=-100.0
+    )
+    assert len(loose.ask("Where is Mount Etna?", k=3).results) == 3  # the bars drop them
+
+
+def test_a_further_source_that_retrieval_scores_low_is_not_listed(settings, fake_embedder):
+    # Its own confidence passes (bar 0), but retrieval scored it far below the top: Apollo
+    # (0.0) for a question about Etna is not evidence.
+    answerer = _answerer_over(settings, fake_embedder, min_further_confidence=0.0)
+    answer = answerer.ask("Where is Mount Etna?", k=3)
+    assert answer.answered and answer.results[0].source == "nested/volcano.txt"
+    assert all(r.score >= answerer.settings.min_further_score for r in answer.results[1:])
+    assert "apollo.txt" not in [r.source for r in answer.results]
 
 
 def test_a_bare_heading_is_never_a_further_source(settings, fake_embedder):
     (settings.seeds_dir / "headings.md").write_text(
         "# Mount Etna\n\n## Mount Etna in Sicily\n\n## Etna volcano\n", encoding="utf-8"
     )
-    answerer = _answerer_over(settings, fake_embedder, min_further_confidence=0.0)
+    answerer = _answerer_over(
+        settings, fake_embedder, min_further_confidence=0.0, min_further_score=-100.0
+    )
     answer = answerer.ask(
         "Is Mount Etna in Sicily one of the most active volcanoes in Europe?", k=3
     )

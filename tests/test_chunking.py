@@ -1,5 +1,8 @@
 from itertools import pairwise
 
+import pytest
+
+from bot.ingest import chunking
 from bot.ingest.chunking import chunk_document, split_sentences
 from bot.ingest.corpus import Document
 
@@ -65,3 +68,44 @@ def test_unicode_offsets_survive():
         "Kendrick’s “We Cry Together” is track #8.",
         "Taylour Paige — actress — co-stars.",
     ]
+
+
+def test_a_line_break_inside_a_sentence_does_not_end_it():
+    # Wikipedia's subscripts come out as line breaks ("O\n2"); pysbd ended a sentence at each.
+    text = "Oxygen is the diatomic gas O\n2 in air. Ozone is O\n3 instead."
+    assert [text[s.start : s.end] for s in split_sentences(text)] == [
+        "Oxygen is the diatomic gas O\n2 in air.",
+        "Ozone is O\n3 instead.",
+    ]
+
+
+def test_wide_spaces_keep_exact_offsets():
+    # A capital, a no-break space and a period made sentencex 1.0.32 panic.
+    text = "He met A\u00a0. Smith at 5\u202fp.m. Then\u00a0he left.\u2003Bye."
+    assert [text[s.start : s.end] for s in split_sentences(text)] == [
+        "He met A\u00a0. Smith at 5\u202fp.m.",  # the text's own characters, not spaces
+        "Then\u00a0he left.",
+        "Bye.",
+    ]
+
+
+def test_a_splitter_crash_keeps_the_paragraph_whole(monkeypatch):
+    class PanicException(BaseException):  # how pyo3 raises a Rust panic
+        pass
+
+    def panics(language, text):
+        raise PanicException("byte index is not a char boundary")
+
+    monkeypatch.setattr(chunking, "_boundaries", lambda: panics)
+    text = "First paragraph. Two sentences.\n\nSecond one."
+    assert [text[s.start : s.end] for s in split_sentences(text)] == [
+        "First paragraph. Two sentences.",
+        "Second one.",
+    ]
+
+    def interrupted(language, text):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(chunking, "_boundaries", lambda: interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        split_sentences(text)

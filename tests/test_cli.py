@@ -1,5 +1,6 @@
 import io
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -388,6 +389,20 @@ def test_the_command_line_decline_does_not_offer_repl_commands(
     assert main(["ask", "zzz qqq xxyy?", "--config", cfg]) == 0
     out = capsys.readouterr().out
     assert "won't guess" in out and ":sources" not in out
+
+
+def test_index_does_not_tell_the_user_to_run_what_it_is_running(
+    tmp_path, settings, use_fake, capsys, caplog
+):
+    cfg = write_config(tmp_path)
+    with caplog.at_level(logging.INFO):
+        assert main(["-v", "index", "--config", cfg]) == 0
+        current = (tmp_path / "embeddings" / "CURRENT").read_text().strip()
+        (tmp_path / "embeddings" / current / "manifest.json").write_text("{", encoding="utf-8")
+        assert main(["-v", "index", "--config", cfg]) == 0
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "No index yet" in said and "damaged" in said
+    assert "python -m bot index" not in said
 
 
 def test_a_damaged_index_is_rebuilt_without_telling_the_user_to_rebuild(

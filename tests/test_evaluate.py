@@ -50,3 +50,34 @@ def test_memo_embedder_embeds_each_text_once_across_runs(tmp_path, fake_embedder
     assert fake_embedder.calls[calls:] == [1]
     assert (b[0] == a[1]).all() and (b[1] == a[0]).all()
     assert (b[2] == fake_embedder.embed(["Wax comes from bees."])[0]).all()
+
+
+def test_memo_of_a_span_embedder_pools_sentences_as_a_build_does_and_keeps_passes(tmp_path):
+    import numpy as np
+
+    from bot.answer.evaluate import memo_embedder
+    from bot.search.embedder import SpanEmbedder
+    from tests.test_index import SpanFake
+
+    inner = SpanFake()
+    memo = memo_embedder(inner, tmp_path)
+    # A build takes the pooled path only for a SpanEmbedder: the memo must stay one.
+    assert isinstance(memo, SpanEmbedder)
+    texts = ["Bees make honey. Wax too.", "Etna is a volcano."]
+    spans = [[(0, 16), (17, 25)], [(0, 18)]]
+    first = memo.embed_spans(texts, spans)
+    assert inner.calls == [2]
+    again = memo_embedder(inner, tmp_path).embed_spans(texts[::-1], spans[::-1])  # from disk
+    assert inner.calls == [2]
+    np.testing.assert_array_equal(again[0], first[0][::-1])
+    for a, b in ((again[1], first[1][::-1]), (again[2], first[2][::-1])):
+        assert all((x == y).all() for x, y in zip(a, b, strict=True))
+    memo.embed_spans(texts, [[(0, 16)], [(0, 18)]])  # other spans: the model runs again
+    assert inner.calls == [2, 1]
+
+
+def test_memo_of_a_plain_embedder_is_no_span_embedder(tmp_path, fake_embedder):
+    from bot.answer.evaluate import memo_embedder
+    from bot.search.embedder import SpanEmbedder
+
+    assert not isinstance(memo_embedder(fake_embedder, tmp_path), SpanEmbedder)

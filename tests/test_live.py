@@ -312,3 +312,109 @@ def test_repl_and_bot_start_watching_when_the_setting_is_on(settings, use_fake):
     off.start()
     assert not off.watching.wait(0.3)
     off.close()
+
+
+def test_closing_stops_an_update_between_model_calls(settings, opened, use_fake, monkeypatch):
+    sentences = (f"Chapter {i} explains setting number {i} in detail." for i in range(2000))
+    (settings.seeds_dir / "manual.txt").write_text("Manual\n\n" + " ".join(sentences), "utf-8")
+    before = Index.load(settings.index_dir).folder
+    started, calls = threading.Event(), []
+    inner = use_fake.embed
+
+    def held(texts, *, progress=False):  # the first model call of the update lasts until close
+        calls.append(len(texts))
+        if not started.is_set():
+            started.set()
+            for _ in range(WAIT * 20):
+                if opened.closing:
+                    break
+                threading.Event().wait(0.05)
+        return inner(texts, progress=progress)
+
+    monkeypatch.setattr(use_fake, "embed", held)
+    opened.start(watch=False)
+    opened.request()
+    assert started.wait(WAIT)
+    assert opened.close(WAIT)  # the worker ended: no model call left running at exit
+    assert len(calls) == 1  # the call in flight, then no other
+    assert calls[0] < 200  # a slice, not every passage of the file in one call
+    assert Index.load(settings.index_dir).folder == before  # nothing half-done was saved
+    assert opened.take() is None
+
+
+async def test_discord_bot_watching_answers_throughout_added_changed_removed(
+    tmp_path, settings, use_fake, monkeypatch, caplog
+):
+    import functools
+
+    from bot.discord.checks import GENERIC_ERROR
+    from bot.discord.client import Core
+    from tests.discord_fakes import BOT_ID, guild_message, make_bot
+
+    monkeypatch.setattr(
+        "bot.live.watch_folder",
+        functools.partial(live.watch_folder, step_ms=50, debounce_ms=400, timeout_ms=100),
+    )
+    caplog.set_level(logging.INFO, logger="bot")
+    app.rebuild(settings, use_fake, progress=False)
+    core = Core(settings)  # watch is on by default
+    bot, http, _ = await make_bot(tmp_path, None, core=core)
+    assert core.live is not None and await asyncio.to_thread(core.live.watching.wait, WAIT)
+    cog = bot.get_cog("AskCog")
+    users = iter(range(5000, 10**6))
+    asked: dict[int, str] = {}  # message id -> question
+
+    async def mention(question: str) -> dict:
+        msg = guild_message(bot, f"<@{BOT_ID}> {question}", author_id=next(users))
+        asked[msg.id] = question
+        await cog.on_message(msg)
+        [reply] = [r for r in http.sent if r["message_reference"]["message_id"] == msg.id]
+        return reply
+
+    def text(reply: dict) -> str:
+        embed = (reply.get("embeds") or [{}])[0]
+        return f"{reply.get('content')} {embed.get('description')} {embed.get('footer')}"
+
+    stop = asyncio.Event()
+
+    async def asker() -> None:  # someone asking about Etna all along
+        while not stop.is_set():
+            await mention("Where is Mount Etna?")
+            await asyncio.sleep(0.01)
+
+    async def settle(done) -> bool:
+        for _ in range(WAIT * 20):
+            if done({d.source: d.text for d in bot.answerer.index.documents}):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    seeds = settings.seeds_dir
+    task = asyncio.create_task(asker())
+    try:
+        (seeds / "tea.txt").write_text(TEA, encoding="utf-8")
+        assert await settle(lambda docs: "tea.txt" in docs)
+        assert "tea.txt" in text(await mention("Which plant do green tea leaves come from?"))
+
+        (seeds / "tea.txt").write_text(
+            TEA.replace("picked by hand", "grown in Darjeeling"), "utf-8"
+        )
+        assert await settle(lambda docs: "Darjeeling" in docs.get("tea.txt", ""))
+        assert "Darjeeling" in text(await mention("Where is green tea grown?"))
+
+        (seeds / "tea.txt").unlink()
+        assert await settle(lambda docs: "tea.txt" not in docs)
+        assert "tea.txt" not in text(await mention("Which plant do green tea leaves come from?"))
+    finally:
+        stop.set()
+        await task
+        await bot.close()
+    replies = {r["message_reference"]["message_id"]: r for r in http.sent}
+    assert len(http.sent) == len(replies) == len(asked)  # every question got its one reply
+    etna = [text(replies[i]) for i, q in asked.items() if q == "Where is Mount Etna?"]
+    assert len(etna) >= 3 and all("nested/volcano.txt" in t for t in etna)
+    assert not any(GENERIC_ERROR in text(r) for r in http.sent)
+    updates = [r.getMessage() for r in caplog.records if "Index updated" in r.getMessage()]
+    assert any("1 file added (tea.txt)" in m for m in updates)
+    assert any("1 file changed (tea.txt)" in m for m in updates)
+    assert any("1 file removed (tea.txt)" in m for m in updates)

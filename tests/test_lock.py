@@ -165,3 +165,9 @@ def test_a_folder_that_cannot_be_made_is_named(tmp_path, wait):
     ):
         pass
     assert str(blocker / "i") in str(info.value)
+
+
+def test_the_holder_is_named_as_the_command_was_typed(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["/somewhere/bot/__main__.py", "index", "--rebuild"])
+    with write_lock(tmp_path / "index"):
+        assert "running `python -m bot index --rebuild`" in holder(tmp_path / "index")

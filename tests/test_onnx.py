@@ -126,3 +126,23 @@ def test_open_answerer_without_export_uses_the_build_embedder(settings, use_fake
     opened = open_answerer(settings, auto_rebuild=True)
     assert opened.embedder is use_fake
     assert opened.answerer.ask("Who walked on the Moon first?").results
+
+
+def test_file_digests_are_remembered_until_the_file_changes(tmp_path, monkeypatch):
+    import hashlib
+
+    from bot.search import onnx_embedder
+
+    calls = []
+    real = hashlib.sha256
+    monkeypatch.setattr(onnx_embedder.hashlib, "sha256", lambda *a: calls.append(1) or real(*a))
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"a" * 1000)
+    first = file_sha256(path)
+    assert first == real(b"a" * 1000).hexdigest()
+    assert file_sha256(path) == first and len(calls) == 1  # read once
+    linked = tmp_path / "link.bin"
+    linked.hardlink_to(path)
+    assert file_sha256(linked) == first and len(calls) == 1  # a hard link is the same file
+    path.write_bytes(b"b" * 999)
+    assert file_sha256(path) == real(b"b" * 999).hexdigest() and len(calls) == 2

@@ -34,6 +34,9 @@ def test_one_labelled_bar_counts_the_whole_build(settings, fake_embedder, monkey
     assert "Indexing seeds/: reading files" in shown and "3/3" in shown
     assert f"embedding {report.embedded_passages} passages" in shown
     assert f"{total}/{total}" in shown  # a total, reached
+    # every drawing of the embedding phase carries its own label and unit, the first included
+    drawn = [line for line in shown.split("\r") if f"/{total} " in line]
+    assert drawn and all("embedding" in line and "texts/s" in line for line in drawn)
     assert asked and not any(asked)  # the model was never asked for its own bars
 
 

@@ -6,6 +6,7 @@ import io
 import logging
 
 import docx
+import pypdfium2 as pdfium
 import pytest
 from fpdf import FPDF
 
@@ -305,8 +306,40 @@ def test_pdf_running_heads_and_page_numbers_are_dropped():
         pdf.cell(0, 5, f"Page {n}")
     e = read_bytes(bytes(pdf.output()), ".pdf")
     assert e.text.count("Widget Manual, draft") == 1  # kept on the first page only
-    assert "Page 3" not in e.text and "Page 2" not in e.text
+    assert not any(f"Page {n}" in e.text for n in range(1, 5))  # the first page's foot too
     assert at(e, "page 3 says").page == 3
+
+
+def test_pdf_paragraph_running_on_to_the_next_page_stays_one_paragraph():
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 18)
+    pdf.cell(0, 10, "Heading", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 11)
+    sentence = "Sentence {} of the paragraph runs on over the page end, as prose in a book does."
+    pdf.multi_cell(0, 5, " ".join(sentence.format(n) for n in range(1, 91)))  # two pages
+    data = bytes(pdf.output())
+    second = pdfium.PdfDocument(data)[1].get_textpage().get_text_range()
+    e = read_bytes(data, ".pdf")
+    # No sentence is cut by the page end (a cut one would be two paragraphs: two quotes).
+    assert all(sentence.format(n) in e.text for n in range(1, 91))
+    assert "\f" not in e.text
+    # The page table still says where page 2 begins, inside the paragraph.
+    continued = " ".join(second.split()[:8])  # "... Sentence 67 of": once in the text
+    assert at(e, continued).page == 2
+    assert e.layout.page_of(e.text.index(continued) - 2) == 1
+    assert at(e, "Sentence 90 of").page == 2
+
+
+def test_pdf_paragraph_ended_at_the_page_end_is_not_joined_to_the_next_page():
+    pdf = FPDF()
+    for text in ("The first page ends with a full stop.", "The second page starts anew."):
+        pdf.add_page()
+        pdf.set_font("Helvetica", "", 11)
+        pdf.multi_cell(0, 5, text)
+    e = read_bytes(bytes(pdf.output()), ".pdf")
+    assert e.text == "The first page ends with a full stop.\n\f\nThe second page starts anew."
+    assert at(e, "second page").page == 2
 
 
 # ------------------------------------------------------------------ DOCX and RST

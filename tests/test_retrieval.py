@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -62,17 +64,28 @@ def test_fusion_without_any_lexical_match_still_ranks():
 
 
 def _token_stub(pieces_per_passage):
-    """An index stub holding word-piece vectors, one list of unit vectors per passage."""
+    """An index stub holding word-piece vectors, one list of unit vectors per passage.
+
+    No rotation: the words below are rows of a Hadamard matrix, which signs and one scale
+    represent exactly, so the expected MaxSim values are exact.
+    """
     stub = _Stub()
     lengths = [len(p) for p in pieces_per_passage]
     ends = np.cumsum(lengths)
+    rows = np.concatenate(pieces_per_passage)
+    stub.params = SimpleNamespace(dim=rows.shape[1])
     stub.token_ranges = np.stack([ends - np.array(lengths), ends], axis=1)
-    stub.token_vectors, stub.token_scales = quantize_rows(np.concatenate(pieces_per_passage))
+    stub.token_rotation = np.eye(rows.shape[1], dtype=np.float32)
+    stub.token_vectors, stub.token_scales = quantize_rows(rows, stub.token_rotation)
     return stub
 
 
+# Four orthogonal unit "words" that 1 bit a dimension keeps exactly.
+WORDS = np.array([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]], np.float32) / 2
+
+
 def test_rerank_lifts_the_passage_whose_pieces_match_every_question_word():
-    e = np.eye(4, dtype=np.float32)  # four "words", orthogonal
+    e = WORDS
     # Passage 0 holds words 0 and 1; passage 1 holds 0, 1 and 2; passage 2 only word 3.
     stub = _token_stub([[e[0], e[1]], [e[0], e[1], e[2]], [e[3]], [e[3]]])
     retriever = Retriever(stub, None, RetrievalSettings(token_weight=0.5, rerank_depth=3))
@@ -85,10 +98,10 @@ def test_rerank_lifts_the_passage_whose_pieces_match_every_question_word():
 
 
 def test_rerank_with_weight_zero_or_no_question_words_keeps_the_fused_order():
-    e = np.eye(3, dtype=np.float32)
+    e = WORDS
     stub = _token_stub([[e[0]], [e[1]], [e[2]]])
     fused = [Hit(0, 1.0, 0, 0, 0), Hit(1, 0.9, 0, 0, 0), Hit(2, 0.8, 0, 0, 0)]
     retriever = Retriever(stub, None, RetrievalSettings(token_weight=0.5))
-    assert retriever.rerank(fused, np.zeros((0, 3), np.float32)) == fused
+    assert retriever.rerank(fused, np.zeros((0, 4), np.float32)) == fused
     weak = Retriever(stub, None, RetrievalSettings(token_weight=0.0, rerank_depth=3))
     assert [h.passage for h in weak.rerank(fused, e[[2]])] == [0, 1, 2]

@@ -193,7 +193,10 @@ class Answerer:
     def is_evidence(self, q: str, hit: Hit, q_terms: TermWeights, src: Source) -> bool:
         """Whether a further source is evidence too: its own confidence (the top passage's
         formula) reaches answer.min_further_confidence (without word-piece vectors, the
-        decline bar), and its quote is prose, not a bare heading."""
+        decline bar), its retrieval score answer.min_further_score, and its quote is prose,
+        not a bare heading."""
+        if hit.score < self.settings.min_further_score:
+            return False
         doc = int(self.index.passages[hit.passage, 0])
         if self.is_heading_span(doc, src.quote_start, src.quote_end):
             return False

@@ -18,7 +18,7 @@ from bot.answer.compose import Answerer, Source, clean_question
 from bot.config import Settings
 from bot.errors import BotError, IndexCorruptError, IndexMissingError
 from bot.ingest.corpus import Document
-from bot.search.embedder import Embedder
+from bot.search.embedder import Embedder, SpanEmbedder
 from bot.search.index import FORMAT_VERSION, Index, build_index, params_for
 from bot.search.retrieval import Retriever
 
@@ -136,6 +136,68 @@ class MemoEmbedder:
         if not texts:
             return old_vecs[:0]
         return np.stack([known[k] for k in keys]).astype(np.float32)
+
+
+class MemoSpanEmbedder(MemoEmbedder):
+    """A MemoEmbedder around a SpanEmbedder: it pools sentence vectors from the passages' pass,
+    as an index build with the model does (without embed_spans a build would embed sentences
+    on their own: not what the bot does). Each passage's pass (its vector, word pieces and
+    span vectors) is kept on disk by text and spans, so a benchmark rendered in several formats
+    runs the model once over passages that read the same."""
+
+    def __init__(self, inner: SpanEmbedder, folder: Path) -> None:
+        super().__init__(inner, folder)
+        self.spans_inner = inner
+        self.span_dir = self.path.with_suffix("").with_name(self.path.stem + "-spans")
+
+    def embed_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        *,
+        progress: bool = False,
+    ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """The inner embed_spans, each text's part read back from disk when seen before."""
+        keys = [
+            hashlib.sha1(json.dumps([t, [list(x) for x in sp]]).encode("utf-8")).hexdigest()
+            for t, sp in zip(texts, spans, strict=True)
+        ]
+        missing = sorted(
+            {
+                k: i for i, k in reversed(list(enumerate(keys))) if not self._span_file(k).exists()
+            }.values()
+        )
+        if missing:
+            vecs, pieces, pooled = self.spans_inner.embed_spans(
+                [texts[i] for i in missing], [spans[i] for i in missing], progress=progress
+            )
+            self.span_dir.mkdir(parents=True, exist_ok=True)
+            for n, i in enumerate(missing):
+                tmp = self._span_file(keys[i]).with_suffix(".tmp.npz")
+                np.savez(tmp, vector=vecs[n], pieces=pieces[n], pooled=pooled[n])
+                tmp.replace(self._span_file(keys[i]))
+        log.info(
+            "Ran the model over %d passages, read %d back", len(missing), len(texts) - len(missing)
+        )
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), [], []
+        out_v, out_t, out_p = [], [], []
+        for k in keys:
+            with np.load(self._span_file(k), allow_pickle=False) as z:
+                out_v.append(z["vector"])
+                out_t.append(z["pieces"])
+                out_p.append(z["pooled"])
+        return np.stack(out_v), out_t, out_p
+
+    def _span_file(self, key: str) -> Path:
+        return self.span_dir / f"{key}.npz"
+
+
+def memo_embedder(inner: Embedder, folder: Path) -> MemoEmbedder:
+    """The MemoEmbedder that keeps inner's way of embedding passages and sentences."""
+    if isinstance(inner, SpanEmbedder):
+        return MemoSpanEmbedder(inner, folder)
+    return MemoEmbedder(inner, folder)
 
 
 def _doc_key(doc: Document) -> list[str]:

@@ -179,4 +179,8 @@ def run_repl(settings: Settings, *, k: int | None = None) -> int:
             )
         )
     finally:
+        if live.busy:
+            console.print(
+                Text("Stopping the index update (it resumes at the next start)…", style="dim")
+            )
         live.close()

@@ -10,9 +10,11 @@ Layout of the index folder::
     v-<id>/sentences.npy       int64 (M, 3): doc, start, end
     v-<id>/passage_vectors.npy float32 (N, dim), unit rows
     v-<id>/sentence_vectors.npy float32 (M, dim), unit rows
-    v-<id>/token_vectors.npy   int8 (T, dim): every word piece of every passage, unit rows
-                               quantized per row (row = int8 row * its scale)
-    v-<id>/token_scales.npy    float32 (T,): the scale of each token_vectors row
+    v-<id>/token_vectors.npy   uint8 (T, dim / 8): every word piece of every passage, a unit
+                               row turned by token_rotation, kept as the signs of its
+                               coordinates, packed 8 to a byte (quantize_rows)
+    v-<id>/token_scales.npy    float16 (T,): each row's mean absolute turned coordinate
+    v-<id>/token_rotation.npy  float32 (dim, dim): the orthogonal turn (fixed seed)
     v-<id>/token_ranges.npy    int64 (N, 2): each passage's rows of token_vectors
     v-<id>/bm25/               the lexical index
 """
@@ -46,31 +48,90 @@ log = logging.getLogger(__name__)
 # then reported as needing a rebuild (and the REPL and bot rebuild them).
 # 5: documents carry a URL and a layout (pages, lines, sections). 6: sentence vectors are
 # pooled from their passage's word pieces (a different vector for the same sentence).
-FORMAT_VERSION = 6
+# 7: sentences split by sentencex, not pysbd (other sentence rows for the same text).
+# 8: word pieces kept as 1 bit a dimension after a fixed rotation, not int8 (a word piece
+# of dimension 384 takes 50 bytes, not 388). 9: their scale keeps a row's dot product with
+# itself (8 had the least-squares scale, which shrank MaxSim values).
+FORMAT_VERSION = 9
 # Passages embedded per model call when word pieces are kept (their float vectors are held
 # until quantized: 2,048 passages are about 0.5 GB).
 TOKEN_SLICE = 2048
 # Pooled sentence vectors less this share of their passage's vector (SQuAD-dev tune split:
 # recall@1 0.879 at 0, 0.887 at 0.5, as with each sentence embedded alone: 0.887).
 CONTEXT_WEIGHT = 0.5
-TOKEN_WARN_BYTES = 2 * 10**9  # word pieces beyond this are worth a warning at build time
+# Word pieces beyond this are worth a warning at build time: ~1.6M SQuAD-sized passages at
+# ~6 KB each (a million passages with late interaction on is a supported size).
+TOKEN_WARN_BYTES = 10**10
 POINTER = "CURRENT"
 
 
-Quantized = tuple[np.ndarray, np.ndarray]  # int8 rows and their float32 scales
+Quantized = tuple[np.ndarray, np.ndarray]  # packed sign bits (uint8) and float16 scales
+TOKEN_ROTATION_SEED = 13
 
 
-def quantize_rows(matrix: np.ndarray) -> Quantized:
-    """Rows as int8 times a per-row scale (max |x| / 127): a quarter of float32's bytes.
+def word_piece_rotation(dim: int) -> np.ndarray:
+    """A random orthogonal (dim, dim) matrix from a fixed seed, stored with each index.
 
-    Word-piece vectors are stored so; measured on SQuAD-dev, re-ranking with them gives the
-    same recall@1 as with float16 (0.8874 on the tuning split), and widening int8 to float32
-    at query time is 7x faster than widening float16.
+    Turning a word piece before keeping only its signs spreads the few large coordinates of
+    the model's vectors over all of them, so no one sign carries much of the vector.
+    """
+    gauss = np.random.default_rng(TOKEN_ROTATION_SEED).standard_normal((dim, dim))
+    q, r = np.linalg.qr(gauss)
+    return np.asarray(q * np.sign(np.diag(r)), dtype=np.float32)
+
+
+def quantize_rows(matrix: np.ndarray, rotation: np.ndarray) -> Quantized:
+    """Rows turned by rotation, kept as the signs of their coordinates (1 bit a dimension,
+    packed) and one float16 scale: dim / 8 + 2 bytes a row.
+
+    The scale is |y|^2 / |y|_1 for the turned row y, so that a decoded row's dot product with
+    its own original is exactly |y|^2 (1 for the unit word pieces) and its dot products with
+    other vectors are on the same scale as the original's: MaxSim values, which the answer's
+    confidence uses, keep their meaning (the least-squares scale, mean |y|, shrinks them to
+    ~0.64 of a unit row's). The cosine of a decoded row to its original is |y|_1 /
+    (sqrt(dim) |y|), sqrt(2 / pi) ~ 0.80 for a spread-out row, which the rotation makes likely.
+
+    Word-piece vectors are stored so. Measured on SQuAD-dev's tuning split, same index
+    (BENCHMARKS.md, word-piece vectors): re-ranking recall@1 0.8850 against 0.8869 with int8
+    rows (dim + 4 bytes a row). Product quantization at 48 bytes (48 sub-vectors, 256
+    centroids each) kept 0.8869 but needs codebooks trained on the corpus (minutes of k-means,
+    50 s to encode 283k pieces, and codes that drift from the codebook as a live index
+    grows); 1-bit residuals to 1,024 k-means centroids fell to 0.8748. Signs need no training
+    and encode in one product.
     """
     m = np.asarray(matrix, dtype=np.float32)
-    scale = np.abs(m).max(axis=1) / 127 if m.size else np.zeros(m.shape[0], np.float32)
-    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
-    return np.round(m / scale[:, None]).astype(np.int8), scale
+    if not m.size:
+        empty = np.zeros((m.shape[0], packed_width(rotation.shape[1])), np.uint8)
+        return empty, np.zeros(m.shape[0], np.float16)
+    turned = m @ rotation
+    l1 = np.abs(turned).sum(axis=1)
+    scales = np.divide((turned * turned).sum(axis=1), l1, out=np.zeros_like(l1), where=l1 > 0)
+    return np.packbits(turned > 0, axis=1), scales.astype(np.float16)
+
+
+def dequantize_rows(quantized: Quantized, rotation: np.ndarray) -> np.ndarray:
+    """The rows quantize_rows approximates: scale * signs, turned back."""
+    bits, scales = quantized
+    ones = np.unpackbits(np.asarray(bits, np.uint8), axis=1, count=rotation.shape[0])
+    signs = ones.astype(np.float32) * 2 - 1
+    return np.asarray((signs * scales.astype(np.float32)[:, None]) @ rotation.T, np.float32)
+
+
+def packed_dots(quantized: Quantized, turned: np.ndarray) -> np.ndarray:
+    """Dot products (rows, queries) of the rows quantize_rows approximates with query rows
+    already turned by the same rotation, without turning the rows back: with u the 0/1 bits,
+    scale * signs . q = scale * (2 u . q - sum(q)). As fast as int8 rows widened to float32
+    (0.60 against 0.53 ms for 2,400 rows and 12 query rows, one thread)."""
+    bits, scales = quantized
+    turned = np.asarray(turned, dtype=np.float32)
+    ones = np.unpackbits(np.asarray(bits, np.uint8), axis=1, count=turned.shape[1])
+    dots = 2 * (ones.astype(np.float32) @ turned.T) - turned.sum(axis=1)
+    return np.asarray(dots * np.asarray(scales, np.float32)[:, None], np.float32)
+
+
+def packed_width(dim: int) -> int:
+    """Bytes of one packed word-piece row."""
+    return (dim + 7) // 8
 
 
 @dataclass(frozen=True)
@@ -116,6 +177,7 @@ class Index:
         token_vectors: np.ndarray | None = None,
         token_scales: np.ndarray | None = None,
         token_ranges: np.ndarray | None = None,
+        token_rotation: np.ndarray | None = None,
     ) -> None:
         self.params = params
         self.documents = documents
@@ -124,11 +186,16 @@ class Index:
         self.passage_vectors = passage_vectors
         self.sentence_vectors = sentence_vectors
         # Empty when the index keeps no word-piece vectors (params.token_vectors false).
+        width = packed_width(params.dim)
         self.token_vectors = (
-            np.zeros((0, params.dim), np.int8) if token_vectors is None else token_vectors
+            np.zeros((0, width), np.uint8) if token_vectors is None else token_vectors
         )
-        self.token_scales = np.zeros(0, np.float32) if token_scales is None else token_scales
+        self.token_scales = np.zeros(0, np.float16) if token_scales is None else token_scales
         self.token_ranges = np.zeros((0, 2), np.int64) if token_ranges is None else token_ranges
+        # The turn applied before quantize_rows (questions' word pieces get the same turn).
+        self.token_rotation = (
+            word_piece_rotation(params.dim) if token_rotation is None else token_rotation
+        )
         self.skipped = skipped or {}
         self._lexical = lexical
         # Set by load(): where the version lives and what its manifest says (extra artefacts).
@@ -222,9 +289,10 @@ class Index:
             "sentences": self.sentences,
             "passage_vectors": np.asarray(self.passage_vectors, dtype=vector_dtype),
             "sentence_vectors": np.asarray(self.sentence_vectors, dtype=vector_dtype),
-            "token_vectors": np.asarray(self.token_vectors, dtype=np.int8),
-            "token_scales": np.asarray(self.token_scales, dtype=np.float32),
+            "token_vectors": np.asarray(self.token_vectors, dtype=np.uint8),
+            "token_scales": np.asarray(self.token_scales, dtype=np.float16),
             "token_ranges": np.asarray(self.token_ranges, dtype=np.int64),
+            "token_rotation": np.asarray(self.token_rotation, dtype=np.float32),
         }
         for name, arr in arrays.items():
             np.save(folder / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
@@ -265,7 +333,13 @@ class Index:
             }
             arrays.update(
                 (name, np.load(folder / f"{name}.npy", allow_pickle=False))
-                for name in ("passages", "sentences", "token_scales", "token_ranges")
+                for name in (
+                    "passages",
+                    "sentences",
+                    "token_scales",
+                    "token_ranges",
+                    "token_rotation",
+                )
             )
             lexical = LexicalIndex.load(folder / "bm25", arrays["passages"].shape[0])
         except IndexCorruptError:
@@ -286,6 +360,7 @@ class Index:
             token_vectors=arrays["token_vectors"],
             token_scales=arrays["token_scales"],
             token_ranges=arrays["token_ranges"],
+            token_rotation=arrays["token_rotation"],
         )
         index.folder, index.manifest = folder, manifest
         index._check_shapes(index_dir)
@@ -305,10 +380,15 @@ class Index:
             ranges, t = self.token_ranges, self.token_vectors.shape[0]
             if ranges.shape != (n, 2) or (n and int(ranges[-1, 1]) != t):
                 problems.append(f"token_ranges is {ranges.shape}, expected {(n, 2)} ending at {t}")
-            if self.token_vectors.shape[1:] != (d,):
-                problems.append(f"token_vectors is {self.token_vectors.shape}, expected (T, {d})")
+            width = packed_width(d)
+            if self.token_vectors.shape[1:] != (width,):
+                problems.append(
+                    f"token_vectors is {self.token_vectors.shape}, expected (T, {width})"
+                )
             if self.token_scales.shape != (t,):
                 problems.append(f"token_scales is {self.token_scales.shape}, expected ({t},)")
+            if self.token_rotation.shape != (d, d):
+                problems.append(f"token_rotation is {self.token_rotation.shape}, expected {(d, d)}")
         if problems:
             raise IndexCorruptError(f"The index in {index_dir} is damaged: {'; '.join(problems)}")
 
@@ -341,9 +421,11 @@ def build_index(
     on_plan(passages, sentences) hears how many will be embedded, before embedding starts."""
     params = params_for(embedder, chunking)
     reusable: dict[tuple[str, str, str], int] = {}
+    rotation = word_piece_rotation(params.dim)
     if previous is not None and previous.params == params:
         # The title is embedded with each passage, so a new title means new vectors.
         reusable = {(d.source, d.sha256, d.title): i for i, d in enumerate(previous.documents)}
+        rotation = np.asarray(previous.token_rotation)  # reused word pieces were turned so
 
     budget = params.max_tokens - 2  # [CLS] and [SEP]
     # Per document: passage rows, sentence rows, and (when reused) their vectors and tokens.
@@ -433,7 +515,7 @@ def build_index(
             embedder,
             to_embed_p,
             (p_spans, p_span_rows, len(to_embed_s)),
-            keep_tokens=params.token_vectors,
+            rotation=rotation if params.token_vectors else None,
             progress=progress,
         )
     elif to_embed_p and params.token_vectors:
@@ -446,7 +528,7 @@ def build_index(
                 to_embed_p[lo : lo + TOKEN_SLICE], progress=progress
             )
             parts.append(vecs)
-            new_t.extend(quantize_rows(t) for t in pieces)
+            new_t.extend(quantize_rows(t, rotation) for t in pieces)
         new_p = np.concatenate(parts)
     elif to_embed_p:
         new_p = embedder.embed(to_embed_p, progress=progress)
@@ -483,9 +565,9 @@ def build_index(
     if params.token_vectors:
         ends = np.cumsum([t[0].shape[0] for t in tokens_out], dtype=np.int64)
         token_ranges = np.stack([ends - np.diff(ends, prepend=0), ends], axis=1).reshape(-1, 2)
-        ints = [t[0] for t in tokens_out] or [np.zeros((0, dim), np.int8)]
-        token_vectors = np.concatenate(ints)
-        token_scales = np.concatenate([t[1] for t in tokens_out] or [np.zeros(0, np.float32)])
+        bits = [t[0] for t in tokens_out] or [np.zeros((0, packed_width(dim)), np.uint8)]
+        token_vectors = np.concatenate(bits)
+        token_scales = np.concatenate([t[1] for t in tokens_out] or [np.zeros(0, np.float16)])
         stored = token_vectors.nbytes + token_scales.nbytes
         if stored > TOKEN_WARN_BYTES:
             log.warning(
@@ -506,6 +588,7 @@ def build_index(
         token_vectors=token_vectors,
         token_scales=token_scales,
         token_ranges=token_ranges,
+        token_rotation=rotation,
     )
     removed = []
     if previous is not None:
@@ -520,12 +603,13 @@ def _embed_pooled(
     texts: list[str],
     layout: tuple[list[list[tuple[int, int]]], list[list[int]], int],
     *,
-    keep_tokens: bool,
+    rotation: np.ndarray | None,
     progress: bool,
 ) -> tuple[np.ndarray, np.ndarray, list[Quantized] | None]:
     """Passage vectors, sentence vectors pooled from the passages' word pieces, and (when kept)
-    the quantized word pieces: one model pass over the passages, none over the sentences.
-    layout is each text's sentence spans, their sentence rows, and the number of sentences.
+    the quantized word pieces (turned by rotation; None: not kept): one model pass over the
+    passages, none over the sentences. layout is each text's sentence spans, their sentence
+    rows, and the number of sentences.
 
     A sentence in two passages (the overlap) gets the mean of its two pooled vectors. Word
     pieces in context carry their passage's topic, which every sentence of the passage then
@@ -533,7 +617,7 @@ def _embed_pooled(
     """
     spans, span_rows, sentences = layout
     parts: list[np.ndarray] = []
-    tokens: list[Quantized] | None = [] if keep_tokens else None
+    tokens: list[Quantized] | None = [] if rotation is not None else None
     summed = np.zeros((sentences, embedder.dim), dtype=np.float32)
     context = np.zeros((sentences, embedder.dim), dtype=np.float32)
     seen = np.zeros(sentences, dtype=np.float32)
@@ -541,8 +625,8 @@ def _embed_pooled(
         hi = lo + TOKEN_SLICE
         vecs, pieces, pooled = embedder.embed_spans(texts[lo:hi], spans[lo:hi], progress=progress)
         parts.append(vecs)
-        if tokens is not None:
-            tokens.extend(quantize_rows(t) for t in pieces)
+        if tokens is not None and rotation is not None:
+            tokens.extend(quantize_rows(t, rotation) for t in pieces)
         for rows, vectors, passage in zip(span_rows[lo:hi], pooled, vecs, strict=True):
             np.add.at(summed, rows, vectors)
             np.add.at(context, rows, passage)

@@ -102,11 +102,18 @@ def write_lock(
         lock.release()
 
 
+def _program() -> str:
+    """How this process was started, in the words a person typed: `python -m bot`, not the
+    `__main__.py` that sys.argv[0] holds then."""
+    script = Path(sys.argv[0])
+    return f"python -m {script.parent.name}" if script.name == "__main__.py" else script.name
+
+
 def _write_holder(index_dir: Path) -> None:
     info = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200],
+        "command": " ".join([_program(), *sys.argv[1:]])[:200],
         "since": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     tmp = index_dir / f"{HOLDER_FILE}.{os.getpid()}"

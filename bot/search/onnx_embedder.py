@@ -31,13 +31,23 @@ EXPORT_VERSION = 2  # bump when the exported graph changes shape or semantics (2
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
+# file_sha256 results by (device, inode, size, mtime): every index save stamps the ~90 MB model
+# and its ONNX export (hard links of one cached file), and a watching REPL or bot saves often.
+_DIGESTS: dict[tuple[int, int, int, int], str] = {}
+
+
 def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in blocks."""
+    """Hex SHA-256 of a file, read in blocks; remembered while the file's stat is unchanged."""
+    st = path.stat()
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if (known := _DIGESTS.get(key)) is not None:
+        return known
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while block := fh.read(1 << 22):
             digest.update(block)
-    return digest.hexdigest()
+    _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
 
 
 def weights_fingerprint(location: Path) -> str | None:

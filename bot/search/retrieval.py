@@ -15,7 +15,7 @@ import numpy as np
 from bot.config import RetrievalSettings
 from bot.search.ann import dense_scores, range_rows, segment_max, top_k
 from bot.search.embedder import Embedder, TokenEmbedder
-from bot.search.index import Index
+from bot.search.index import Index, packed_dots
 
 
 @dataclass(frozen=True)
@@ -112,11 +112,13 @@ class Retriever:
         if depth == 0 or query_tokens.shape[0] == 0:
             return hits
         head = hits[:depth]
-        rows, local = range_rows(self.index.token_ranges[[h.passage for h in head]])
-        pieces = self.index.token_vectors[rows].astype(np.float32)  # int8 rows, widened
-        q = np.asarray(query_tokens, dtype=np.float32)
+        index = self.index
+        rows, local = range_rows(index.token_ranges[[h.passage for h in head]])
+        # Stored word pieces are turned and kept as signs (quantize_rows); the question's word
+        # pieces get the same turn, which keeps their dot products.
+        q = np.asarray(query_tokens, dtype=np.float32) @ index.token_rotation
         # (pieces, question words); this operand order is the faster one for BLAS here.
-        sims = (pieces @ q.T) * self.index.token_scales[rows, None]
+        sims = packed_dots((index.token_vectors[rows], index.token_scales[rows]), q)
         best = segment_max(sims.T, local)
         maxsim = best.mean(axis=0)
         # A lone hit gets no bonus but is still scored: MaxSim is evidence for the confidence.

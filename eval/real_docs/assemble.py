@@ -1,33 +1,32 @@
-"""Assemble the real-documentation corpus that eval/real_docs/questions.jsonl asks about.
+"""Assemble the real-documentation corpus in eval/real_docs/corpus (committed; see README.md).
 
-Development script. Nothing here is committed but the list of sources: the files are copied
-from two public repositories and three Debian documentation packages, and three DOCX files
-are made from real HTML pages (Python's HOWTOs: headings, paragraphs, lists and code kept).
+Development script: it records how each committed file was obtained, and rebuilds the folder.
+Files are copied unchanged from pypa/pip, psf/requests and madler/zlib (pinned commits) and
+from Debian 12's libtasn1-doc and shared-mime-info packages; the one DOCX is made from a real
+reStructuredText page (requests' advanced usage guide) by docutils and python-docx: section
+titles become Word headings by depth, paragraphs, list items and literal blocks their own
+paragraphs (the text is the page's; Sphinx roles give their visible text).
 
-Needs, before running:
-- git mirrors of pypa/pip at PIP_COMMIT and psf/requests at REQUESTS_COMMIT (any clone works:
-  ``git clone https://github.com/pypa/pip && git -C pip checkout PIP_COMMIT``), given with
-  --pip and --requests (the folder holding the repository's .git or the bare repository);
-- ``apt-get install python3.11-doc aptitude-doc-en camlidl-doc libtasn1-doc shared-mime-info``
-  (Debian 12; the PDFs and HTML pages are read from /usr/share/doc).
+Needs git copies of the three repositories (``fetch`` or ``git clone``; any clone holding the
+pinned commits) and ``apt-get install libtasn1-doc shared-mime-info``:
 
-    .venv/bin/python eval/real_docs/assemble.py --out cache/real-docs \
-        --pip /work/.mirror/pypa+pip/repo --requests /work/.mirror/psf+requests/repo
-
-Licences of the sources: pip MIT, requests Apache-2.0, Python documentation PSF-2.0,
-aptitude GPL-2+, camlidl LGPL-2 (its manual), libtasn1 GFDL-1.3, shared-mime-info GPL-2+.
+    .venv/bin/python eval/real_docs/assemble.py --out eval/real_docs/corpus \
+        --pip /work/.mirror/pypa+pip/repo --requests /work/.mirror/psf+requests/repo \
+        --zlib /work/.mirror/madler+zlib/repo
 """
 
 from __future__ import annotations
 
 import argparse
-import re
-import shutil
+import hashlib
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 PIP_COMMIT = "6d309205789d368b2749d93fd6193d584811efd5"
 REQUESTS_COMMIT = "1f6589ec3a1ee910f9a65cc3ceac60b26677bc0e"
+ZLIB_COMMIT = "d201f04c72b0881220f5ba75ca19fd0e19fa848b"
 
 PIP_FILES = {  # repository path -> corpus path
     "docs/html/getting-started.md": "md/pip-getting-started.md",
@@ -50,98 +49,131 @@ REQUESTS_FILES = {
     "docs/community/faq.rst": "rst/requests-faq.rst",
     "docs/community/recommended.rst": "rst/requests-recommended.rst",
 }
-PYDOC = Path("/usr/share/doc/python3.11/html/howto")
-APTITUDE = Path("/usr/share/doc/aptitude/html/en")
+REQUESTS_AS_DOCX = {"docs/user/advanced.rst": "docx/requests-advanced-usage.docx"}
+ZLIB_FILES = {
+    "doc/rfc1952.txt": "txt/rfc1952-gzip-format.txt",
+    "doc/algorithm.txt": "txt/zlib-algorithm.txt",
+    "win32/DLL_FAQ.txt": "txt/zlib-win32-dll-faq.txt",
+    "examples/zlib_how.html": "html/zlib-usage-example.html",
+    "zlib.3.pdf": "pdf/zlib-manual-page.pdf",
+}
 COPIED = {
-    PYDOC / "sorting.html": "html/python-howto-sorting.html",
-    PYDOC / "ipaddress.html": "html/python-howto-ipaddress.html",
-    PYDOC / "unicode.html": "html/python-howto-unicode.html",
-    APTITUDE / "ch01s01s03.html": "html/aptitude-finding-packages.html",
-    APTITUDE / "ch01s01s05.html": "html/aptitude-updating.html",
-    APTITUDE / "ch02s02s06.html": "html/aptitude-automatic-packages.html",
-    APTITUDE / "ch02s06.html": "html/aptitude-minesweeper.html",
-    Path("/usr/share/doc/libtasn1-doc/libtasn1.pdf"): "pdf/libtasn1.pdf",
-    Path(
-        "/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf"
-    ): "pdf/shared-mime-info-spec.pdf",
-    Path("/usr/share/doc/camlidl/camlidl-1.04.doc.pdf"): "pdf/camlidl.pdf",
+    Path("/usr/share/doc/shared-mime-info/shared-mime-info-spec.html/x34.html"): (
+        "html/shared-mime-info-spec.html"
+    ),
+    Path("/usr/share/doc/libtasn1-doc/libtasn1.pdf"): "pdf/libtasn1-manual.pdf",
 }
-AS_DOCX = {
-    PYDOC / "sockets.html": "docx/python-sockets-howto.docx",
-    PYDOC / "annotations.html": "docx/python-annotations-howto.docx",
-    PYDOC / "urllib2.html": "docx/python-urllib-howto.docx",
-}
+# Sphinx roles that docutils alone does not know: their visible text is kept.
+SPHINX_ROLES = ("class", "meth", "func", "attr", "ref", "doc", "mod", "exc", "data", "term")
 
 
-def from_git(repo: Path, commit: str, files: dict[str, str], out: Path) -> None:
-    """Copy files at one commit out of a git repository."""
-    for src, dest in files.items():
-        data = subprocess.run(
-            ["git", "--git-dir", str(_git_dir(repo)), "show", f"{commit}:{src}"],
-            check=True,
-            capture_output=True,
-        ).stdout
-        (out / dest).parent.mkdir(parents=True, exist_ok=True)
-        (out / dest).write_bytes(data)
+def from_git(repo: Path, commit: str, src: str) -> bytes:
+    """A file's bytes at one commit of a git repository (a clone or a bare mirror)."""
+    git_dir = repo / ".git" if (repo / ".git").exists() else repo
+    return subprocess.run(
+        ["git", "--git-dir", str(git_dir), "show", f"{commit}:{src}"],
+        check=True,
+        capture_output=True,
+    ).stdout
 
 
-def _git_dir(repo: Path) -> Path:
-    return repo / ".git" if (repo / ".git").exists() else repo
+def _visible_role(
+    name: str,
+    rawtext: str,
+    text: str,
+    lineno: int,
+    inliner: Any,
+    options: Any = None,
+    content: Any = None,
+) -> tuple[list[Any], list[Any]]:
+    """A Sphinx cross-reference as the text a reader sees: `~a.B` -> B, `title <target>` ->
+    title."""
+    from docutils import nodes
+
+    shown = text.split("<", 1)[0].strip() if text.endswith(">") else text
+    if shown.startswith("~"):
+        shown = shown[1:].rsplit(".", 1)[-1]
+    return [nodes.literal(rawtext, shown)], []
 
 
-def html_to_docx(src: Path, dest: Path) -> None:
-    """A Word document from a Sphinx page's main content: headings keep their level, code
-    blocks and list items their own paragraphs; navigation and permalinks are left out."""
+def rst_to_docx(source: str, dest: Path) -> None:
+    """A Word document from a reStructuredText page: headings by section depth, paragraphs,
+    list items and literal blocks; comments, link targets and unknown directives left out."""
     import docx
-    import lxml.html
+    from docutils import nodes
+    from docutils.core import publish_doctree
+    from docutils.parsers.rst import roles
 
-    tree = lxml.html.parse(str(src))
-    body = tree.xpath('//div[@role="main"]')[0]
-    for junk in body.xpath('.//a[@class="headerlink"]'):
-        junk.drop_tree()
+    for role in SPHINX_ROLES:
+        roles.register_local_role(role, _visible_role)
+    tree = publish_doctree(
+        source,
+        settings_overrides={"report_level": 5, "halt_level": 5, "doctitle_xform": False},
+    )
     doc = docx.Document()
-    doc.core_properties.title = " ".join(tree.findtext(".//title").split()).split(" — ")[0]
-    for el in body.iter("h1", "h2", "h3", "h4", "p", "pre", "li", "dt"):
-        if el.tag == "p" and any(a.tag == "li" for a in el.iterancestors()):
-            continue  # the list item's own paragraph carries it
-        text = el.text_content()
-        if el.tag == "pre":
-            doc.add_paragraph(text.rstrip("\n"), style="No Spacing")
-            continue
-        text = " ".join(text.split())
-        if not text:
-            continue
-        if el.tag[0] == "h":
-            doc.add_heading(text, level=0 if el.tag == "h1" else int(el.tag[1]) - 1)
-        elif el.tag == "li":
-            doc.add_paragraph(text, style="List Bullet")
-        else:
-            doc.add_paragraph(text)
+    skipped = (nodes.system_message, nodes.comment, nodes.target, nodes.substitution_definition)
+
+    def walk(node: Any, depth: int) -> None:
+        for child in node.children:
+            if isinstance(child, nodes.section):
+                title = " ".join(child[0].astext().split())
+                if depth == 0 and not doc.core_properties.title:
+                    doc.core_properties.title = title
+                doc.add_heading(title, level=depth)
+                walk(child, depth + 1)
+            elif isinstance(child, (nodes.title, *skipped)):
+                continue
+            elif isinstance(child, nodes.literal_block):
+                doc.add_paragraph(child.astext().rstrip("\n"), style="No Spacing")
+            elif isinstance(child, (nodes.bullet_list, nodes.enumerated_list)):
+                style = "List Bullet" if isinstance(child, nodes.bullet_list) else "List Number"
+                for item in child.children:
+                    doc.add_paragraph(" ".join(item.astext().split()), style=style)
+            elif isinstance(child, (nodes.Admonition, nodes.block_quote, nodes.container)):
+                walk(child, depth)
+            elif text := " ".join(child.astext().split()):
+                doc.add_paragraph(text)
+
+    walk(tree, 0)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    fixed = datetime(2026, 1, 1, tzinfo=UTC)  # the same bytes at every run (but the zip's)
+    doc.core_properties.created = doc.core_properties.modified = fixed
     doc.save(str(dest))
 
 
 def main() -> None:
-    """Assemble the corpus under --out."""
+    """Assemble the corpus under --out and print each file's size and SHA-256."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("cache/real-docs"))
+    ap.add_argument("--out", type=Path, default=Path("eval/real_docs/corpus"))
     ap.add_argument("--pip", type=Path, required=True, help="a clone of pypa/pip")
     ap.add_argument("--requests", type=Path, required=True, help="a clone of psf/requests")
+    ap.add_argument("--zlib", type=Path, required=True, help="a clone of madler/zlib")
     args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    from_git(args.pip, PIP_COMMIT, PIP_FILES, args.out)
-    from_git(args.requests, REQUESTS_COMMIT, REQUESTS_FILES, args.out)
-    for src, dest in COPIED.items():
-        (args.out / dest).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, args.out / dest)
-    for src, dest in AS_DOCX.items():
-        html_to_docx(src, args.out / dest)
-    files = sorted(p.relative_to(args.out).as_posix() for p in args.out.rglob("*") if p.is_file())
-    by_kind: dict[str, int] = {}
-    for f in files:
-        kind = re.sub(r"/.*", "", f)
-        by_kind[kind] = by_kind.get(kind, 0) + 1
-    print(f"{len(files)} files in {args.out}: {by_kind}")
+    written: list[Path] = []
+
+    def put(dest: str, data: bytes) -> None:
+        path = args.out / dest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        written.append(path)
+
+    for repo, commit, files in (
+        (args.pip, PIP_COMMIT, PIP_FILES),
+        (args.requests, REQUESTS_COMMIT, REQUESTS_FILES),
+        (args.zlib, ZLIB_COMMIT, ZLIB_FILES),
+    ):
+        for src, dest in files.items():
+            put(dest, from_git(repo, commit, src))
+    for path, dest in COPIED.items():
+        put(dest, path.read_bytes())
+    for src, dest in REQUESTS_AS_DOCX.items():
+        rst_to_docx(from_git(args.requests, REQUESTS_COMMIT, src).decode("utf-8"), args.out / dest)
+        written.append(args.out / dest)
+    for path in sorted(written):
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()[:12]
+        print(f"{path.relative_to(args.out)}  {len(data):>7,} bytes  sha256 {digest}")
+    print(f"{len(written)} files, {sum(p.stat().st_size for p in written):,} bytes")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class TextBuilder:
         self.headings: list[tuple[int, int, int]] = []
         self.blocks: list[tuple[int, int]] = []
         self._page_breaks = 0
+        self._turns: list[int] = []  # block offsets where a page begins inside the block
         self._buf: list[str] = []
         self._blen = 0
         self._anchors: list[tuple[int, int]] = []
@@ -125,8 +126,11 @@ class TextBuilder:
         body = "".join(self._buf).strip(" \n")
         lead = len("".join(self._buf)) - len("".join(self._buf).lstrip(" \n"))
         anchors = [(max(0, a - lead), ln) for a, ln in self._anchors if a - lead < len(body)]
-        self._buf, self._blen, self._anchors = [], 0, []
+        inside = [max(0, t - lead) for t in self._turns if t - lead < len(body)]
+        after = len(self._turns) - len(inside)  # turns after the block's last text
+        self._buf, self._blen, self._anchors, self._turns = [], 0, [], []
         if not body:
+            self._page_breaks += after
             return
         if self.size:
             sep = "\n" + "\f" * self._page_breaks + "\n" if self._page_breaks else PARAGRAPH_BREAK
@@ -134,7 +138,8 @@ class TextBuilder:
         start = self.size
         for _ in range(self._page_breaks):
             self.pages.append(start)
-        self._page_breaks = 0
+        self._page_breaks = after  # they begin with the next block
+        self.pages.extend(start + t for t in inside)
         self.lines.extend((start + a, ln) for a, ln in anchors)
         self._add(body)
         if kind == "heading":
@@ -150,6 +155,11 @@ class TextBuilder:
         """The blocks that follow are on the next page."""
         self.end_block()
         self._page_breaks += 1
+
+    def page_turn(self) -> None:
+        """The current block runs on to the next page (a paragraph cut by the page end): the
+        text added next begins that page. The block stays one, without a form feed."""
+        self._turns.append(self._blen)
 
     def build(self, *, title: str | None = None, url: str | None = None) -> Extracted:
         """The finished text and its layout; UnreadableError if no text was found."""

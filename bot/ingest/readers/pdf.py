@@ -69,6 +69,38 @@ def _joined(prev: str, line: str) -> tuple[str, str]:
     return prev, " " + line
 
 
+# A paragraph ending so has ended; one ending otherwise at a page's foot goes on overleaf.
+_ENDED = re.compile(r"[.!?\u2026:][\"'\u201d\u2019)\]]*$")
+
+
+def _para_text(para: list[_Line]) -> str:
+    """A paragraph's lines as one line, hyphenated words joined (pdfium's marks kept)."""
+    text = para[0].text
+    for line in para[1:]:
+        text, rest = _joined(text, line.text)
+        text += rest
+    return text
+
+
+@dataclass
+class _Block:
+    """A paragraph or heading: its text in parts, one per page it is on (from the first)."""
+
+    level: int
+    parts: list[str]
+    pages: list[int]
+    size: float  # of its last line
+
+    def runs_on(self, first: _Line) -> bool:
+        """Whether a page's first line goes on with this block, the last of the page before:
+        body text both, of one size, and this one cut short of a sentence's end."""
+        return (
+            not self.level
+            and abs(first.size - self.size) <= 0.05 * self.size
+            and not _ENDED.search(self.parts[-1].rstrip())
+        )
+
+
 def _paragraphs(lines: list[_Line], pitch: float, levels: dict[float, int]) -> list[list[_Line]]:
     """Lines grouped into paragraphs: a wider gap, a step up (a new column) or a change between
     heading and body size ends one. A word in another font inside a paragraph does not."""
@@ -141,24 +173,46 @@ def read_pdf(data: bytes) -> Extracted:
     levels = _heading_levels({x.size for x in all_lines if x.size > HEADING_RATIO * body})
     running = _running_lines(pages)
 
-    out = TextBuilder("pdf")
-    first_heading = None
+    # Paragraphs of every page, running heads and page numbers dropped; a paragraph the page
+    # end cut is one block over both pages.
+    blocks: list[_Block] = []
     for n, page in enumerate(pages):
-        if n:
-            out.page_break()
-        if running and page and n:  # the first page's top line is its title, not a running head
-            # Running heads and page numbers repeat on every page; they are not the text.
-            ends = (page[0], page[-1])
+        if running and page:
+            # Running heads and page numbers repeat on every page; they are not the text. The
+            # first page's top line is its title, not a running head; its foot is one.
+            ends = (page[0], page[-1]) if n else (page[-1],)
             page = [x for x in page if not (x in ends and _shape(x.text) in running)]
-        for para in _paragraphs(page, pitch, levels):
-            text = para[0].text
-            for line in para[1:]:
-                text, rest = _joined(text, line.text)
-                text += rest
-            text = text.replace(_SOFT_HYPHEN, "")
-            out.inline(text)
-            level = levels.get(para[0].size)
-            out.end_block("heading" if level else "para", level or 0)
-            if level and first_heading is None:
-                first_heading = " ".join(text.split())
-    return out.build(title=meta_title or first_heading)
+        for k, para in enumerate(_paragraphs(page, pitch, levels)):
+            level = levels.get(para[0].size, 0)
+            text = _para_text(para)
+            last = blocks[-1] if blocks else None
+            if k == 0 and last is not None and last.pages[-1] == n - 1 and last.runs_on(para[0]):
+                head, tail = _joined(last.parts[-1], text)
+                last.parts[-1] = head
+                last.parts.append(tail)
+                last.pages.append(n)
+                last.size = para[-1].size
+            else:
+                blocks.append(_Block(level, [text], [n], para[-1].size))
+
+    out = TextBuilder("pdf")
+    at_page = 0
+    for block in blocks:
+        while at_page < block.pages[0]:
+            out.page_break()
+            at_page += 1
+        for k, (n, part) in enumerate(zip(block.pages, block.parts, strict=True)):
+            if k:  # the page turns inside this paragraph
+                if part.startswith(" "):
+                    out.inline(" ")
+                out.page_turn()
+                at_page = n
+            out.inline(part.lstrip(" ").replace(_SOFT_HYPHEN, ""))
+        out.end_block("heading" if block.level else "para", block.level)
+    while at_page < len(pages) - 1:
+        out.page_break()
+        at_page += 1
+    heading = next((b.parts[0] for b in blocks if b.level), "")  # one page: not run on
+    return out.build(
+        title=meta_title or " ".join(heading.replace(_SOFT_HYPHEN, "").split()) or None
+    )
