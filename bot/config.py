@@ -88,7 +88,7 @@ class DiscordSettings:
     shard_count: int = 0  # 0 = as many as Discord recommends (with sharded = true)
     shard_ids: tuple[int, ...] = ()  # the shards this process runs; () = all of them
     help_channels: tuple[HelpChannel, ...] = ()
-    help_min_confidence: float = 1.7
+    help_min_confidence: float = 1.6
     message_command_public: bool = False
     gaps_file: str = "gaps.jsonl"
     gaps_distance: float = 0.4

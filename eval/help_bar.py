@@ -30,7 +30,7 @@ from bot.answer.evaluate import (
 from bot.app import make_embedder, open_answerer
 from bot.config import load_settings
 
-BARS = (1.32, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0)
+BARS = (1.27, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0)
 
 
 def outcomes(answerer: Answerer, rows: list[dict], cache: Path) -> list[tuple[float, bool]]:
