@@ -42,8 +42,9 @@ def main() -> None:
     ap.add_argument("--split", default="tune")
     ap.add_argument("-k", type=int, default=3)
     ap.add_argument("--percentile", type=float, default=1.0)
+    ap.add_argument("--config", type=Path, default=None, help="config.toml (default: ./)")
     args = ap.parse_args()
-    settings = load_settings(None)
+    settings = load_settings(args.config)
     embedder = make_embedder(settings)
     index = cached_index(
         passages_as_documents(read_jsonl(args.passages)), embedder, settings, progress=True
