@@ -109,6 +109,14 @@ def test_token_rotation_is_orthogonal_and_fixed():
     np.testing.assert_array_equal(r, word_piece_rotation(384))
 
 
+def test_the_rotation_is_made_once_and_shared_read_only():
+    # Every build and live update used to redo its QR (seconds under load); the one shared
+    # matrix must then be safe from a caller writing into it.
+    assert word_piece_rotation(16) is word_piece_rotation(16)
+    with pytest.raises(ValueError):
+        word_piece_rotation(16)[0, 0] = 1.0
+
+
 def _unit(rows):
     rows = np.asarray(rows, dtype=np.float32)
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)

@@ -22,6 +22,7 @@ Layout of the index folder::
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -69,15 +70,20 @@ Quantized = tuple[np.ndarray, np.ndarray]  # packed sign bits (uint8) and float1
 TOKEN_ROTATION_SEED = 13
 
 
+@functools.cache
 def word_piece_rotation(dim: int) -> np.ndarray:
     """A random orthogonal (dim, dim) matrix from a fixed seed, stored with each index.
 
     Turning a word piece before keeping only its signs spreads the few large coordinates of
     the model's vectors over all of them, so no one sign carries much of the vector.
+    Computed once per process (its QR took seconds of each live update under load) and
+    returned read-only, since every caller shares it.
     """
     gauss = np.random.default_rng(TOKEN_ROTATION_SEED).standard_normal((dim, dim))
     q, r = np.linalg.qr(gauss)
-    return np.asarray(q * np.sign(np.diag(r)), dtype=np.float32)
+    rotation = np.asarray(q * np.sign(np.diag(r)), dtype=np.float32)
+    rotation.setflags(write=False)
+    return rotation
 
 
 def quantize_rows(matrix: np.ndarray, rotation: np.ndarray) -> Quantized:
