@@ -131,8 +131,8 @@ def _pool_vectors(settings: Settings, encoder: Any, pool: list[str]) -> np.ndarr
 # the figures of the other steps at larger sizes leave them out (the late_interaction step
 # keeps them at every size).
 TOKENS_UP_TO = 10_000
-# Passages of the synthetic word pieces written at a time (their codes go straight to disk).
-TOKEN_BLOCK = 1 << 16
+# Rows of synthetic word-piece codes generated and written at a time (they go straight to disk).
+TOKEN_BLOCK = 1 << 22
 
 
 def synthetic_index(
@@ -211,8 +211,8 @@ def synthetic_index(
         token_vectors = np.lib.format.open_memmap(
             scratch, mode="w+", dtype=np.uint8, shape=(total, packed_width(dim))
         )
-        for lo in range(0, total, TOKEN_BLOCK * 64):
-            hi = min(total, lo + TOKEN_BLOCK * 64)
+        for lo in range(0, total, TOKEN_BLOCK):
+            hi = min(total, lo + TOKEN_BLOCK)
             token_vectors[lo:hi] = rng.integers(0, 256, (hi - lo, packed_width(dim)), np.uint8)
         scale = np.sqrt(np.pi / (2 * dim))
         token_scales = (scale * (1 + 0.05 * rng.standard_normal(total))).astype(np.float16)

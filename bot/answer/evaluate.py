@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,15 @@ def passages_as_documents(rows: Sequence[dict[str, Any]]) -> list[Document]:
     return docs
 
 
+def _first_missing(keys: Sequence[str], known: Callable[[str], bool]) -> list[int]:
+    """The position of the first occurrence of each key that is not known, in order."""
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        if k not in first and not known(k):
+            first[k] = i
+    return list(first.values())
+
+
 class MemoEmbedder:
     """An embedder whose embed() rows are kept on disk by text, for evaluations that index the
     same content several times (one benchmark rendered in several formats): a sentence already
@@ -118,9 +127,7 @@ class MemoEmbedder:
         except (OSError, ValueError, KeyError):
             pass
         known: dict[str, np.ndarray] = dict(zip(old_keys.tolist(), old_vecs, strict=True))
-        missing = sorted(
-            {k: i for i, k in reversed(list(enumerate(keys))) if k not in known}.values()
-        )
+        missing = _first_missing(keys, lambda k: k in known)
         if missing:
             fresh = self.inner.embed([texts[i] for i in missing], progress=progress)
             known.update(zip([keys[i] for i in missing], fresh, strict=True))
@@ -162,11 +169,7 @@ class MemoSpanEmbedder(MemoEmbedder):
             hashlib.sha1(json.dumps([t, [list(x) for x in sp]]).encode("utf-8")).hexdigest()
             for t, sp in zip(texts, spans, strict=True)
         ]
-        missing = sorted(
-            {
-                k: i for i, k in reversed(list(enumerate(keys))) if not self._span_file(k).exists()
-            }.values()
-        )
+        missing = _first_missing(keys, lambda k: self._span_file(k).exists())
         if missing:
             vecs, pieces, pooled = self.spans_inner.embed_spans(
                 [texts[i] for i in missing], [spans[i] for i in missing], progress=progress
