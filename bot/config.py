@@ -49,6 +49,11 @@ class AnswerSettings:
     token_confidence_weight: float = 2.0
     min_confidence_without_tokens: float = 0.6
     unknown_name_penalty: float = 0.3
+    # A question that hinges on a rare word the corpus never uses (lexical.unknown_terms), and
+    # a who-question whose quote names no one: each costs this much confidence. Chosen on the
+    # SQuAD-dev tune split with eval/decline_check.py (see eval/pip_docs/README.md).
+    unknown_term_penalty: float = 0.5
+    answer_type_penalty: float = 0.5
     max_question_chars: int = 1000
     # Further sources ("Also in the sources") must reach this confidence (the same formula):
     # the 1st percentile of the confidence of further sources that contain the answer, on
@@ -149,6 +154,8 @@ _MINIMUM = {
     "retrieval.approximate_from": 1,
     "answer.max_quote_sentences": 1,
     "answer.unknown_name_penalty": 0,
+    "answer.unknown_term_penalty": 0,
+    "answer.answer_type_penalty": 0,
     "answer.token_confidence_weight": 0,
     "answer.max_question_chars": 1,
     "discord.cooldown_seconds": 0,

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from bot.answer.compose import Answerer, clean_question
+from bot.answer.compose import SUBJECT_SHARE, Answerer, clean_question, names_in
 from bot.config import AnswerSettings, ChunkingSettings, RetrievalSettings
 from bot.errors import QuestionError
 from bot.ingest.corpus import load_corpus
@@ -53,6 +53,58 @@ def test_question_naming_an_unknown_person_is_penalised(answerer):
     assert answerer.index.lexical.unknown_names("Which queen rules the honey bees colony?") == []
     # the penalty comes on top of the lost word coverage
     assert unknown.confidence < known.confidence - 0.3
+
+
+def test_question_hinging_on_a_rare_word_the_sources_never_use_is_penalised(answerer):
+    lexical = answerer.index.lexical
+    assert lexical.unknown_terms("How do the honey bees use twine?") == ["twine"]
+    # A common word the sources lack is a paraphrase; a non-word near one of theirs a typo;
+    # a number is not a word.
+    assert lexical.unknown_terms("How do honey bees react to flowers?") == []
+    assert lexical.unknown_terms("How many honey bees live in a colny?") == []
+    assert lexical.unknown_terms("Which rocket launched Apollo 13 in 1970?") == []
+    question = "How do the honey bees use twine?"
+    unpenalised = Answerer(
+        answerer.index,
+        answerer.retriever.embedder,
+        RetrievalSettings(k=3),
+        AnswerSettings(unknown_term_penalty=0),
+    ).ask(question)
+    penalised = answerer.ask(question)
+    assert penalised.results[0].quote == unpenalised.results[0].quote
+    assert penalised.confidence == pytest.approx(
+        unpenalised.confidence - AnswerSettings().unknown_term_penalty
+    )
+
+
+def test_names_in_a_quote_leave_out_the_question_sentence_starts_and_stop_words():
+    quote = "Participants wrote Python code. The tool of Jean-loup Gailly; I use it with Pip."
+    assert names_in(quote, "Who wrote pip?") == ["Python", "Jean-loup", "Gailly"]
+
+
+def test_who_question_whose_quote_names_no_one_is_penalised(answerer):
+    lexical = answerer.index.lexical
+    # The premise: Apollo and the Moon are this corpus's subject, Neil Armstrong is not.
+    assert lexical.passage_share("Apollo") > SUBJECT_SHARE
+    assert lexical.passage_share("Moon") > SUBJECT_SHARE
+    assert lexical.passage_share("Armstrong") <= SUBJECT_SHARE
+    lenient = Answerer(
+        answerer.index,
+        answerer.retriever.embedder,
+        RetrievalSettings(k=3),
+        AnswerSettings(answer_type_penalty=0),
+    )
+    nobody = "Who launched the Saturn V rocket?"  # quoted: "...every crewed Apollo mission..."
+    strict, loose = answerer.ask(nobody), lenient.ask(nobody)
+    assert "Saturn V rocket launched" in strict.results[0].quote
+    assert strict.confidence == pytest.approx(
+        loose.confidence - AnswerSettings().answer_type_penalty
+    )
+    named = "Who was the first person to walk on the lunar surface?"  # Neil Armstrong
+    assert answerer.ask(named).confidence == pytest.approx(lenient.ask(named).confidence)
+    # The same quote, asked as a what-question, costs nothing.
+    what = "What launched every crewed Apollo mission?"
+    assert answerer.ask(what).confidence == pytest.approx(lenient.ask(what).confidence)
 
 
 def test_json_shape(answerer):

@@ -14,7 +14,7 @@ from bot.errors import QuestionError
 from bot.ingest.links import cite_url, published_url
 from bot.search.embedder import Embedder
 from bot.search.index import Index
-from bot.search.lexical import terms
+from bot.search.lexical import is_stopword, terms
 from bot.search.retrieval import Hit, Retriever
 
 
@@ -132,6 +132,31 @@ def clean_question(question: str, max_chars: int) -> str:
 # Paragraphs are separated by a blank line; PDF pages by a form feed on its own line.
 _BLANK_LINE = re.compile(r"\n[ \t\r\f]*\n")
 _CLOSERS = (".", "!", "?", "…", '"', "”", "’", "'", ")", "]", ":", ";")
+# A question that asks for a person or an organisation: its answer is a name.
+_WHO = re.compile(r"^\W*(who|whom|whose)\b|\b(by|to|for|with|from|of) whom\b", re.IGNORECASE)
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’\-]*")
+_SENTENCE_START = re.compile(r"(^|[.!?:;\"“(\n])\s*$")
+# A capitalised word in more than this share of all passages is the corpus's own subject
+# ("Python" in pip's docs: 28%), not the name a question asks for. SQuAD-dev's tune split:
+# 8 of the 152 correct answers to who-questions hold no name at all; none hold only names above
+# 2% (bar the 8), so the share has wide room.
+SUBJECT_SHARE = 0.2
+
+
+def names_in(text: str, question: str) -> list[str]:
+    """Capitalised words of text (names, most likely) that are not the question's own words,
+    not stop words or single letters ("The", "I"), and do not start a sentence, where any word
+    is capitalised."""
+    asked = {w.lower() for w in re.findall(r"[\w'’\-]+", question)}
+    found = []
+    for m in _CAPITALISED.finditer(text):
+        word = m.group()
+        if len(word) < 2 or word.lower() in asked or is_stopword(word.lower()):
+            continue
+        if _SENTENCE_START.search(text[: m.start()]):
+            continue
+        found.append(word)
+    return found
 
 
 class Answerer:
@@ -151,6 +176,7 @@ class Answerer:
         self.retriever = Retriever(index, embedder, retrieval)
         self.settings = answer
         self.k = retrieval.k
+        self._asked: tuple[str, float] = ("", 0.0)  # the last question and its penalty
 
     def ask(
         self,
@@ -348,8 +374,9 @@ class Answerer:
         corpus's: unrelated text sits near 0.1-0.3, a paraphrase above 0.5.
         Without it: the best sentence's cosine plus the share of the question's idf weight the
         passage contains, compared with min_confidence_without_tokens.
-        Either way, minus a penalty when the question names something (a capitalised word)
-        that appears nowhere in the corpus: a question about someone else.
+        Either way, minus the question's penalties (question_penalty), and minus
+        answer_type_penalty when a who-question's quote names no one (names_in, leaving out
+        the corpus's own subject).
         """
         s = self.settings
         if hit.tokens is not None:
@@ -358,6 +385,30 @@ class Answerer:
         else:
             score = hit.sentence + self.coverage(q_terms, top.passage)
             bar = s.min_confidence_without_tokens
-        if self.index.lexical.unknown_names(question):
-            score -= s.unknown_name_penalty
+        score -= self.question_penalty(question)
+        if _WHO.search(question) and not self.names_someone(top.quote, question):
+            score -= s.answer_type_penalty
         return float(score), bar
+
+    def question_penalty(self, question: str) -> float:
+        """What the question's own words cost, whatever passage answers: unknown_name_penalty
+        when it names something (a capitalised word) the corpus never mentions, a question
+        about someone else; unknown_term_penalty when it hinges on a rare word the corpus never
+        uses ("twine", "urlopen"), a question about something else. Kept for the last question:
+        every further source asks again."""
+        asked, penalty = self._asked
+        if asked != question:
+            lexical = self.index.lexical
+            penalty = 0.0
+            if lexical.unknown_names(question):
+                penalty += self.settings.unknown_name_penalty
+            if lexical.unknown_terms(question):
+                penalty += self.settings.unknown_term_penalty
+            self._asked = (question, penalty)
+        return penalty
+
+    def names_someone(self, quote: str, question: str) -> bool:
+        """Whether the quote holds a name other than the question's own and the corpus's
+        subject (a word in more than SUBJECT_SHARE of the passages)."""
+        lexical = self.index.lexical
+        return any(lexical.passage_share(w) <= SUBJECT_SHARE for w in names_in(quote, question))

@@ -39,6 +39,11 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN)
 
 
+def is_stopword(word: str) -> bool:
+    """Whether a lower-cased word is an English stop word (the list BM25 leaves out)."""
+    return word in _stopwords()
+
+
 def _tokens(text: str) -> tuple[str, ...]:
     stop = _stopwords()
     words = [w for w in _TOKEN.findall(text.lower()) if w not in stop]
@@ -75,6 +80,29 @@ def pairs(words: Sequence[str]) -> list[str]:
 
 # A capitalised word that does not start the question or a sentence: most likely a name.
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][\w'’\-]*")
+# Below this Zipf frequency (wordfreq: 3 = once per million words) a word is rare in English:
+# a technical term or a name ("twine", "tuple", "urlopen"), not a paraphrase ("react").
+RARE_ZIPF = 3.5
+
+
+@cache
+def _zipf() -> Any:
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency
+
+
+def _near(stem: str, candidates: Sequence[str]) -> bool:
+    """Whether a stem is a likely misspelling of one of candidates: within one edit
+    (Damerau-Levenshtein: a transposition is one) for stems of up to 5 letters, two beyond."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import DamerauLevenshtein
+
+    limit = 1 if len(stem) <= 5 else 2
+    return (
+        process.extractOne(stem, candidates, scorer=DamerauLevenshtein.distance, score_cutoff=limit)
+        is not None
+    )
 
 
 class LexicalIndex:
@@ -152,6 +180,42 @@ class LexicalIndex:
             for m in _NAME.finditer(question.strip())
             if any(t not in vocab for t in terms(m.group(0)))
         ]
+
+    def unknown_terms(self, question: str) -> list[str]:
+        """Words of question the sources never use, which are rare in English and are not
+        a misspelling of a word they do use: a question that hinges on one ("How do I upload
+        with twine?" over pip's docs) asks about something they do not cover. Common words
+        the corpus lacks are paraphrases, not a sign ("react", "surface")."""
+        vocab = self._bm25.vocab_dict
+        stop = _stopwords()
+        found = []
+        for word in dict.fromkeys(_TOKEN.findall(question.lower())):
+            if word in stop or not any(c.isalpha() for c in word) or "_" in word:
+                continue
+            stem = _stemmer().stemWord(word)
+            if stem in vocab or _zipf()(word, "en") >= RARE_ZIPF:
+                continue
+            if len(stem) >= 4 and _near(stem, self._terms_of_length(len(stem))):
+                continue  # a misspelling of a word the corpus uses
+            found.append(word)
+        return found
+
+    def passage_share(self, word: str) -> float:
+        """The share of passages holding word (its most frequent stem): above a few percent
+        it is the corpus's subject ("Python" in pip's docs), not a detail of one passage."""
+        vocab = self._bm25.vocab_dict
+        df = self._doc_freq()
+        counts = [int(df[vocab[t]]) for t in terms(word) if t in vocab]
+        return max(counts, default=0) / max(self.size, 1)
+
+    def _terms_of_length(self, n: int) -> list[str]:
+        """The corpus's stems of n-2 to n+2 characters (the candidates for a misspelling)."""
+        if not hasattr(self, "_by_length"):
+            by_length: dict[int, list[str]] = {}
+            for t in self._bm25.vocab_dict:
+                by_length.setdefault(len(t), []).append(t)
+            self._by_length = by_length
+        return [t for k in range(n - 2, n + 3) for t in self._by_length.get(k, ())]
 
     def _doc_freq(self) -> np.ndarray:
         if not hasattr(self, "_df"):
