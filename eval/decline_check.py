@@ -6,6 +6,11 @@ script, not part of the package.
 For each setting tried (answer.<key>=<value>, several per line): the share of answerable
 questions declined, and of unanswerable ones declined, per set; through `eval`'s own code.
 
+"squad withheld" asks each tune question with its gold passage taken out of retrieval (every
+score of it masked before fusion, so nothing is scaled by it), keeping the questions whose
+answer is then in no quoted passage: unanswerable questions about the corpus's own topics,
+as in SQuAD 2.0, the kind a documentation corpus meets ("Who wrote pip?").
+
     .venv/bin/python eval/decline_check.py --pip PIP/docs/html \\
         --try "" "unknown_term_penalty=0 answer_type_penalty=0"
 """
@@ -14,9 +19,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from bot.app import evaluate_files
+import numpy as np
+
+import bot.search.retrieval as retrieval
+from bot.answer.compose import Answerer, clean_question
+from bot.answer.evaluate import (
+    cached_index,
+    contains_answer,
+    passages_as_documents,
+    question_encoding,
+    read_jsonl,
+    split_of,
+)
+from bot.app import evaluate_files, make_embedder
 from bot.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent
@@ -56,6 +75,64 @@ def sets(pip: Path | None) -> list[tuple[str, dict]]:
     return out
 
 
+def withheld(settings: Settings) -> dict[str, float]:
+    """Declines on the tune split as asked, and with each question's gold passage withheld."""
+    docs = passages_as_documents(read_jsonl(SQUAD / "passages.jsonl"))
+    embedder = make_embedder(settings)
+    index = cached_index(docs, embedder, settings, progress=False)
+    answerer = Answerer(index, embedder, settings.retrieval, settings.answer)
+    titles = {d.source: d.title for d in index.documents}
+    rows = [
+        r
+        for r in read_jsonl(SQUAD / "questions.jsonl")
+        if split_of(titles.get(str(r["gold"][0]), "")) == "tune"
+    ]
+    texts = [clean_question(str(r["question"]), 1000) for r in rows]
+    vectors, tokens = question_encoding(answerer.retriever, texts, settings.cache_dir)
+    hidden: list[int] = []
+    dense_scores, lexical = retrieval.dense_scores, index.lexical
+    scores, phrase_scores = lexical.scores, lexical.phrase_scores
+
+    def masked_dense(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        dense, sentence = dense_scores(*args, **kwargs)
+        dense, sentence = dense.copy(), sentence.copy()
+        dense[hidden], sentence[hidden] = -1.0, -1.0
+        return dense, sentence
+
+    def masked(score: Callable[[str], np.ndarray]) -> Callable[[str], np.ndarray]:
+        def inner(question: str) -> np.ndarray:
+            out = score(question).copy()
+            out[hidden] = 0.0
+            return out
+
+        return inner
+
+    retrieval.dense_scores = masked_dense  # type: ignore[assignment]
+    lexical.scores, lexical.phrase_scores = masked(scores), masked(phrase_scores)  # type: ignore[method-assign]
+    passage_doc = np.asarray(index.passages[:, 0])
+    source_of = {d.source: i for i, d in enumerate(index.documents)}
+    asked, kept = [], []
+    try:
+        for i, (row, text) in enumerate(zip(rows, texts, strict=True)):
+            qt = tokens[i] if tokens is not None else None
+            hidden.clear()
+            asked.append(answerer.ask(text, query_vector=vectors[i], query_tokens=qt).answered)
+            gold = [source_of[str(g)] for g in row["gold"]]
+            hidden.extend(np.flatnonzero(np.isin(passage_doc, gold)).tolist())
+            answer = answerer.ask(text, query_vector=vectors[i], query_tokens=qt)
+            if answer.results and not any(
+                contains_answer(r.passage, row["answers"]) for r in answer.results
+            ):
+                kept.append(answer.answered)
+    finally:
+        retrieval.dense_scores = dense_scores
+    return {
+        "answerable declined": float(np.mean([not a for a in asked])),
+        "unanswerable declined": float(np.mean([not a for a in kept])),
+        "unanswerable questions": len(kept),
+    }
+
+
 def with_answer(settings: Settings, spec: str) -> Settings:
     """settings with answer.<key>=<value> pairs of spec applied."""
     changes = {}
@@ -82,6 +159,11 @@ def main() -> None:
             if "declined_unanswerable" in m:
                 cell += f" unanswerable declined {m['declined_unanswerable']:.3f}"
             cells.append(cell)
+        w = withheld(settings)
+        cells.append(
+            f"squad withheld: answerable declined {w['answerable declined']:.3f} unanswerable "
+            f"declined {w['unanswerable declined']:.3f} ({w['unanswerable questions']} questions)"
+        )
         print(f"[{spec or 'defaults'}]\n  " + "\n  ".join(cells), flush=True)
 
 
