@@ -135,12 +135,20 @@ _CLOSERS = (".", "!", "?", "…", '"', "”", "’", "'", ")", "]", ":", ";")
 # A question that asks for a person or an organisation: its answer is a name.
 _WHO = re.compile(r"^\W*(who|whom|whose)\b|\b(by|to|for|with|from|of) whom\b", re.IGNORECASE)
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’\-]*")
-_SENTENCE_START = re.compile(r"(^|[.!?:;\"“(\n])\s*$")
+_OPENERS = frozenset('.!?:;"“(\n')
 # A capitalised word in more than this share of all passages is the corpus's own subject
 # ("Python" in pip's docs: 28%), not the name a question asks for. SQuAD-dev's tune split:
 # 8 of the 152 correct answers to who-questions hold no name at all; none hold only names above
 # 2% (bar the 8), so the share has wide room.
 SUBJECT_SHARE = 0.2
+
+
+def _starts_sentence(text: str, at: int) -> bool:
+    """Whether the word at text[at] opens the text, a line or a sentence (or a quotation)."""
+    i = at - 1
+    while i >= 0 and text[i] in " \t\r":
+        i -= 1
+    return i < 0 or text[i] in _OPENERS
 
 
 def names_in(text: str, question: str) -> list[str]:
@@ -153,7 +161,7 @@ def names_in(text: str, question: str) -> list[str]:
         word = m.group()
         if len(word) < 2 or word.lower() in asked or is_stopword(word.lower()):
             continue
-        if _SENTENCE_START.search(text[: m.start()]):
+        if _starts_sentence(text, m.start()):
             continue
         found.append(word)
     return found
