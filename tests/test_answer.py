@@ -107,6 +107,21 @@ def test_who_question_whose_quote_names_no_one_is_penalised(answerer):
     assert answerer.ask(what).confidence == pytest.approx(lenient.ask(what).confidence)
 
 
+def test_a_question_in_the_sources_is_not_marked_as_the_answer(settings, fake_embedder):
+    (settings.seeds_dir / "faq.txt").write_text(
+        "Bee FAQ\n\n"
+        "How do bees find far flowers?\n"  # a short line: the reader keeps it on its own
+        "Scouts dance to show the way.\n",
+        encoding="utf-8",
+    )
+    docs, _ = load_corpus(settings.seeds_dir)
+    index, _ = build_index(docs, fake_embedder, settings.chunking)
+    answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings())
+    top = answerer.ask("How do bees find far flowers?").results[0]
+    assert top.source == "faq.txt"
+    assert top.quote == "Scouts dance to show the way."
+
+
 def test_json_shape(answerer):
     data = answerer.ask("Where is Mount Etna?").to_json()
     json.dumps(data)

@@ -273,6 +273,11 @@ class Answerer:
         if not (headings | blocks).all():
             # Code and tables are quoted with their passage, never marked as its answer.
             scores[blocks] = -np.inf
+        asks = np.array([self.index.sentence_text(j).rstrip().endswith("?") for j in ids])
+        if not (headings | blocks | asks).all():
+            # A question (an FAQ's own, a rhetorical one) repeats the asker's words but is
+            # not an answer; its answer follows it.
+            scores[asks] = -np.inf
         return ids, scores
 
     def in_block(self, j: int) -> bool:
