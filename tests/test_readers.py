@@ -60,6 +60,27 @@ def test_short_lines_are_not_joined():
     assert text == "Roses are red\nViolets are blue\n" and anchors == ((0, 1),)
 
 
+def test_txt_drawings_are_blocks_and_their_lines_stay_lines():
+    src = (
+        "The trailer of each member holds a checksum and the length of the input data.\n"
+        "+-------------------------+-------------------------+\n"
+        "|          CRC32          |          ISIZE          |\n"
+        "+-------------------------+-------------------------+\n"
+        "\n"
+        "| name | size |\n"
+        "| ISIZE | 4 |\n"
+        "\n"
+        "A line with one | bar, and 1 2 3 numbers, is prose.\n"
+    )
+    e = read_bytes(src.encode(), ".txt")
+    box = (src.index("+---"), src.index("+\n\n") + 1)
+    table = (src.index("| name"), src.index("| 4 |") + 5)
+    assert e.layout.blocks == (box, table)
+    assert "CRC32          |          ISIZE          |\n+---" in e.text  # not joined
+    assert not e.layout.is_block(0, src.index("\n"))  # the prose above the box
+    assert not e.layout.is_block(src.index("A line with"), len(src))
+
+
 def test_crlf_and_bom_are_normalised():
     e = read_bytes(b"\xef\xbb\xbfFirst line here\r\n\r\nSecond paragraph.\r\n", ".txt")
     assert e.text == "First line here\n\nSecond paragraph.\n"

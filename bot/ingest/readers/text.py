@@ -12,14 +12,51 @@ from bot.ingest.readers.base import Extracted, decode_text
 _OWN_LINE = re.compile(r"\s|[-*+•–]\s|\d{1,3}[.)]\s|[A-Za-z][.)]\s")
 # A line shorter than this is a title, an address line, a verse: not wrapped prose.
 MIN_WRAPPED = 30
+# A line drawn with characters, not written: a box edge or rule ("+---+---+", "=====").
+_RULE = re.compile(r"[ \t]*[-+=_*~|:.#<>/\\^ \t]*[-+=_*~|]{3}[-+=_*~|:.#<>/\\^ \t]*")
+# A row of a drawn table or box: text between bars ("|  CRC32  |  ISIZE  |").
+_CELLS = re.compile(r"[^|]*\|[^|]*\|.*")
+# The bit or column numbers over a drawn box ("0   1   2   3").
+_NUMBERS = re.compile(r"[ \t]*\d+([ \t]+\d+)+[ \t]*")
+
+
+def drawn_lines(lines: list[str]) -> list[bool]:
+    """Which lines belong to a drawing (a box, a drawn table): runs of consecutive rule, cell
+    and number lines that hold a rule line or two cell lines. A lone rule under a title is one."""
+    kind = [
+        "rule"
+        if _RULE.fullmatch(line)
+        else "cells"
+        if _CELLS.fullmatch(line)
+        else "numbers"
+        if _NUMBERS.fullmatch(line)
+        else ""
+        for line in lines
+    ]
+    drawn = [False] * len(lines)
+    start = 0
+    while start < len(lines):
+        if not kind[start]:
+            start += 1
+            continue
+        end = start
+        while end < len(lines) and kind[end]:
+            end += 1
+        run = kind[start:end]
+        if "rule" in run or run.count("cells") >= 2:
+            drawn[start:end] = [True] * (end - start)
+        start = end
+    return drawn
 
 
 def rejoin(text: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     """text with each newline inside a wrapped paragraph replaced by a space (so offsets do not
-    move), and the line anchors that keep the source line of every character."""
+    move), and the line anchors that keep the source line of every character. Lines of a
+    drawing are never joined."""
     chars = list(text)
     anchors = [(0, 1)]
     lines = text.split("\n")
+    drawn = drawn_lines(lines)
     pos = 0
     for n, (line, nxt) in enumerate(itertools.pairwise(lines), 1):
         pos += len(line)  # pos is the newline after line n
@@ -28,6 +65,7 @@ def rejoin(text: str) -> tuple[str, tuple[tuple[int, int], ...]]:
             and nxt.strip()
             and len(line.strip()) >= MIN_WRAPPED
             and not _OWN_LINE.match(nxt)
+            and not (drawn[n - 1] or drawn[n])
         ):
             chars[pos] = " "
             anchors.append((pos + 1, n + 1))
@@ -35,7 +73,24 @@ def rejoin(text: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     return "".join(chars), tuple(anchors)
 
 
+def drawings(text: str) -> tuple[tuple[int, int], ...]:
+    """(start, end) of each drawing of text: quoted with its passage, never as the answer."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for line, drawn in zip(text.split("\n"), drawn_lines(text.split("\n")), strict=True):
+        if drawn:
+            if spans and spans[-1][1] == pos - 1:  # the line right after the last drawn one
+                spans[-1] = (spans[-1][0], pos + len(line))
+            else:
+                spans.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    return tuple(spans)
+
+
 def read_text(data: bytes) -> Extracted:
-    """A .txt file: hard-wrapped paragraphs joined; its title comes from corpus.derive_title."""
-    text, anchors = rejoin(decode_text(data))
-    return Extracted(text=text, layout=Layout(format="txt", lines=anchors))
+    """A .txt file: hard-wrapped paragraphs joined, drawings marked as blocks; its title comes
+    from corpus.derive_title."""
+    raw = decode_text(data)
+    text, anchors = rejoin(raw)
+    layout = Layout(format="txt", lines=anchors, blocks=drawings(raw))
+    return Extracted(text=text, layout=layout)
