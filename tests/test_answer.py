@@ -63,6 +63,7 @@ def test_question_hinging_on_a_rare_word_the_sources_never_use_is_penalised(answ
     assert lexical.unknown_terms("How do honey bees react to flowers?") == []
     assert lexical.unknown_terms("How many honey bees live in a colny?") == []
     assert lexical.unknown_terms("Which rocket launched Apollo 13 in 1970?") == []
+    assert lexical.unknown_terms("What does hive_max_bees set for ____?") == ["hive_max_bees"]
     question = "How do the honey bees use twine?"
     unpenalised = Answerer(
         answerer.index,

@@ -191,7 +191,7 @@ class LexicalIndex:
         stop = _stopwords()
         found = []
         for word in dict.fromkeys(_TOKEN.findall(question.lower())):
-            if word in stop or not any(c.isalpha() for c in word) or "_" in word:
+            if word in stop or not any(c.isalpha() for c in word):  # "1970", "____"
                 continue
             stem = _stemmer().stemWord(word)
             if stem in vocab or _zipf(word) >= RARE_ZIPF:
