@@ -407,7 +407,7 @@ class Answerer:
         """What the question's own words cost, whatever passage answers: unknown_name_penalty
         when it names something (a capitalised word) the corpus never mentions, a question
         about someone else; unknown_term_penalty when it hinges on a rare word the corpus never
-        uses ("twine", "urlopen"), a question about something else. Kept for the last question:
+        uses ("tuple", "urlopen"), a question about something else. Kept for the last question:
         every further source asks again."""
         asked, penalty = self._asked
         if asked != question:

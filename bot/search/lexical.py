@@ -81,7 +81,7 @@ def pairs(words: Sequence[str]) -> list[str]:
 # A capitalised word that does not start the question or a sentence: most likely a name.
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][\w'’\-]*")
 # Below this Zipf frequency (wordfreq: 3 = once per million words) a word is rare in English:
-# a technical term or a name ("twine", "tuple", "urlopen"), not a paraphrase ("react").
+# a technical term or a name ("tuple", "urlopen", "arm64"), not a paraphrase ("react").
 RARE_ZIPF = 3.5
 
 
@@ -184,9 +184,9 @@ class LexicalIndex:
 
     def unknown_terms(self, question: str) -> list[str]:
         """Words of question the sources never use, which are rare in English and are not
-        a misspelling of a word they do use: a question that hinges on one ("How do I upload
-        with twine?" over pip's docs) asks about something they do not cover. Common words
-        the corpus lacks are paraphrases, not a sign ("react", "surface")."""
+        a misspelling of a word they do use: a question that hinges on one ("What is the
+        difference between a list and a tuple?" over pip's docs) asks about something they do
+        not cover. Common words the corpus lacks are paraphrases, not a sign ("react")."""
         vocab = self._bm25.vocab_dict
         stop = _stopwords()
         found = []
