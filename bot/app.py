@@ -15,13 +15,13 @@ from bot.answer.compose import Answerer
 from bot.answer.evaluate import (
     Row,
     cached_index,
+    in_split,
     memo_embedder,
     metrics,
     passages_as_documents,
     question_encoding,
     read_jsonl,
     run_eval,
-    split_of,
     write_details,
 )
 from bot.answer.gaps import GapGroup, find_gaps, read_gaps
@@ -323,15 +323,7 @@ def evaluate_files(
                 missing[0],
             )
     if split != "all":
-        titles = {d.source: d.title for d in index.documents}
-        # A row may name its part of the split (a rendered benchmark whose file titles are the
-        # readers' to choose); otherwise it is its gold article's, by title, fixed in split_of.
-        rows = [
-            r
-            for r in rows
-            if (r.get("split") or (r.get("gold") and split_of(titles.get(str(r["gold"][0]), ""))))
-            == split
-        ]
+        rows = in_split(rows, index.documents, split)
     texts = [str(r["question"]) for r in rows]
     vecs, tokens = question_encoding(answerer.retriever, texts, settings.cache_dir)
     outcomes = run_eval(answerer, rows, vecs, tokens)

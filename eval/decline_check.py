@@ -30,10 +30,10 @@ from bot.answer.compose import Answerer, clean_question
 from bot.answer.evaluate import (
     cached_index,
     contains_answer,
+    in_split,
     passages_as_documents,
     question_encoding,
     read_jsonl,
-    split_of,
 )
 from bot.app import evaluate_files, make_embedder
 from bot.config import Settings, load_settings
@@ -81,12 +81,7 @@ def withheld(settings: Settings) -> dict[str, float]:
     embedder = make_embedder(settings)
     index = cached_index(docs, embedder, settings, progress=False)
     answerer = Answerer(index, embedder, settings.retrieval, settings.answer)
-    titles = {d.source: d.title for d in index.documents}
-    rows = [
-        r
-        for r in read_jsonl(SQUAD / "questions.jsonl")
-        if split_of(titles.get(str(r["gold"][0]), "")) == "tune"
-    ]
+    rows = in_split(read_jsonl(SQUAD / "questions.jsonl"), index.documents, "tune")
     texts = [clean_question(str(r["question"]), 1000) for r in rows]
     vectors, tokens = question_encoding(answerer.retriever, texts, settings.cache_dir)
     hidden: list[int] = []

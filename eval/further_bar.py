@@ -25,10 +25,10 @@ from bot.answer.compose import Answerer, clean_question
 from bot.answer.evaluate import (
     cached_index,
     contains_answer,
+    in_split,
     passages_as_documents,
     question_encoding,
     read_jsonl,
-    split_of,
 )
 from bot.app import make_embedder
 from bot.config import load_settings
@@ -50,13 +50,10 @@ def main() -> None:
         passages_as_documents(read_jsonl(args.passages)), embedder, settings, progress=True
     )
     answerer = Answerer(index, embedder, settings.retrieval, settings.answer)
-    titles = {d.source: d.title for d in index.documents}
     rows = [
         r
-        for r in read_jsonl(args.questions)
-        if r.get("answerable", True)
-        and r.get("gold")
-        and split_of(titles.get(str(r["gold"][0]), "")) == args.split
+        for r in in_split(read_jsonl(args.questions), index.documents, args.split)
+        if r.get("answerable", True) and r.get("gold")
     ]
     texts = [str(r["question"]) for r in rows]
     vecs, tokens = question_encoding(answerer.retriever, texts, settings.cache_dir)

@@ -22,10 +22,10 @@ import numpy as np
 from bot.answer.compose import Answerer, clean_question
 from bot.answer.evaluate import (
     cached_index,
+    in_split,
     passages_as_documents,
     question_encoding,
     read_jsonl,
-    split_of,
 )
 from bot.app import make_embedder, open_answerer
 from bot.config import load_settings
@@ -66,12 +66,7 @@ def main() -> None:
         answerer = open_answerer(settings, auto_rebuild=True).answerer
     rows = read_jsonl(args.questions)
     if args.split != "all":
-        titles = {d.source: d.title for d in answerer.index.documents}
-        rows = [
-            r
-            for r in rows
-            if r.get("gold") and split_of(titles.get(str(r["gold"][0]), "")) == args.split
-        ]
+        rows = in_split(rows, answerer.index.documents, args.split)
     answerable = [r for r in rows if r.get("answerable", True)]
     sets = {
         "unanswerable in --questions": [r for r in rows if not r.get("answerable", True)],

@@ -46,6 +46,21 @@ def split_of(title: str) -> str:
     return "tune" if zlib.crc32(title.encode("utf-8")) % 3 == 0 else "report"
 
 
+def in_split(
+    rows: Sequence[dict[str, Any]], documents: Sequence[Document], split: str
+) -> list[dict[str, Any]]:
+    """The question rows of split ("tune" or "report"). A row may name its part itself (a
+    rendered benchmark, whose file titles are the readers' to choose); otherwise it is its
+    first gold article's, by title, fixed in split_of."""
+    titles = {d.source: d.title for d in documents}
+    return [
+        r
+        for r in rows
+        if (r.get("split") or (r.get("gold") and split_of(titles.get(str(r["gold"][0]), ""))))
+        == split
+    ]
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSON-lines file; a bad line is an error naming the line."""
     rows = []
