@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 
 from bot.ingest.layout import Layout
 from bot.ingest.readers.base import Extracted, decode_text
@@ -20,7 +21,7 @@ _CELLS = re.compile(r"[^|]*\|[^|]*\|.*")
 _NUMBERS = re.compile(r"[ \t]*\d+([ \t]+\d+)+[ \t]*")
 
 
-def drawn_lines(lines: list[str]) -> list[bool]:
+def drawn_lines(lines: Sequence[str]) -> list[bool]:
     """Which lines belong to a drawing (a box, a drawn table): runs of consecutive rule, cell
     and number lines that hold a rule line or two cell lines. A lone rule under a title is one."""
     kind = [
@@ -49,14 +50,16 @@ def drawn_lines(lines: list[str]) -> list[bool]:
     return drawn
 
 
-def rejoin(text: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+def rejoin(
+    text: str, drawn: Sequence[bool] | None = None
+) -> tuple[str, tuple[tuple[int, int], ...]]:
     """text with each newline inside a wrapped paragraph replaced by a space (so offsets do not
     move), and the line anchors that keep the source line of every character. Lines of a
-    drawing are never joined."""
+    drawing (drawn: drawn_lines of text's lines, when the caller has them) are never joined."""
     chars = list(text)
     anchors = [(0, 1)]
     lines = text.split("\n")
-    drawn = drawn_lines(lines)
+    drawn = drawn_lines(lines) if drawn is None else drawn
     pos = 0
     for n, (line, nxt) in enumerate(itertools.pairwise(lines), 1):
         pos += len(line)  # pos is the newline after line n
@@ -73,12 +76,13 @@ def rejoin(text: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     return "".join(chars), tuple(anchors)
 
 
-def drawings(text: str) -> tuple[tuple[int, int], ...]:
-    """(start, end) of each drawing of text: quoted with its passage, never as the answer."""
+def drawings(lines: Sequence[str], drawn: Sequence[bool]) -> tuple[tuple[int, int], ...]:
+    """(start, end) of each drawing in the text of lines (drawn: their drawn_lines): quoted
+    with its passage, never as the answer."""
     spans: list[tuple[int, int]] = []
     pos = 0
-    for line, drawn in zip(text.split("\n"), drawn_lines(text.split("\n")), strict=True):
-        if drawn:
+    for line, is_drawn in zip(lines, drawn, strict=True):
+        if is_drawn:
             if spans and spans[-1][1] == pos - 1:  # the line right after the last drawn one
                 spans[-1] = (spans[-1][0], pos + len(line))
             else:
@@ -91,6 +95,8 @@ def read_text(data: bytes) -> Extracted:
     """A .txt file: hard-wrapped paragraphs joined, drawings marked as blocks; its title comes
     from corpus.derive_title."""
     raw = decode_text(data)
-    text, anchors = rejoin(raw)
-    layout = Layout(format="txt", lines=anchors, blocks=drawings(raw))
+    lines = raw.split("\n")
+    drawn = drawn_lines(lines)
+    text, anchors = rejoin(raw, drawn)
+    layout = Layout(format="txt", lines=anchors, blocks=drawings(lines, drawn))
     return Extracted(text=text, layout=layout)
