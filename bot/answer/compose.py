@@ -261,9 +261,8 @@ class Answerer:
             dense = np.asarray(self.index.sentence_vectors[ids] @ qv, dtype=np.float32)
         else:
             dense = np.zeros(len(ids), dtype=np.float32)
-        lex = np.array(
-            [self.coverage(q_terms, self.index.sentence_text(j)) for j in ids], dtype=np.float32
-        )
+        texts = [self.index.sentence_text(j) for j in ids]
+        lex = np.array([self.coverage(q_terms, t) for t in texts], dtype=np.float32)
         scores = dense + lex
         headings = np.array([self.is_heading(j) for j in ids])
         if not headings.all():
@@ -273,7 +272,7 @@ class Answerer:
         if not (headings | blocks).all():
             # Code and tables are quoted with their passage, never marked as its answer.
             scores[blocks] = -np.inf
-        asks = np.array([self.index.sentence_text(j).rstrip().endswith("?") for j in ids])
+        asks = np.array([t.rstrip().endswith("?") for t in texts])
         if not (headings | blocks | asks).all():
             # A question (an FAQ's own, a rhetorical one) repeats the asker's words but is
             # not an answer; its answer follows it.
