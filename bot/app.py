@@ -1,46 +1,38 @@
-"""Wiring shared by the front ends: open the index (rebuilding when asked) and an Answerer."""
+"""Wiring shared by the front ends: build the index and open it with an Answerer.
+
+Every front end opens the index through open_index and updates it through rebuild, which
+returns the index it wrote: nothing is read back from disk after a build.
+"""
 
 from __future__ import annotations
 
 import errno
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from bot.answer.compose import Answerer
-from bot.answer.evaluate import (
-    Row,
-    cached_index,
-    in_split,
-    memo_embedder,
-    metrics,
-    passages_as_documents,
-    question_encoding,
-    read_jsonl,
-    run_eval,
-    write_details,
-)
 from bot.answer.gaps import GapGroup, find_gaps, read_gaps
 from bot.config import Settings
 from bot.errors import (
-    BotError,
     ConfigError,
     IndexCorruptError,
     IndexMissingError,
+    IndexOutdatedError,
     IndexReadOnlyError,
-    IndexStaleError,
 )
-from bot.ingest.corpus import load_corpus, scan
-from bot.search.ann import ANN_FILE, build_ann, wants_ann
+from bot.ingest.corpus import Selection, Snapshot, load_corpus, take_snapshot
+from bot.search.ann import wants_ann
+from bot.search.build import BuildReport, build_index
 from bot.search.embedder import Embedder, SentenceTransformerEmbedder
-from bot.search.index import BuildReport, Index, build_index, stale_reasons
 from bot.search.lock import unwritable, write_lock
 from bot.search.onnx_embedder import OnnxEmbedder, export_query_encoder
+from bot.search.parts import QueryEncoderPart
 from bot.search.progress import SLICE, BuildProgress, ProgressEmbedder
+from bot.search.staleness import Staleness, StaleReason, describe, stale_reasons
+from bot.search.store import Index, current_version
 
 log = logging.getLogger(__name__)
 
@@ -54,118 +46,169 @@ def make_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(settings.model, device=settings.device)
 
 
+def keeps_token_vectors(settings: Settings, embedder: Embedder) -> bool:
+    """Whether a build with this embedder and these settings keeps token vectors. A method
+    lookup, not isinstance(TokenEmbedder): the protocol check reads embedder.dim, which loads
+    the model."""
+    return settings.chunking.token_vectors and callable(getattr(embedder, "embed_tokens", None))
+
+
+def staleness(
+    index: Index, settings: Settings, embedder: Embedder, files: dict[str, str]
+) -> list[StaleReason]:
+    """Why index differs from the documents (files: source -> sha256, as take_snapshot gives
+    them) and from what a build with these settings and this embedder would make."""
+    return stale_reasons(
+        index,
+        files,
+        model=embedder.name,
+        chunking=settings.chunking,
+        token_vectors=keeps_token_vectors(settings, embedder),
+    )
+
+
 def rebuild(
     settings: Settings,
     embedder: Embedder,
     *,
+    previous: Index | None = None,
     full: bool = False,
     progress: bool = True,
     stop: threading.Event | None = None,
-) -> BuildReport:
-    """Index the seeds, re-embedding only changed documents unless full, and save atomically.
+) -> tuple[Index, BuildReport]:
+    """Bring the index up to date with the documents and settings; return the index now
+    current (saved, ready to answer from) and what the build did.
 
-    Writes nothing when the index is already current (a read-only folder then works); else
-    holds the index folder's write lock (bot.search.lock) while it builds and saves. Once stop
-    is set, embedding ends between slices with bot.search.progress.Cancelled (nothing saved).
+    Only new and changed documents are embedded unless full. previous is the index the caller
+    answers from: while it is still the current version on disk, it is used as is, so the
+    index is read from disk at most once. Writes nothing when the index is already current (a
+    read-only folder then works); else holds the write lock while it builds and saves. Once
+    stop is set, embedding ends between slices with bot.search.progress.Cancelled.
     """
-    if not full and (report := _unchanged(settings, embedder)) is not None:
-        return report
     if settings.chunking.target_tokens > embedder.max_tokens:
         raise ConfigError(
             f"chunking.target_tokens must be at most the model's window of "
-            f"{embedder.max_tokens} word pieces, not {settings.chunking.target_tokens}"
+            f"{embedder.max_tokens} tokens, not {settings.chunking.target_tokens}"
         )
+    seen = current_version(settings.index_dir)
+    on_disk, snapshot, reasons = (
+        (None, None, []) if full else _current(settings, embedder, previous, seen)
+    )
+    if on_disk is not None and not reasons:
+        return on_disk, BuildReport.nothing(on_disk)
     with write_lock(settings.index_dir):
-        if not full and (report := _unchanged(settings, embedder)) is not None:
-            return report  # another process brought it up to date while this one waited
-        # One labelled bar for the whole build (files read, texts embedded), not the model's.
-        bar = BuildProgress(f"Indexing {settings.seeds_dir.name}/") if progress else None
-        try:
-            docs, skipped = load_corpus(
-                settings.seeds_dir,
-                cache_dir=settings.cache_dir,
-                on_read=bar.reading if bar else None,
-            )
-            previous = None
-            if not full:
-                try:
-                    previous = Index.load(settings.index_dir, mmap=False)
-                except IndexMissingError:
-                    log.info("No index yet; building it from %s.", settings.seeds_dir)
-                except IndexCorruptError as exc:  # its problem, not its advice to rebuild
-                    log.info("Building from scratch: %s.", exc.problem)
-            sliced: Embedder = embedder
-            if bar is not None or stop is not None:
-                size = SLICE if stop is None else STOPPABLE_SLICE
-                sliced = ProgressEmbedder(embedder, bar, stop=stop, slice_size=size)
-            index, report = build_index(
-                docs,
-                sliced,
-                settings.chunking,
-                previous=previous,
-                skipped=skipped,
-                on_plan=bar.plan if bar else None,
-            )
-        finally:
-            if bar is not None:
-                bar.close()
+        if not full and current_version(settings.index_dir) != seen:
+            # Another process wrote a version while this one waited for the lock.
+            seen = current_version(settings.index_dir)
+            on_disk, snapshot, reasons = _current(settings, embedder, None, seen)
+            if on_disk is not None and not reasons:
+                return on_disk, BuildReport.nothing(on_disk)
+        readers_changed = any(r.kind is Staleness.READERS for r in reasons)
+        index, report = _build(
+            settings, embedder, on_disk, snapshot, progress, stop, reuse=not readers_changed
+        )
         try:
             index.save(
                 settings.index_dir,
-                extras=index_extras(index, embedder, settings),
                 vector_dtype=settings.retrieval.storage_dtype,
+                query_encoder=lambda folder: _export_encoder(embedder, folder, settings),
+                ann=wants_ann(len(index), settings.retrieval),
             )
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
                 raise unwritable(settings.index_dir, exc) from exc
             raise
-    return report
+    return index, report
 
 
-def _unchanged(settings: Settings, embedder: Embedder) -> BuildReport | None:
-    """A build report of nothing to do when the index matches the seeds and settings."""
-    try:
-        index = Index.load(settings.index_dir)
-    except (IndexMissingError, IndexCorruptError):
-        return None
-    tokens = settings.chunking.token_vectors and callable(getattr(embedder, "embed_tokens", None))
-    if check_stale(index, settings, embedder.name, token_vectors=tokens):
-        return None
-    return BuildReport([], [d.source for d in index.documents], [], 0, 0)
-
-
-def index_extras(
-    index: Index, embedder: Embedder, settings: Settings
-) -> Callable[[Path], dict[str, Any]]:
-    """What Index.save writes beside the matrices: the ONNX query encoder and, for large
-    corpora (or backend = "usearch"), the approximate index; returns their manifest stamps."""
-
-    def write(folder: Path) -> dict[str, Any]:
-        stamps: dict[str, Any] = {}
+def _current(
+    settings: Settings, embedder: Embedder, previous: Index | None, version: str | None
+) -> tuple[Index | None, Snapshot | None, list[StaleReason]]:
+    """The index at version (previous when that is its version, else read from disk; None
+    when there is none to build on), a snapshot of the documents, and why the index differs
+    from them and from the settings (empty: current)."""
+    index = previous
+    if index is None or index.version != version:
         try:
-            encoder = export_query_encoder(embedder, folder, settings.cache_dir)
-        except Exception as exc:  # an optimisation; the index works without it
-            log.warning(
-                "Could not export the ONNX query encoder (%s); queries will load the full model.",
-                exc,
-            )
-            encoder = None
-        if encoder is not None:
-            stamps["query_encoder"] = encoder
-        if len(index) and wants_ann(len(index), settings.retrieval):
-            log.info("Building the approximate index over %d passages", len(index))
-            stamps["ann"] = build_ann(index.passage_vectors, folder / ANN_FILE)
-        return stamps
+            index = Index.load(settings.index_dir)
+        except (IndexMissingError, IndexOutdatedError, IndexCorruptError) as exc:
+            _log_building(exc, settings)
+            return None, None, []
+    snapshot = take_snapshot(
+        settings.seeds_dir,
+        {d.source: d.sha256 for d in index.documents},
+        select=Selection.of(settings),  # excluded files never make the index stale
+    )
+    return index, snapshot, staleness(index, settings, embedder, snapshot.files)
 
-    return write
+
+def _log_building(exc: Exception, settings: Settings) -> None:
+    if isinstance(exc, IndexMissingError):
+        log.info("No index yet; building it from %s.", settings.seeds_dir)
+    elif isinstance(exc, IndexOutdatedError | IndexCorruptError):
+        log.warning("%s; rebuilding it.", exc.problem)
+
+
+def _build(
+    settings: Settings,
+    embedder: Embedder,
+    previous: Index | None,
+    snapshot: Snapshot | None,
+    progress: bool,
+    stop: threading.Event | None,
+    *,
+    reuse: bool = True,
+) -> tuple[Index, BuildReport]:
+    """Read the documents (with reuse, only the new and changed ones: previous holds the rest)
+    and build the index, reusing previous's rows of unchanged documents."""
+    # One labelled bar for the whole build (files read, texts embedded), not the model's.
+    bar = BuildProgress(f"Indexing {settings.seeds_dir.name}/") if progress else None
+    try:
+        docs, skipped = load_corpus(
+            settings.seeds_dir,
+            cache_dir=settings.cache_dir,
+            on_read=bar.reading if bar else None,
+            snapshot=snapshot,
+            reuse=previous.documents if previous is not None and reuse else (),
+            select=Selection.of(settings),
+        )
+        sliced: Embedder = embedder
+        if bar is not None or stop is not None:
+            size = SLICE if stop is None else STOPPABLE_SLICE
+            sliced = ProgressEmbedder(embedder, bar, stop=stop, slice_size=size)
+        return build_index(
+            docs,
+            sliced,
+            settings.chunking,
+            previous=previous,
+            skipped=skipped,
+            on_plan=bar.plan if bar else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _export_encoder(
+    embedder: Embedder, folder: Path, settings: Settings
+) -> QueryEncoderPart | None:
+    """The ONNX query encoder written into folder; None (with a warning) when it cannot be:
+    an optimisation, the index works without it."""
+    try:
+        return export_query_encoder(embedder, folder, settings.cache_dir)
+    except Exception as exc:
+        log.warning(
+            "Could not export the ONNX query encoder (%s); queries will load the full model.", exc
+        )
+        return None
 
 
 def query_embedder(index: Index, fallback: Embedder) -> Embedder:
-    """The ONNX query encoder stamped in the index (no torch), else fallback, with a warning."""
-    stamp = index.manifest.get("query_encoder")
-    if stamp and index.folder is not None and stamp.get("model") == index.params.model:
+    """The index's ONNX query encoder (no torch), else fallback, with a warning."""
+    part = index.query_encoder
+    if part is not None and index.folder is not None and part.model == index.params.model:
         try:
-            return OnnxEmbedder(index.folder, stamp)
+            return OnnxEmbedder(index.folder, part)
         except Exception as exc:  # any failure to load means: use the real model
             log.warning(
                 "The ONNX query encoder is unusable (%s); loading the full model for queries.", exc
@@ -178,166 +221,54 @@ def query_embedder(index: Index, fallback: Embedder) -> Embedder:
     return fallback
 
 
-def check_stale(
-    index: Index, settings: Settings, model_name: str, *, token_vectors: bool
-) -> list[str]:
-    """Why the index differs from the seeds, the model and the chunking settings (empty when
-    current). Needs no model: model_name is what the configured embedder calls itself, and
-    token_vectors whether a build with it would keep word-piece vectors."""
-    files = scan(settings.seeds_dir) if settings.seeds_dir.is_dir() else {}
-    return settings_changes(index, settings, model_name, token_vectors=token_vectors) + (
-        stale_reasons(index, None, files)
-    )
-
-
-def settings_changes(
-    index: Index, settings: Settings, model_name: str, *, token_vectors: bool
-) -> list[str]:
-    """The changes of model or chunking settings since index was built (each re-embeds all)."""
-    reasons = []
-    if index.params.model != model_name:
-        reasons.append(
-            f"model changed: index has {index.params.model!r}, settings ask for {model_name!r}"
-        )
-    c, built = settings.chunking, index.params
-    if (built.target_tokens, built.overlap_sentences, built.embed_titles, built.token_vectors) != (
-        c.target_tokens,
-        c.overlap_sentences,
-        c.embed_titles,
-        token_vectors,
-    ):
-        reasons.append("chunking settings changed")
-    return reasons
-
-
 @dataclass
-class Opened:
-    """An Answerer with the index and embedder it uses."""
+class LoadedIndex:
+    """An index with the Answerer over it and the embedder its questions go through."""
 
-    answerer: Answerer
     index: Index
-    embedder: Embedder
+    answerer: Answerer
+    queries: Embedder
 
 
-def open_answerer(settings: Settings, *, auto_rebuild: bool, progress: bool = True) -> Opened:
-    """Load the index for answering; if missing or stale, rebuild it or raise a clear error."""
-    embedder = make_embedder(settings)
-    try:
-        index = Index.load(settings.index_dir)
-        # getattr, not isinstance(TokenEmbedder): the protocol check reads embedder.dim, which
-        # loads the model; a method lookup does not.
-        tokens = settings.chunking.token_vectors and callable(
-            getattr(embedder, "embed_tokens", None)
-        )
-        reasons = check_stale(index, settings, embedder.name, token_vectors=tokens)
-    except (IndexMissingError, IndexCorruptError) as exc:
-        if not auto_rebuild:
-            raise
-        if isinstance(exc, IndexMissingError):
-            log.info("No index yet; building it from %s.", settings.seeds_dir)
-        else:
-            log.warning("%s; rebuilding it.", exc.problem)
-        rebuild(settings, embedder, full=True, progress=progress)
-        index = Index.load(settings.index_dir)
-        reasons = []
-    if reasons:
-        summary = "; ".join(reasons[:5]) + (
-            f" (and {len(reasons) - 5} more)" if len(reasons) > 5 else ""
-        )
-        if not auto_rebuild:
-            raise IndexStaleError(
-                f"The index is out of date: {summary}. Update it with: python -m bot index"
-            )
-        log.warning("The index is out of date (%s); updating it.", summary)
-        try:
-            rebuild(settings, embedder, progress=progress)
-        except IndexReadOnlyError as exc:  # answer from the index that can be read
-            log.warning("%s; answering from the index as it is.", exc)
-        else:
-            index = Index.load(settings.index_dir)
-    return opened_for(index, embedder, settings)
-
-
-def opened_for(index: Index, embedder: Embedder, settings: Settings) -> Opened:
-    """An Answerer over index whose questions go through the index's ONNX encoder when it has
+def answer_from(index: Index, embedder: Embedder, settings: Settings) -> LoadedIndex:
+    """index ready to answer: its questions go through the index's ONNX encoder when it has
     one (embedder, the passage model, is the fallback)."""
     queries = query_embedder(index, embedder)
     answerer = Answerer(index, queries, settings.retrieval, settings.answer, links=settings.sources)
-    return Opened(answerer, index, queries)
+    return LoadedIndex(index, answerer, queries)
 
 
-def evaluate_files(
-    settings: Settings,
-    passages: Path | None,
-    questions: Path,
-    *,
-    split: str = "all",
-    docs: Path | None = None,
-    details: Path | None = None,
-    group_by: str | None = None,
-) -> dict[str, Any]:
-    """Evaluate questions against passages, a folder of documents, or the seeds index.
+def open_index(
+    settings: Settings, embedder: Embedder, *, update: bool, progress: bool = True
+) -> tuple[LoadedIndex, list[StaleReason]]:
+    """Open the index to answer from: the one way every front end does it.
 
-    With docs, the folder is read by the same readers and chunked as `index` would, and a
-    question's gold names files by their path relative to the folder. With group_by, the
-    metrics are also given per value of that field of the questions (e.g. a format).
+    Built first when there is none (or it was written by an older version, or is damaged).
+    A stale index is brought up to date first with update (a read-only folder: answered from
+    as it is, with a warning), else returned as it is with the reasons it is stale (empty:
+    current), for the caller to update in the background or to report.
     """
-    if not questions.exists():
-        raise BotError(f"Question file {questions} does not exist")
-    if passages is not None and docs is not None:
-        raise BotError("Give --passages or --docs, not both")
-    rows = read_jsonl(questions)
-    bad = [
-        i
-        for i, r in enumerate(rows, 1)
-        if not isinstance(r, dict) or not str(r.get("question", "")).strip()
-    ]
-    if bad:
-        raise BotError(f"{questions}: line {bad[0]} has no question")
-    extra: dict[str, Any] = {}
-    documents = None
-    if passages is not None:
-        if not passages.exists():
-            raise BotError(f"Passage file {passages} does not exist")
-        documents = passages_as_documents(read_jsonl(passages))
-    elif docs is not None:
-        documents, skipped = load_corpus(docs, cache_dir=settings.cache_dir)
-        extra = {"documents": len(documents), "skipped_files": len(skipped)}
-    if documents is not None:
-        embedder = make_embedder(settings)
-        if docs is not None:  # the same content read from another format: embed it once
-            embedder = memo_embedder(embedder, settings.cache_dir)
-        index = cached_index(documents, embedder, settings, progress=True)
-        answerer = Answerer(index, embedder, settings.retrieval, settings.answer)
-    else:
-        opened = open_answerer(settings, auto_rebuild=True)
-        index, embedder, answerer = opened.index, opened.embedder, opened.answerer
-    if docs is not None:
-        known = {d.source for d in index.documents}
-        missing = [g for r in rows for g in r.get("gold") or [] if str(g) not in known]
-        if missing:
-            log.warning(
-                "%d gold files are not in %s (first: %s); their questions count as misses.",
-                len(missing),
-                docs,
-                missing[0],
-            )
-    if split != "all":
-        rows = in_split(rows, index.documents, split)
-    texts = [str(r["question"]) for r in rows]
-    vecs, tokens = question_encoding(answerer.retriever, texts, settings.cache_dir)
-    outcomes = run_eval(answerer, rows, vecs, tokens)
-    if details is not None:
-        write_details(details, outcomes)
-    result = {"split": split, **extra, **metrics(outcomes)}
-    if group_by:
-        groups: dict[str, list[Row]] = {}
-        for question, outcome in zip(rows, outcomes, strict=True):
-            if group_by in question:
-                groups.setdefault(str(question[group_by]), []).append(outcome)
-        for value, members in sorted(groups.items()):
-            result[f"{group_by}={value}"] = metrics(members)
-    return result
+    try:
+        index = Index.load(settings.index_dir)
+    except (IndexMissingError, IndexOutdatedError, IndexCorruptError) as exc:
+        _log_building(exc, settings)
+        index, _ = rebuild(settings, embedder, full=True, progress=progress)
+        return answer_from(index, embedder, settings), []
+    select = Selection.of(settings)
+    files = (
+        take_snapshot(settings.seeds_dir, select=select).files
+        if settings.seeds_dir.is_dir()
+        else {}
+    )
+    reasons = staleness(index, settings, embedder, files)
+    if reasons and update:
+        log.warning("The index is out of date (%s); updating it.", describe(reasons))
+        try:
+            index, _ = rebuild(settings, embedder, previous=index, progress=progress)
+            reasons = []
+        except IndexReadOnlyError as exc:  # answer from the index that can be read
+            log.warning("%s; answering from the index as it is.", exc)
+    return answer_from(index, embedder, settings), reasons
 
 
 def gaps_report(
@@ -349,7 +280,7 @@ def gaps_report(
     gaps = read_gaps(Path(settings.discord.gaps_file), since)
     if not gaps:
         return [], 0, {}
-    opened = open_answerer(settings, auto_rebuild=True)
+    loaded, _ = open_index(settings, make_embedder(settings), update=True)
     d = distance if distance is not None else settings.discord.gaps_distance
-    texts = {doc.source: doc.text for doc in opened.index.documents}
-    return find_gaps(opened.answerer, gaps, distance=d), len(gaps), texts
+    texts = {doc.source: doc.text for doc in loaded.index.documents}
+    return find_gaps(loaded.answerer, gaps, distance=d), len(gaps), texts

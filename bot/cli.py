@@ -137,6 +137,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="STEP",
         help="run only this figure (repeatable), e.g. --only index_build",
     )
+    p.add_argument(
+        "--data",
+        type=Path,
+        metavar="FOLDER",
+        help="the SQuAD-dev folder (passages.jsonl, questions.jsonl), e.g. "
+        "../shared/data/squad-dev; every step but cold_start reads it",
+    )
     return parser
 
 
@@ -156,8 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         from bot.config import load_settings
+        from bot.search.calibration import calibrated
 
-        settings = load_settings(args.config)
+        # The configured model's calibrated numbers, or one warning that it has none.
+        settings, args.uncalibrated = calibrated(load_settings(args.config))
+        if args.uncalibrated and args.command != "eval":  # eval prints it with its figures
+            log.warning("%s", args.uncalibrated)
         handler = _COMMANDS[args.command]
         return handler(args, settings)
     except BotError as exc:
@@ -171,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import make_embedder, rebuild
 
-    report = rebuild(settings, make_embedder(settings), full=args.rebuild, progress=True)
+    _, report = rebuild(settings, make_embedder(settings), full=args.rebuild, progress=True)
     total = len(report.embedded_documents) + len(report.reused_documents)
     if not (report.embedded_documents or report.removed_documents) and not args.rebuild:
         print(f"The index is up to date ({_count(total, 'document')}); nothing to do.")
@@ -220,7 +231,7 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
         else:
-            render_answer(answer, console, document_text=docs)
+            render_answer(answer, console, document_text=docs, decline=settings.answer.decline_text)
         return 0
 
     if args.question != "-":
@@ -248,7 +259,7 @@ def _cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import evaluate_files
+    from bot.evaluation.run import evaluate_files
 
     result = evaluate_files(
         settings,
@@ -259,8 +270,11 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         details=args.details,
         group_by=args.group_by,
     )
+    note = getattr(args, "uncalibrated", None)
     if args.json:
         print(json.dumps(result))
+        if note:
+            print(f"note: {note}", file=sys.stderr)
         return 0
     flat = {k: v for k, v in result.items() if not isinstance(v, dict)}
     _print_metrics(flat)
@@ -268,6 +282,8 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         if isinstance(value, dict):
             print(f"\n{key}")
             _print_metrics(value, indent="  ")
+    if note:  # the bars these figures were measured with belong to another model
+        print(f"\nnote: {note}")
     return 0
 
 
@@ -313,9 +329,9 @@ def _cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.bench import run_bench
+    from bot.bench.run import run_bench
 
-    return run_bench(settings, as_json=args.json, quick=args.quick, only=args.only)
+    return run_bench(settings, data=args.data, as_json=args.json, quick=args.quick, only=args.only)
 
 
 _COMMANDS = {

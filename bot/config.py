@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -9,6 +10,23 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+# The texts shown to users; each front end says where its own list of sources is.
+DECLINE_TEXT = "My sources don't cover that, so I won't guess. Try rephrasing."
+REPL_DECLINE_TEXT = (
+    "My sources don't cover that, so I won't guess. Try rephrasing, or :sources to see what I know."
+)
+REPL_HELP_TEXT = "Ask a question in plain words; I answer only by quoting my sources."
+DISCORD_DECLINE_TEXT = (
+    "My sources don't cover that, so I won't guess. "
+    "Try rephrasing, or use /sources to see what I can quote from."
+)
+DISCORD_HELP_TEXT = (
+    "I answer questions by quoting my source documents word for word, and I say so when "
+    "they don't hold the answer."
+)
 
 
 @dataclass(frozen=True)
@@ -23,9 +41,10 @@ class ChunkingSettings:
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    """How passages are scored and fused."""
+    """How passages are scored and fused. The fusion weights and rerank_depth are calibrated
+    per model (bot/calibration/): these defaults are the bundled all-MiniLM-L6-v2's."""
 
-    k: int = 3
+    k: int = 3  # sources quoted per answer, in every front end
     candidates: int = 200
     dense_weight: float = 0.25
     sentence_weight: float = 0.5
@@ -40,7 +59,8 @@ class RetrievalSettings:
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    """How answers are composed and when the bot declines."""
+    """How answers are composed and when the bot declines. The confidence bars and penalties
+    are calibrated per model (bot/calibration/): these defaults are all-MiniLM-L6-v2's."""
 
     max_quote_sentences: int = 2
     # The 1st percentile of the answerable SQuAD-dev tune questions' confidence (1.32 before
@@ -54,7 +74,7 @@ class AnswerSettings:
     # SQuAD-dev tune split with eval/decline_check.py (see eval/pip_docs/README.md).
     unknown_term_penalty: float = 0.5
     answer_type_penalty: float = 0.5
-    max_question_chars: int = 1000
+    max_question_chars: int = 1000  # every front end (Discord caps it lower: QUESTION_LIMIT)
     # Further sources ("Also in the sources") must reach this confidence (the same formula):
     # the 1st percentile of the confidence of further sources that contain the answer, on
     # the SQuAD-dev tune split (eval/further_bar.py), as min_confidence is for top passages.
@@ -63,6 +83,16 @@ class AnswerSettings:
     # the 1st percentile of those further sources' scores (eval/further_bar.py). It drops the
     # passages a small corpus ranks only for sharing the topic's words (shown at 0.2-0.5).
     min_further_score: float = 0.7
+    # What `ask` says when it declines.
+    decline_text: str = DECLINE_TEXT
+
+
+@dataclass(frozen=True)
+class ReplSettings:
+    """The texts of the interactive terminal."""
+
+    decline_text: str = REPL_DECLINE_TEXT
+    help_text: str = REPL_HELP_TEXT  # the first line of :help; the list of commands follows
 
 
 @dataclass(frozen=True)
@@ -80,14 +110,12 @@ class DiscordSettings:
     """The Discord front end."""
 
     cooldown_seconds: float = 5.0
-    max_question_chars: int = 500
     guild_ids: tuple[int, ...] = ()
     channel_ids: tuple[int, ...] = ()
     owner_ids: tuple[int, ...] = ()
     dev_guild_id: int = 0
     threads: bool = False
     dms: bool = True
-    k: int = 3
     feedback_file: str = "feedback.jsonl"
     sharded: bool = False
     shard_count: int = 0  # 0 = as many as Discord recommends (with sharded = true)
@@ -97,6 +125,8 @@ class DiscordSettings:
     message_command_public: bool = False
     gaps_file: str = "gaps.jsonl"
     gaps_distance: float = 0.4
+    decline_text: str = DISCORD_DECLINE_TEXT
+    help_text: str = DISCORD_HELP_TEXT  # the start of /help; the commands and limits follow
 
 
 @dataclass(frozen=True)
@@ -122,18 +152,42 @@ class Settings:
     device: str = "auto"
     # The REPL and the Discord bot watch seeds_dir and update the index in the background.
     watch: bool = True
+    # Which files under seeds_dir are documents: gitignore-style patterns relative to it. A
+    # file is read when it matches an include pattern and no exclude pattern (and a reader
+    # exists for its type); the others are not indexed, counted or watched for staleness.
+    include: tuple[str, ...] = ("**",)
+    exclude: tuple[str, ...] = ()
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
+    repl: ReplSettings = field(default_factory=ReplSettings)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     sources: tuple[SourceLink, ...] = ()
+    # The keys the config file set ("retrieval.k", "model"): a calibration never overrides them.
+    explicit: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
 
 _SECTIONS = {
     "chunking": ChunkingSettings,
     "retrieval": RetrievalSettings,
     "answer": AnswerSettings,
+    "repl": ReplSettings,
     "discord": DiscordSettings,
+}
+# Keys that were merged into others: still read, with a warning, as the key they became.
+_DEPRECATED = {
+    "discord.k": "retrieval.k",
+    "discord.max_question_chars": "answer.max_question_chars",
+}
+# Settings that are lists of strings (the others are lists of numeric ids).
+_STRING_LISTS = ("include", "exclude")
+# Texts shown to users: not empty, and a Discord one must fit in a message.
+_TEXTS = {
+    "answer.decline_text": 4000,
+    "repl.decline_text": 4000,
+    "repl.help_text": 4000,
+    "discord.decline_text": 2000,
+    "discord.help_text": 1000,
 }
 _CHOICES = {
     "device": ("auto", "cpu", "cuda", "mps"),
@@ -159,8 +213,6 @@ _MINIMUM = {
     "answer.token_confidence_weight": 0,
     "answer.max_question_chars": 1,
     "discord.cooldown_seconds": 0,
-    "discord.max_question_chars": 1,
-    "discord.k": 1,
     "discord.shard_count": 0,
     "discord.help_min_confidence": 0,
     "discord.help_channels.id": 1,
@@ -178,7 +230,6 @@ _MAXIMUM = {
     "chunking.target_tokens": 8192,
     "answer.min_confidence_without_tokens": 2,  # cosine + share of idf weight
     "answer.max_question_chars": 100_000,
-    "discord.max_question_chars": 4000,  # Discord's own message limit
     "discord.gaps_distance": 2,
     "retrieval.k": 100,
 }
@@ -204,12 +255,26 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             raise ConfigError(f"{key} must be a string, not {value!r}")
     elif key in _TABLE_LISTS:
         value = _table_list(key, value)
+    elif key in _STRING_LISTS:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(
+                f'{key} must be a list of patterns such as ["docs/**"], not {value!r}'
+            )
+        import pathspec  # gitignore-style patterns, as bot.ingest.corpus.Selection reads them
+
+        try:
+            pathspec.GitIgnoreSpec.from_lines(value)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+        value = tuple(value)
     elif isinstance(default, tuple):
         if not isinstance(value, list) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in value
         ):
             raise ConfigError(f"{key} must be a list of numeric ids, not {value!r}")
         value = tuple(value)
+    if key in _TEXTS and not (value.strip() and len(value) <= _TEXTS[key]):
+        raise ConfigError(f"{key} must be a text of 1 to {_TEXTS[key]:,} characters")
     if key in _CHOICES and value not in _CHOICES[key]:
         raise ConfigError(f"{key} must be one of {', '.join(_CHOICES[key])}, not {value!r}")
     # Entries of a list of tables share one minimum: discord.help_channels[2].id -> ...id.
@@ -295,29 +360,19 @@ def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
     return cls(**values)
 
 
-def settings_from_dict(data: dict[str, Any], base: Path) -> Settings:
-    """Validate a parsed TOML table into Settings; relative paths resolve against base."""
-    top = {k: v for k, v in data.items() if k not in _SECTIONS and k != "sources"}
-    sections = {}
-    for name, cls in _SECTIONS.items():
-        table = data.get(name, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"[{name}] must be a table")
-        sections[name] = _build(cls, table, f"{name}.")
-    plain = _build(_TopLevel, top, "")
-    weights = sections["retrieval"]
+def _check_consistency(retrieval: RetrievalSettings, answer: AnswerSettings) -> None:
+    """Raise ConfigError for values that are each in range but cannot work together."""
     if (
-        weights.dense_weight
-        + weights.sentence_weight
-        + weights.lexical_weight
-        + weights.phrase_weight
+        retrieval.dense_weight
+        + retrieval.sentence_weight
+        + retrieval.lexical_weight
+        + retrieval.phrase_weight
         <= 0
     ):
         raise ConfigError(
             "retrieval.dense_weight, sentence_weight, lexical_weight and phrase_weight "
             "cannot all be 0"
         )
-    answer = sections["answer"]
     top = 1 + answer.token_confidence_weight  # best-sentence cosine + weight x MaxSim
     if answer.min_further_confidence > top:
         raise ConfigError(
@@ -329,6 +384,48 @@ def settings_from_dict(data: dict[str, Any], base: Path) -> Settings:
             f"answer.min_confidence must be at most {top:g} (1 + token_confidence_weight: "
             f"no answer can score more), not {answer.min_confidence!r}"
         )
+
+
+def _undeprecate(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of data with each deprecated key moved to the key it became, with a warning; when
+    both are set, the new key wins."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for old, new in _DEPRECATED.items():
+        old_section, old_key = old.split(".")
+        new_section, new_key = new.split(".")
+        table = data.get(old_section)
+        if not isinstance(table, dict) or old_key not in table:
+            continue
+        value = table.pop(old_key)
+        target = data.setdefault(new_section, {})
+        if not isinstance(target, dict):
+            continue  # reported below: [section] must be a table
+        if new_key in target:
+            log.warning("%s is deprecated and ignored, since %s is set: remove %s", old, new, old)
+        else:
+            log.warning(
+                "%s is deprecated: read as %s, which applies to every front end; rename it",
+                old,
+                new,
+            )
+            target[new_key] = value
+    return data
+
+
+def settings_from_dict(data: dict[str, Any], base: Path) -> Settings:
+    """Validate a parsed TOML table into Settings; relative paths resolve against base."""
+    data = _undeprecate(data)
+    top = {k: v for k, v in data.items() if k not in _SECTIONS and k != "sources"}
+    sections = {}
+    explicit = set(top) | ({"sources"} & set(data))
+    for name, cls in _SECTIONS.items():
+        table = data.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        sections[name] = _build(cls, table, f"{name}.")
+        explicit |= {f"{name}.{key}" for key in table}
+    plain = _build(_TopLevel, top, "")
+    _check_consistency(sections["retrieval"], sections["answer"])
     feedback = sections["discord"].feedback_file
     if not feedback.strip():
         raise ConfigError("discord.feedback_file must not be empty")
@@ -348,9 +445,41 @@ def settings_from_dict(data: dict[str, Any], base: Path) -> Settings:
         model=plain.model,
         device=plain.device,
         watch=plain.watch,
+        include=plain.include,
+        exclude=plain.exclude,
         sources=source_links(data.get("sources", [])),
+        explicit=frozenset(explicit),
         **sections,
     )
+
+
+def overlay(settings: Settings, tables: dict[str, Any], *, origin: str) -> Settings:
+    """settings with the values of tables ({"answer": {"min_confidence": 1.2}}) for the keys
+    the config file did not set (Settings.explicit), each checked as the config file's are;
+    errors name origin (the file the values come from)."""
+    changed: dict[str, Any] = {}
+    for name, table in tables.items():
+        if name not in _SECTIONS or not isinstance(table, dict):
+            raise ConfigError(f"{origin}: [{name}] is not a section of the settings")
+        current = getattr(settings, name)
+        known = {f.name for f in fields(current)}
+        values = {}
+        for key, value in table.items():
+            if key not in known:
+                raise ConfigError(f"{origin}: unknown setting {name}.{key}")
+            if f"{name}.{key}" in settings.explicit:
+                continue
+            try:
+                values[key] = _coerce(f"{name}.{key}", value, getattr(current, key))
+            except ConfigError as exc:
+                raise ConfigError(f"{origin}: {exc}") from None
+        changed[name] = replace(current, **values)
+    result = replace(settings, **changed)
+    try:
+        _check_consistency(result.retrieval, result.answer)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (with the values of {origin})") from None
+    return result
 
 
 @dataclass(frozen=True)
@@ -361,6 +490,8 @@ class _TopLevel:
     cache_dir: str = str(Path.home() / ".cache" / "quotebot")
     device: str = "auto"
     watch: bool = True
+    include: tuple[str, ...] = ("**",)
+    exclude: tuple[str, ...] = ()
 
 
 def load_settings(path: Path | None) -> Settings:

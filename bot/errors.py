@@ -27,16 +27,21 @@ class IndexCorruptError(BotError):
         self.problem = problem
 
 
+class IndexOutdatedError(BotError):
+    """The index on disk was written by an older version of the bot, in another format: not
+    damage, just something to rebuild (the front ends do so by themselves)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"{problem}. Rebuild it with: python -m bot index --rebuild")
+        self.problem = problem
+
+
 class IndexBusyError(BotError):
     """Another process or thread is writing the index."""
 
 
 class IndexReadOnlyError(BotError):
     """The index folder cannot be written; the message names it."""
-
-
-class IndexStaleError(BotError):
-    """The index on disk no longer matches the seeds, model or settings."""
 
 
 class QuestionError(BotError):

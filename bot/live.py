@@ -2,9 +2,10 @@
 
 The REPL and the Discord bot answer from the index they have while an incremental update
 (bot.app.rebuild: only changed files are re-embedded) runs in a worker thread, then take the new
-index between questions. Index.save writes a new version folder and switches one pointer
-atomically, so a reader never sees a half-written index; the old one stays readable (its files
-are memory-mapped) until the last answer using it is done.
+index between questions. The update builds on the newest index this process holds, so it reads
+nothing back from disk, and hands over the index it saved. Index.save writes a new version
+folder and switches one pointer atomically, so a reader never sees a half-written index; the
+old one stays readable (its files are memory-mapped) until the last answer using it is done.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from typing import Any
 
 from bot import app
 from bot.config import Settings
-from bot.errors import BotError, IndexCorruptError, IndexMissingError, IndexReadOnlyError
-from bot.ingest.corpus import scan
+from bot.errors import BotError, IndexReadOnlyError
 from bot.search.embedder import Embedder
-from bot.search.index import Index
-from bot.search.lock import write_lock
 from bot.search.progress import Cancelled
+from bot.search.staleness import Staleness, StaleReason, describe
+from bot.search.store import Index
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ CLOSE_TIMEOUT = 30.0
 class Update:
     """What a background update produced: a new index to answer from, or why there is none."""
 
-    opened: app.Opened | None
+    loaded: app.LoadedIndex | None
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -55,11 +55,11 @@ class Update:
 
     def merged(self, later: Update) -> Update:
         """This update followed by later, as one (when nobody took this one in between)."""
-        if later.opened is None:  # a failure after a success: keep the success to switch to
+        if later.loaded is None:  # a failure after a success: keep the success to switch to
             return self
         added = [s for s in self.added if s not in later.removed]
         return Update(
-            later.opened,
+            later.loaded,
             added + [s for s in later.added if s not in added],
             [s for s in self.changed + later.changed if s not in later.removed],
             [s for s in self.removed if s not in later.added] + later.removed,
@@ -70,7 +70,7 @@ class Update:
     @property
     def message(self) -> str:
         """One line for the user: what changed and what it took."""
-        if self.opened is None:
+        if self.loaded is None:
             return (
                 f"Index update failed: {self.error.rstrip('.')}. "
                 "Still answering from the previous index."
@@ -101,40 +101,31 @@ def _names(names: list[str]) -> str:
     return f" ({shown}{more})"
 
 
-def _token_vectors(settings: Settings, embedder: Embedder) -> bool:
-    # getattr, not isinstance(TokenEmbedder): the protocol check would load the model.
-    return settings.chunking.token_vectors and callable(getattr(embedder, "embed_tokens", None))
-
-
-def stale(index: Index, settings: Settings, embedder: Embedder) -> list[str]:
-    """Why index differs from the seeds and settings (empty when it is current)."""
-    return app.check_stale(
-        index, settings, embedder.name, token_vectors=_token_vectors(settings, embedder)
-    )
-
-
 class LiveIndex:
     """The index a front end answers from, updated in a worker thread.
 
     request() asks for an update (a watch event, a stale index at start); requests that come
     while one runs make exactly one more run after it, so a burst becomes one or two updates.
-    A finished update waits in take() for the front end to switch between questions; on_ready
-    (called in the worker thread) tells a front end with its own event loop to come and take it.
+    A finished update waits in adopt_update() for the front end to switch between questions;
+    on_ready (called in the worker thread) tells a front end with its own event loop to come and
+    adopt it.
     """
 
     def __init__(
         self,
         settings: Settings,
-        opened: app.Opened,
+        loaded: app.LoadedIndex,
         *,
         embedder: Embedder | None = None,
         on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.current = opened
+        self.current = loaded
         self.on_ready = on_ready
         self._embedder = embedder  # the passage model, loaded at the first update
-        self._folder = opened.index.folder  # the newest version this process answers from
+        # The newest index this process holds: updates build on it (an update not yet adopted
+        # is newer than current).
+        self._newest = loaded.index
         self._cond = threading.Condition()
         self._wanted = False
         self._busy = False
@@ -169,12 +160,12 @@ class LiveIndex:
             )
             self._watcher.start()
 
-    def take(self) -> Update | None:
+    def adopt_update(self) -> Update | None:
         """The update finished since the last call, if any, now adopted as current."""
         with self._cond:
             update, self._ready = self._ready, None
-            if update is not None and update.opened is not None:
-                self.current = update.opened
+            if update is not None and update.loaded is not None:
+                self.current = update.loaded
         return update
 
     @property
@@ -271,40 +262,28 @@ class LiveIndex:
             update = self._update()
         with self._cond:
             pending, self._ready = self._ready, None
-            if pending is not None and pending.opened is not None:
+            if pending is not None and pending.loaded is not None:
                 update = pending if update is None else pending.merged(update)
-            if update is not None and update.opened is not None:
-                self.current = update.opened
+            if update is not None and update.loaded is not None:
+                self.current = update.loaded
         return update
 
     def _update(self) -> Update | None:
-        s = self.settings
-        embedder = self.embedder
+        """Bring the index up to date, building on the newest one this process holds; the new
+        index, ready to answer from, or None when it was already current."""
         started = time.perf_counter()
-        with write_lock(s.index_dir):
-            # The newest index on disk: another process may have updated it already.
-            try:
-                on_disk: Index | None = Index.load(s.index_dir)
-            except (IndexMissingError, IndexCorruptError) as exc:
-                problem = exc.problem if isinstance(exc, IndexCorruptError) else "No index yet"
-                log.warning("%s; building it.", problem)
-                on_disk = None
-            before = {d.source for d in on_disk.documents} if on_disk else set()
-            report = None
-            if on_disk is None or stale(on_disk, s, embedder):
-                report = app.rebuild(
-                    s, embedder, full=on_disk is None, progress=False, stop=self._stop
-                )
-                on_disk = Index.load(s.index_dir)
-        if on_disk.folder == self._folder:
+        newest = self._newest
+        index, report = app.rebuild(
+            self.settings, self.embedder, previous=newest, progress=False, stop=self._stop
+        )
+        if index is newest:
             return None
-        opened = app.opened_for(on_disk, embedder, s)
-        opened.answerer.retriever.encode(["warm up"])  # load the query encoder off the hot path
-        self._folder = on_disk.folder
-        if report is None:
-            return Update(opened, seconds=time.perf_counter() - started)
+        loaded = app.answer_from(index, self.embedder, self.settings)
+        loaded.answerer.retriever.encode(["warm up"])  # load the query encoder off the hot path
+        self._newest = index
+        before = {d.source for d in newest.documents}
         return Update(
-            opened,
+            loaded,
             added=[d for d in report.embedded_documents if d not in before],
             changed=[d for d in report.embedded_documents if d in before],
             removed=list(report.removed_documents),
@@ -360,70 +339,57 @@ def watch_folder(
 # ---------------------------------------------------------------------- opening
 
 
-def open_live(settings: Settings, *, progress: bool = True) -> tuple[LiveIndex, list[str]]:
-    """Open the index for a long-running front end without waiting for an update: build it
-    only when there is none to answer from. Returns it and why it is stale (empty: current)."""
+def open_live(
+    settings: Settings, *, progress: bool = True
+) -> tuple[LiveIndex, list[StaleReason]]:
+    """Open the index for a long-running front end without waiting for an update (it is built
+    only when there is none to answer from). Returns it and why it is stale (empty: current)."""
     embedder = app.make_embedder(settings)
-    try:
-        index = Index.load(settings.index_dir)
-        reasons = stale(index, settings, embedder)
-    except (IndexMissingError, IndexCorruptError) as exc:
-        if isinstance(exc, IndexMissingError):
-            log.info("No index yet; building it from %s.", settings.seeds_dir)
-        else:
-            log.warning("%s; rebuilding it.", exc.problem)
-        with write_lock(settings.index_dir):
-            app.rebuild(settings, embedder, full=True, progress=progress)
-        index, reasons = Index.load(settings.index_dir), []
-    return LiveIndex(
-        settings, app.opened_for(index, embedder, settings), embedder=embedder
-    ), reasons
+    loaded, reasons = app.open_index(settings, embedder, update=False, progress=progress)
+    return LiveIndex(settings, loaded, embedder=embedder), reasons
 
 
-def estimate_passages(
-    index: Index, settings: Settings, embedder: Embedder, files: dict[str, str]
-) -> int:
-    """About how many passages updating index to files (source -> sha256) would embed: the
-    new and changed files' sizes over this index's characters per passage (every file when
-    the model or chunking settings changed)."""
-    everything = bool(
-        app.settings_changes(
-            index, settings, embedder.name, token_vectors=_token_vectors(settings, embedder)
-        )
-    )
-    known = {d.source: d.sha256 for d in index.documents}
-    todo = [src for src, digest in files.items() if everything or known.get(src) != digest]
-    size = sum((settings.seeds_dir / src).stat().st_size for src in todo)
+def estimate_passages(index: Index, settings: Settings, reasons: list[StaleReason]) -> int:
+    """About how many passages an update for these reasons would embed: the new and changed
+    files' sizes over this index's characters per passage (every file when all are to be
+    re-embedded)."""
+    if any(r.rebuilds_all for r in reasons):
+        todo = [d.source for d in index.documents] + [
+            r.detail for r in reasons if r.kind is Staleness.NEW
+        ]
+    else:
+        todo = [r.detail for r in reasons if r.kind in (Staleness.NEW, Staleness.CHANGED)]
+    size = 0
+    for source in todo:
+        try:
+            size += (settings.seeds_dir / source).stat().st_size
+        except OSError:  # gone since: nothing to embed for it
+            continue
     chars = sum(len(d.text) for d in index.documents)
     per_passage = chars / len(index) if len(index) else settings.chunking.target_tokens * 4
     return round(size / max(per_passage, 1.0))
 
 
-def stale_summary(reasons: list[str]) -> str:
-    """The first few staleness reasons, for one line."""
-    more = len(reasons) - NAMES_SHOWN
-    return "; ".join(reasons[:NAMES_SHOWN]) + (f" and {more} more" if more > 0 else "")
-
-
-def open_for_ask(settings: Settings) -> tuple[app.Opened, str]:
+def open_for_ask(settings: Settings) -> tuple[app.LoadedIndex, str]:
     """Open the index for one-shot questions: update it first when that is quick, else answer
     from it as it is. Returns it and a note for the user (empty when current)."""
-    live, reasons = open_live(settings, progress=False)
+    embedder = app.make_embedder(settings)
+    loaded, reasons = app.open_index(settings, embedder, update=False, progress=False)
     if not reasons:
-        return live.current, ""
-    todo = estimate_passages(live.current.index, settings, live.embedder, scan(settings.seeds_dir))
-    if todo <= QUICK_UPDATE_PASSAGES:
-        log.warning("The index is out of date (%s); updating it.", stale_summary(reasons))
-        try:
-            update = live.update_now()
-        except IndexReadOnlyError as exc:  # answer from the index that can be read
-            return live.current, (
-                f"note: the index is out of date ({stale_summary(reasons)}) and cannot be "
-                f"updated: {exc}. This answer comes from the index as it is."
-            )
-        return (update.opened if update and update.opened else live.current), ""
-    return live.current, (
-        f"note: the index is out of date ({stale_summary(reasons)}: about "
-        f"{_count(todo, 'passage')} to embed), so this answer comes from the index as it is. "
-        "Update it with: python -m bot index"
-    )
+        return loaded, ""
+    todo = estimate_passages(loaded.index, settings, reasons)
+    if todo > QUICK_UPDATE_PASSAGES:
+        return loaded, (
+            f"note: the index is out of date ({describe(reasons)}: about "
+            f"{_count(todo, 'passage')} to embed), so this answer comes from the index as it "
+            "is. Update it with: python -m bot index"
+        )
+    log.warning("The index is out of date (%s); updating it.", describe(reasons))
+    try:
+        index, _ = app.rebuild(settings, embedder, previous=loaded.index, progress=False)
+    except IndexReadOnlyError as exc:  # answer from the index that can be read
+        return loaded, (
+            f"note: the index is out of date ({describe(reasons)}) and cannot be "
+            f"updated: {exc}. This answer comes from the index as it is."
+        )
+    return app.answer_from(index, embedder, settings), ""

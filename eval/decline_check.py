@@ -27,16 +27,11 @@ import numpy as np
 
 import bot.search.retrieval as retrieval
 from bot.answer.compose import Answerer, clean_question
-from bot.answer.evaluate import (
-    cached_index,
-    contains_answer,
-    in_split,
-    passages_as_documents,
-    question_encoding,
-    read_jsonl,
-)
-from bot.app import evaluate_files, make_embedder
+from bot.app import make_embedder
 from bot.config import Settings, load_settings
+from bot.evaluation.data import contains_answer, in_split, passages_as_documents, read_jsonl
+from bot.evaluation.memo import cached_index
+from bot.evaluation.run import evaluate_files, question_encoding
 
 ROOT = Path(__file__).resolve().parent
 SQUAD = ROOT.parent.parent / "shared" / "data" / "squad-dev"

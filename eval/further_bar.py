@@ -22,16 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from bot.answer.compose import Answerer, clean_question
-from bot.answer.evaluate import (
-    cached_index,
-    contains_answer,
-    in_split,
-    passages_as_documents,
-    question_encoding,
-    read_jsonl,
-)
 from bot.app import make_embedder
 from bot.config import load_settings
+from bot.evaluation.data import contains_answer, in_split, passages_as_documents, read_jsonl
+from bot.evaluation.memo import cached_index
+from bot.evaluation.run import question_encoding
 
 
 def main() -> None:

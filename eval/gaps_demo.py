@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bot.answer.evaluate import read_jsonl
 from bot.answer.gaps import DECLINED, DOWNVOTE, GapsLog
-from bot.app import open_answerer
+from bot.app import make_embedder, open_index
 from bot.config import load_settings
+from bot.evaluation.data import read_jsonl
 
 
 def main() -> None:
@@ -26,7 +26,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--config", type=Path)
     args = ap.parse_args()
-    answerer = open_answerer(load_settings(args.config), auto_rebuild=True).answerer
+    settings = load_settings(args.config)
+    answerer = open_index(settings, make_embedder(settings), update=True)[0].answerer
     log = GapsLog(args.out)
     for path in args.questions:
         declined = voted = 0

@@ -20,15 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from bot.answer.compose import Answerer, clean_question
-from bot.answer.evaluate import (
-    cached_index,
-    in_split,
-    passages_as_documents,
-    question_encoding,
-    read_jsonl,
-)
-from bot.app import make_embedder, open_answerer
+from bot.app import make_embedder, open_index
 from bot.config import load_settings
+from bot.evaluation.data import in_split, passages_as_documents, read_jsonl
+from bot.evaluation.memo import cached_index
+from bot.evaluation.run import question_encoding
 
 BARS = (1.27, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0)
 
@@ -63,7 +59,7 @@ def main() -> None:
         index = cached_index(docs, embedder, settings, progress=True)
         answerer = Answerer(index, embedder, settings.retrieval, settings.answer)
     else:
-        answerer = open_answerer(settings, auto_rebuild=True).answerer
+        answerer = open_index(settings, make_embedder(settings), update=True)[0].answerer
     rows = read_jsonl(args.questions)
     if args.split != "all":
         rows = in_split(rows, answerer.index.documents, args.split)

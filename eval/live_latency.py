@@ -25,7 +25,7 @@ def settle(live: LiveIndex, since: int, timeout: float = 600) -> None:
     """Wait until the update the last save asks for (the one after `since` updates) has run,
     then take it (an update that finds nothing to do returns nothing to take)."""
     live.wait_idle(timeout, updates=since + 1)
-    live.take()
+    live.adopt_update()
 
 
 def main() -> None:
@@ -59,9 +59,9 @@ def main() -> None:
             path.write_text(text, encoding="utf-8")
             saved = time.perf_counter()
             while True:
-                update = live.take()
+                update = live.adopt_update()
                 if update is not None:
-                    if update.opened is None:
+                    if update.loaded is None:
                         raise SystemExit(update.message)
                     answer = live.current.answerer.ask(question, 1)
                     if answer.answered and f"Bartholomew{run}" in answer.results[0].quote:

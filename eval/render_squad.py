@@ -29,7 +29,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from bot.answer.evaluate import split_of  # the package's fixed split
+from bot.evaluation.data import split_of  # the package's fixed split
 
 FORMATS = ("txt", "md", "html", "pdf", "docx")
 GROUP = 5  # paragraphs per heading

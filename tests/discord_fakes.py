@@ -23,6 +23,7 @@ GUILD_ID = 800000000000000001
 CHANNEL_ID = 700000000000000001
 OTHER_CHANNEL_ID = 700000000000000002
 APP_ID = 600000000000000001
+FAKE_CONFIDENCE = 0.9  # what FakeAnswerer's answers carry
 _ids = itertools.count(500000000000000001)
 
 
@@ -92,7 +93,7 @@ class FakeAnswerer:
                 path="video.txt",
             )
         ]
-        return Answer(question, self.answered, results, 0.9)
+        return Answer(question, self.answered, results, FAKE_CONFIDENCE)
 
 
 class FakeHTTP:
@@ -205,9 +206,26 @@ async def make_bot(
             data={"id": str(cid), "type": 0, "name": f"c{cid}", "position": 0},
         )
         guild._add_channel(channel)
-    await bot._async_setup_hook()  # what `async with bot` does: binds the running loop
-    await bot.setup_hook()
+    await bot.__aenter__()  # `async with bot`: binds the running loop
+    await bot.setup_hook()  # what login() then runs: opens the index, adds the cogs
     return bot, http, clock
+
+
+async def deliver(bot: QuoteBot, message: discord.Message) -> None:
+    """What discord.py does with a MESSAGE_CREATE: every on_message listener of the bot's cogs
+    gets the message (awaited here one after the other; discord.py schedules each as a task)."""
+    for cog in bot.cogs.values():
+        for event, listener in cog.get_listeners():
+            if event == "on_message":
+                await listener(message)
+
+
+async def run_command(bot: QuoteBot, interaction: discord.Interaction) -> None:
+    """What discord.py does with an application-command INTERACTION_CREATE: the tree's and the
+    cog's interaction_check, the command, the tree's on_error. CommandTree has no public entry
+    point for it: _from_interaction schedules this same coroutine on an Interaction it builds
+    itself, whose response and followup would go to Discord instead of being recorded."""
+    await bot.tree._call(interaction)
 
 
 def guild_message(

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from bot.app import open_answerer, rebuild
+from bot.app import open_index, rebuild
 from bot.config import RetrievalSettings, settings_from_dict
 from bot.search.ann import (
     FLOOR,
@@ -18,7 +18,7 @@ from bot.search.ann import (
     range_rows,
     wants_ann,
 )
-from bot.search.index import Index
+from bot.search.store import Index
 
 from .conftest import write_corpus
 
@@ -59,8 +59,8 @@ def test_float16_storage_keeps_recall_at_10():
 def test_usearch_recall_at_10_on_20k(tmp_path):
     m = clustered(20_000, dim=64)
     queries = clustered(100, dim=64, seed=2)
-    stamp = build_ann(m, tmp_path / "a.usearch", threads=1)  # one thread: the same graph each run
-    assert stamp["rows"] == 20_000
+    part = build_ann(m, tmp_path / "a.usearch", threads=1)  # one thread: the same graph each run
+    assert part.rows == 20_000
     ann = AnnIndex(tmp_path / "a.usearch")
     truth = [exact_search(m, q, 10)[0] for q in queries]
     found = [approximate_search(m, ann, q, 10)[0] for q in queries]
@@ -91,8 +91,10 @@ def usearch_settings(tmp_path):
 
 
 def test_usearch_backend_is_saved_stamped_and_agrees_with_exact(usearch_settings, use_fake):
-    rebuild(usearch_settings, use_fake, progress=False)
+    built, _ = rebuild(usearch_settings, use_fake, progress=False)
     index = Index.load(usearch_settings.index_dir)
+    assert built.ann == index.ann is not None and built.ann.library == "usearch"
+    assert built.passage_vectors.dtype == np.float16  # as the saved one reads back
     manifest = json.loads((index.folder / "manifest.json").read_text())
     assert manifest["ann"]["library"] == "usearch"
     assert manifest["vector_dtype"] == "float16"
@@ -105,8 +107,8 @@ def test_usearch_backend_is_saved_stamped_and_agrees_with_exact(usearch_settings
     assert 4 <= scored.sum() < len(index)
     np.testing.assert_allclose(dense[scored], exact_dense[scored], rtol=1e-6)
     np.testing.assert_allclose(sentence[scored], exact_sentence[scored], rtol=1e-6)
-    opened = open_answerer(usearch_settings, auto_rebuild=True)
-    answer = opened.answerer.ask("Who was the first person to walk on the lunar surface?")
+    loaded, _ = open_index(usearch_settings, use_fake, update=True)
+    answer = loaded.answerer.ask("Who was the first person to walk on the lunar surface?")
     assert "Armstrong" in answer.results[0].quote
 
 

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bot.answer.batching import Batcher, ask_many
-from bot.app import open_answerer
+from bot.app import open_index
 from bot.errors import QuestionError
 
 QUESTIONS = [
@@ -18,7 +18,7 @@ QUESTIONS = [
 
 @pytest.fixture
 def answerer(settings, use_fake):
-    return open_answerer(settings, auto_rebuild=True).answerer
+    return open_index(settings, use_fake, update=True)[0].answerer
 
 
 def test_ask_many_matches_ask_and_embeds_once(answerer, use_fake):
@@ -26,8 +26,8 @@ def test_ask_many_matches_ask_and_embeds_once(answerer, use_fake):
     with ThreadPoolExecutor(2) as pool:
         many = ask_many(answerer, [*QUESTIONS, "   "], pool=pool)
     assert use_fake.calls == [3]  # one model call for the three valid questions
-    assert isinstance(many[3], QuestionError)
-    for question, answer in zip(QUESTIONS, many, strict=False):
+    assert len(many) == 4 and isinstance(many[3], QuestionError)
+    for question, answer in zip(QUESTIONS, many[:3], strict=True):
         alone = answerer.ask(question)
         # One matrix-matrix product instead of a matrix-vector one: float32 rounding may differ.
         assert [r.quote for r in answer.results] == [r.quote for r in alone.results]

@@ -58,6 +58,9 @@ def test_title_tokens_shrink_room():
     passages = chunk_document(
         0, doc(text), count_words, budget=30, target=30, overlap=0, title_tokens=10
     )
+    # 30 - 10 leaves room for two seven-word sentences (not the four 30 holds): 3 passages
+    spans = [(s.start, s.end) for p in passages for s in p.sentences]
+    assert len(passages) == 3 and len(spans) == len(set(spans)) == 6  # every sentence, once
     assert all(len(text[p.start : p.end].split()) <= 20 for p in passages)
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from fpdf import FPDF
@@ -15,11 +16,12 @@ from bot.answer.compose import Answer, Answerer
 from bot.cli import main
 from bot.config import AnswerSettings, RetrievalSettings, SourceLink, settings_from_dict
 from bot.discord.format import answer_embed
-from bot.errors import ConfigError, IndexCorruptError
+from bot.errors import ConfigError, IndexOutdatedError
 from bot.frontends.render import render_answer, where
 from bot.ingest.corpus import load_corpus
 from bot.ingest.links import cite_url, published_url, text_fragment
-from bot.search.index import Index, build_index
+from bot.search.build import build_index
+from bot.search.store import Index
 from tests.discord_fakes import source
 from tests.test_readers import make_pdf
 
@@ -83,9 +85,12 @@ def test_markdown_result_has_lines_section_and_text_fragment(answerer):
     assert top.source == "guide.md"
     assert top.section == "Deploy › Servers"
     assert top.page is None and top.line_start is not None and top.line_end >= top.line_start
-    # The front matter's URL wins over [[sources]]; the fragment highlights the quote.
-    assert top.url.startswith("https://docs.example.org/deploy.html#:~:text=")
-    assert top.url.endswith(text_fragment(top.quote))
+    # The front matter's URL wins over [[sources]]; the fragment highlights the quote: from
+    # its first words to its last (text=start,end for a long quote, as the browser reads it).
+    url, fragment = top.url.split("#:~:text=")
+    assert url == "https://docs.example.org/deploy.html"
+    start, end = (unquote(part) for part in fragment.split(","))
+    assert top.quote.startswith(start) and top.quote.endswith(end)
 
 
 def test_code_blocks_are_quoted_but_never_marked(answerer):
@@ -166,12 +171,12 @@ def test_index_save_and_load_keep_urls_and_layouts(answerer, tmp_path):
     assert pdf.locate(start, start + 4).page == 2
 
 
-def test_an_index_of_the_previous_format_asks_for_a_rebuild(answerer, tmp_path):
+def test_an_index_of_the_previous_format_is_outdated_not_damaged(answerer, tmp_path):
     folder = answerer.index.save(tmp_path / "index")
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["format_version"] = 4
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(IndexCorruptError, match=r"format 4.*index --rebuild"):
+    with pytest.raises(IndexOutdatedError, match=r"older version.*format 4.*index --rebuild"):
         Index.load(tmp_path / "index")
 
 

@@ -18,19 +18,17 @@ from tests.discord_fakes import (
     OTHER_CHANNEL_ID,
     FakeAnswerer,
     FakeInteraction,
+    deliver,
     dm_message,
     guild_message,
     make_bot,
     message_payload,
+    run_command,
     source,
     user_payload,
 )
 
 NONE = {"parse": []}  # allowed_mentions as sent on the wire when nothing may be pinged
-
-
-def ask_cog(bot):
-    return bot.get_cog("AskCog")
 
 
 def description(payload) -> str:
@@ -40,7 +38,7 @@ def description(payload) -> str:
 async def test_mention_gets_reply_with_quote_and_source(tmp_path):
     bot, http, _ = await make_bot(tmp_path, FakeAnswerer())
     msg = guild_message(bot, f"<@{BOT_ID}> who directed the video?")
-    await ask_cog(bot).on_message(msg)
+    await deliver(bot, msg)
     [sent] = http.sent
     embed = sent["embeds"][0]
     assert "**The answer to who directed the video? is here.**" in embed["description"]
@@ -64,9 +62,7 @@ async def test_everyone_in_question_and_source_pings_nobody(tmp_path):
         )
     ]
     bot, http, _ = await make_bot(tmp_path, answerer)
-    await ask_cog(bot).on_message(
-        guild_message(bot, f"<@{BOT_ID}> @everyone who? <@&123456789012345678>")
-    )
+    await deliver(bot, guild_message(bot, f"<@{BOT_ID}> @everyone who? <@&123456789012345678>"))
     [sent] = http.sent
     assert sent["allowed_mentions"]["parse"] == []
     assert not sent["allowed_mentions"].get("users") and not sent["allowed_mentions"].get("roles")
@@ -92,7 +88,7 @@ async def test_long_passage_is_shortened_within_limits_keeping_quote(tmp_path):
         source(passage, sentences[5], title=f"T{i}") for i in range(2)
     ]
     bot, http, _ = await make_bot(tmp_path, answerer)
-    await ask_cog(bot).on_message(guild_message(bot, f"<@{BOT_ID}> who directed it?"))
+    await deliver(bot, guild_message(bot, f"<@{BOT_ID}> who directed it?"))
     [sent] = http.sent
     embed = discord.Embed.from_dict(sent["embeds"][0])
     assert len(embed) <= 6000 and len(embed.description) <= 4096
@@ -102,31 +98,27 @@ async def test_long_passage_is_shortened_within_limits_keeping_quote(tmp_path):
 
 async def test_cooldown_refuses_second_question_and_says_when(tmp_path):
     bot, http, clock = await make_bot(tmp_path, FakeAnswerer(), cooldown_seconds=10)
-    cog = ask_cog(bot)
-    await cog.on_message(guild_message(bot, f"<@{BOT_ID}> first?"))
+    await deliver(bot, guild_message(bot, f"<@{BOT_ID}> first?"))
     clock.now += 3
-    await cog.on_message(guild_message(bot, f"<@{BOT_ID}> second?"))
+    await deliver(bot, guild_message(bot, f"<@{BOT_ID}> second?"))
     assert "embeds" in http.sent[0] and http.sent[0]["embeds"]
     assert http.sent[1]["content"] == "You're asking quickly: please try again in 7 seconds."
     clock.now += 7
-    await cog.on_message(guild_message(bot, f"<@{BOT_ID}> third?"))
+    await deliver(bot, guild_message(bot, f"<@{BOT_ID}> third?"))
     assert http.sent[2]["embeds"]
 
 
 async def test_bots_and_itself_are_ignored(tmp_path):
     bot, http, _ = await make_bot(tmp_path, FakeAnswerer())
-    cog = ask_cog(bot)
-    await cog.on_message(guild_message(bot, f"<@{BOT_ID}> hello?", author_id=4242, author_bot=True))
-    await cog.on_message(
-        guild_message(bot, f"<@{BOT_ID}> hello?", author_id=BOT_ID, author_bot=True)
-    )
-    await cog.on_message(guild_message(bot, "no mention here", mention_bot=False))
+    await deliver(bot, guild_message(bot, f"<@{BOT_ID}> hello?", author_id=4242, author_bot=True))
+    await deliver(bot, guild_message(bot, f"<@{BOT_ID}> hello?", author_id=BOT_ID, author_bot=True))
+    await deliver(bot, guild_message(bot, "no mention here", mention_bot=False))
     assert http.sent == [] and http.typing == []
 
 
 async def test_dm_is_answered_without_mention(tmp_path):
     bot, http, _ = await make_bot(tmp_path, FakeAnswerer())
-    await ask_cog(bot).on_message(dm_message(bot, "who directed the video?"))
+    await deliver(bot, dm_message(bot, "who directed the video?"))
     [sent] = http.sent
     assert "who directed the video?" in description(sent)
 
@@ -142,24 +134,22 @@ async def test_reply_to_bot_answer_is_a_new_question(tmp_path):
         message_reference={"message_id": previous["id"], "channel_id": previous["channel_id"]},
         referenced_message=previous,
     )
-    await ask_cog(bot).on_message(msg)
+    await deliver(bot, msg)
     [sent] = http.sent
     assert "and when?" in description(sent)
 
 
 async def test_channel_allow_list(tmp_path):
     bot, http, _ = await make_bot(tmp_path, FakeAnswerer(), channel_ids=[OTHER_CHANNEL_ID])
-    await ask_cog(bot).on_message(guild_message(bot, f"<@{BOT_ID}> here?"))
+    await deliver(bot, guild_message(bot, f"<@{BOT_ID}> here?"))
     assert http.sent == []
-    await ask_cog(bot).on_message(
-        guild_message(bot, f"<@{BOT_ID}> there?", channel_id=OTHER_CHANNEL_ID)
-    )
+    await deliver(bot, guild_message(bot, f"<@{BOT_ID}> there?", channel_id=OTHER_CHANNEL_ID))
     assert len(http.sent) == 1
 
 
 async def test_thread_mode_answers_in_a_new_thread(tmp_path):
     bot, http, _ = await make_bot(tmp_path, FakeAnswerer(), threads=True)
-    await ask_cog(bot).on_message(guild_message(bot, f"<@{BOT_ID}> who directed the video?"))
+    await deliver(bot, guild_message(bot, f"<@{BOT_ID}> who directed the video?"))
     [thread] = http.threads
     assert thread["name"] == "who directed the video?"
     [sent] = http.sent
@@ -168,7 +158,7 @@ async def test_thread_mode_answers_in_a_new_thread(tmp_path):
 
 async def test_decline_is_short_and_friendly(tmp_path):
     bot, http, _ = await make_bot(tmp_path, FakeAnswerer(answered=False))
-    await ask_cog(bot).on_message(dm_message(bot, "what is the airspeed of a swallow?"))
+    await deliver(bot, dm_message(bot, "what is the airspeed of a swallow?"))
     [sent] = http.sent
     assert sent["content"] == DECLINE and not sent.get("embeds")
 
@@ -177,9 +167,8 @@ async def test_fifty_concurrent_questions_all_answered_off_the_loop(tmp_path):
     answerer = FakeAnswerer()
     answerer.release = __import__("threading").Event()
     bot, http, _ = await make_bot(tmp_path, answerer)
-    cog = ask_cog(bot)
     msgs = [guild_message(bot, f"<@{BOT_ID}> question {i}?", author_id=2000 + i) for i in range(50)]
-    pending = asyncio.gather(*(cog.on_message(m) for m in msgs))
+    pending = asyncio.gather(*(deliver(bot, m) for m in msgs))
     # ask() is now blocked in the worker thread; the loop must still be free to run this.
     assert await asyncio.to_thread(answerer.started.wait, 10)
     answerer.release.set()
@@ -195,7 +184,7 @@ async def test_fifty_concurrent_questions_all_answered_off_the_loop(tmp_path):
 async def test_core_exception_is_friendly_and_logged(tmp_path, caplog):
     bot, http, _ = await make_bot(tmp_path, FakeAnswerer(raises=RuntimeError("boom in core")))
     with caplog.at_level(logging.ERROR):
-        await ask_cog(bot).on_message(guild_message(bot, f"<@{BOT_ID}> crash?"))
+        await deliver(bot, guild_message(bot, f"<@{BOT_ID}> crash?"))
     [sent] = http.sent
     assert sent["content"] == GENERIC_ERROR and "boom" not in sent["content"]
     assert any(r.exc_info and "boom in core" in str(r.exc_info[1]) for r in caplog.records)
@@ -204,7 +193,7 @@ async def test_core_exception_is_friendly_and_logged(tmp_path, caplog):
 async def test_slash_ask_defers_then_answers(tmp_path):
     bot, _, _ = await make_bot(tmp_path, FakeAnswerer())
     inter = FakeInteraction(bot, "ask", question="who directed the video?")
-    await bot.tree._call(inter)
+    await run_command(bot, inter)
     assert inter.fake_response.calls[0][0] == "defer"
     [sent] = inter.fake_followup.sent
     assert "**The answer to who directed the video? is here.**" in sent["embed"].description
@@ -215,7 +204,7 @@ async def test_slash_core_exception_goes_through_error_handler(tmp_path, caplog)
     bot, _, _ = await make_bot(tmp_path, FakeAnswerer(raises=ValueError("kaput")))
     inter = FakeInteraction(bot, "ask", question="crash?")
     with caplog.at_level(logging.ERROR):
-        await bot.tree._call(inter)
+        await run_command(bot, inter)
     [sent] = inter.fake_followup.sent
     assert sent["content"] == GENERIC_ERROR and sent["ephemeral"] is True
     assert any(r.exc_info and "kaput" in str(r.exc_info[1]) for r in caplog.records)
@@ -224,7 +213,7 @@ async def test_slash_core_exception_goes_through_error_handler(tmp_path, caplog)
 async def test_slash_too_long_question_is_refused_privately(tmp_path):
     bot, _, _ = await make_bot(tmp_path, FakeAnswerer(), max_question_chars=20)
     inter = FakeInteraction(bot, "ask", question="x" * 50)
-    await bot.tree._call(inter)
+    await run_command(bot, inter)
     [(kind, kwargs)] = inter.fake_response.calls
     assert kind == "send_message" and kwargs["ephemeral"] is True
     assert "limit is 20" in kwargs["content"]
@@ -234,7 +223,7 @@ async def test_reindex_refuses_user_without_manage_server(tmp_path):
     bot, _, _ = await make_bot(tmp_path, FakeAnswerer())
     old = bot.answerer
     inter = FakeInteraction(bot, "reindex", permissions=0)
-    await bot.tree._call(inter)
+    await run_command(bot, inter)
     [(kind, kwargs)] = inter.fake_response.calls
     assert (kind, kwargs["content"], kwargs["ephemeral"]) == ("send_message", REINDEX_DENIED, True)
     assert bot.answerer is old
@@ -246,7 +235,7 @@ async def test_reindex_allowed_with_manage_server(tmp_path):
     inter = FakeInteraction(
         bot, "reindex", permissions=discord.Permissions(manage_guild=True).value
     )
-    await bot.tree._call(inter)
+    await run_command(bot, inter)
     assert inter.fake_followup.sent[0]["content"].startswith("Reindexed 1 documents")
     assert bot.answerer is not old
 
@@ -254,7 +243,7 @@ async def test_reindex_allowed_with_manage_server(tmp_path):
 async def test_slash_refused_outside_allowed_guild(tmp_path):
     bot, _, _ = await make_bot(tmp_path, FakeAnswerer(), guild_ids=[1])
     inter = FakeInteraction(bot, "ask", question="hello?")
-    await bot.tree._call(inter)
+    await run_command(bot, inter)
     [(_, kwargs)] = inter.fake_response.calls
     assert kwargs["content"] == "I'm not set up to answer here." and kwargs["ephemeral"] is True
 
@@ -262,7 +251,7 @@ async def test_slash_refused_outside_allowed_guild(tmp_path):
 async def test_sources_lists_documents(tmp_path):
     bot, _, _ = await make_bot(tmp_path, FakeAnswerer())
     inter = FakeInteraction(bot, "sources", guild=False)
-    await bot.tree._call(inter)
+    await run_command(bot, inter)
     [(_, kwargs)] = inter.fake_response.calls
     assert "Music video (video.txt)" in kwargs["content"]
 
@@ -270,7 +259,7 @@ async def test_sources_lists_documents(tmp_path):
 async def test_vote_appends_one_json_line_without_user(tmp_path):
     bot, _, _ = await make_bot(tmp_path, FakeAnswerer())
     inter = FakeInteraction(bot, "ask", question="who directed the video?", user_id=31337)
-    await bot.tree._call(inter)
+    await run_command(bot, inter)
     view = inter.fake_followup.sent[0]["view"]
     click = FakeInteraction(bot, "vote", user_id=31337)
     await view.helpful.callback(click)
@@ -373,18 +362,17 @@ async def test_fifty_concurrent_questions_through_the_real_core_and_batcher(
 ):
     from bot.answer.compose import Answerer
     from bot.ingest.corpus import load_corpus
-    from bot.search.index import build_index
+    from bot.search.build import build_index
 
     docs, _ = load_corpus(settings.seeds_dir)
     index, _ = build_index(docs, fake_embedder, settings.chunking)
     answerer = Answerer(index, fake_embedder, settings.retrieval, settings.answer)
     bot, http, _ = await make_bot(tmp_path, answerer)
-    cog = ask_cog(bot)
     questions = ["Where is Mount Etna?", "Who walked on the lunar surface first?"] * 25
     msgs = [
         guild_message(bot, f"<@{BOT_ID}> {q}", author_id=3000 + i) for i, q in enumerate(questions)
     ]
-    await asyncio.gather(*(cog.on_message(m) for m in msgs))
+    await asyncio.gather(*(deliver(bot, m) for m in msgs))
     assert len(http.sent) == 50
     texts = [description(s) for s in http.sent]
     assert sum("Catania" in t or "Etna" in t for t in texts) >= 25
@@ -407,14 +395,13 @@ def test_core_reindex_picks_up_a_new_document(settings, use_fake):
 
 async def test_cooldown_notice_is_sent_once_per_window_then_silence(tmp_path):
     bot, http, clock = await make_bot(tmp_path, FakeAnswerer(), cooldown_seconds=10)
-    cog = ask_cog(bot)
     for _ in range(20):  # a user firing mentions as fast as they can
-        await cog.on_message(guild_message(bot, f"<@{BOT_ID}> again?"))
+        await deliver(bot, guild_message(bot, f"<@{BOT_ID}> again?"))
     assert len(http.sent) == 2  # the answer and one notice, not 19 notices
     assert http.sent[0]["embeds"] and "asking quickly" in http.sent[1]["content"]
     clock.now += 10  # a new window: answered, and told once again if they keep going
     for _ in range(5):
-        await cog.on_message(guild_message(bot, f"<@{BOT_ID}> again?"))
+        await deliver(bot, guild_message(bot, f"<@{BOT_ID}> again?"))
     assert len(http.sent) == 4
     assert http.sent[2]["embeds"] and "asking quickly" in http.sent[3]["content"]
 
@@ -422,6 +409,6 @@ async def test_cooldown_notice_is_sent_once_per_window_then_silence(tmp_path):
 async def test_undecodable_text_in_a_mention_is_cleaned_and_answered(tmp_path):
     answerer = FakeAnswerer()
     bot, http, _ = await make_bot(tmp_path, answerer)
-    await ask_cog(bot).on_message(guild_message(bot, f"<@{BOT_ID}> caf\udcc3\udca9 hours\ud800?"))
+    await deliver(bot, guild_message(bot, f"<@{BOT_ID}> caf\udcc3\udca9 hours\ud800?"))
     assert answerer.questions == ["café hours\ufffd?"]
     assert http.sent and http.sent[0]["embeds"]

@@ -15,34 +15,25 @@ from bot.discord.exts.message_command import MENU_NAME, NO_TEXT
 from bot.discord.format import DECLINE
 from bot.errors import ConfigError
 from bot.ingest.corpus import load_corpus
-from bot.search.index import build_index
+from bot.search.build import build_index
 from tests.discord_fakes import (
     BOT_ID,
     CHANNEL_ID,
+    FAKE_CONFIDENCE,
     FORUM_ID,
     FakeAnswerer,
     FakeInteraction,
+    deliver,
     forum_post,
     guild_message,
     make_bot,
     message_command,
     message_payload,
+    run_command,
     user_payload,
 )
 
 from .test_gaps import BEES, ETNA, write_log
-
-FAKE_CONFIDENCE = 0.9  # what FakeAnswerer's answers carry
-
-
-def help_cog(bot):
-    return bot.get_cog("HelpChannelsCog")
-
-
-async def both_cogs(bot, message):
-    """What the bot does with a message: every listener sees it."""
-    await bot.get_cog("AskCog").on_message(message)
-    await help_cog(bot).on_message(message)
 
 
 async def test_new_forum_thread_is_answered_without_a_mention(tmp_path):
@@ -51,7 +42,7 @@ async def test_new_forum_thread_is_answered_without_a_mention(tmp_path):
         tmp_path, answerer, help_channels=[{"id": FORUM_ID}], help_min_confidence=0.5
     )
     post = forum_post(bot, "Who directed the video?", "I looked everywhere.")
-    await both_cogs(bot, post)
+    await deliver(bot, post)
     [sent] = http.sent  # once: the Ask cog leaves help posts to the help cog
     assert sent["channel_id"] == post.channel.id  # in the post's own thread
     assert sent["message_reference"]["message_id"] == post.id
@@ -70,7 +61,7 @@ async def test_low_confidence_forum_thread_is_skipped_silently(tmp_path):
         help_channels=[{"id": FORUM_ID}],
         help_min_confidence=FAKE_CONFIDENCE + 0.1,
     )
-    await both_cogs(bot, forum_post(bot, "Who directed the video?", "Anyone?"))
+    await deliver(bot, forum_post(bot, "Who directed the video?", "Anyone?"))
     assert http.sent == [] and http.typing == [] and http.threads == []
 
 
@@ -81,7 +72,7 @@ async def test_channel_bar_overrides_the_global_one(tmp_path):
         help_channels=[{"id": FORUM_ID, "min_confidence": FAKE_CONFIDENCE - 0.1}],
         help_min_confidence=FAKE_CONFIDENCE + 0.1,
     )
-    await both_cogs(bot, forum_post(bot, "Who directed the video?", ""))
+    await deliver(bot, forum_post(bot, "Who directed the video?", ""))
     assert len(http.sent) == 1
 
 
@@ -89,7 +80,7 @@ async def test_declined_help_post_is_silent_but_logged_as_a_gap(tmp_path):
     bot, http, _ = await make_bot(
         tmp_path, FakeAnswerer(answered=False), help_channels=[{"id": FORUM_ID}]
     )
-    await both_cogs(bot, forum_post(bot, "Is there a vinyl edition?", "", author_id=4242))
+    await deliver(bot, forum_post(bot, "Is there a vinyl edition?", "", author_id=4242))
     assert http.sent == []
     [line] = (tmp_path / "gaps.jsonl").read_text(encoding="utf-8").splitlines()
     record = json.loads(line)
@@ -101,7 +92,7 @@ async def test_mentioned_help_post_gets_an_answer_or_the_decline(tmp_path):
     bot, http, _ = await make_bot(
         tmp_path, FakeAnswerer(answered=False), help_channels=[{"id": FORUM_ID}]
     )
-    await both_cogs(bot, forum_post(bot, "Vinyl?", f"<@{BOT_ID}> is there one?", mention_bot=True))
+    await deliver(bot, forum_post(bot, "Vinyl?", f"<@{BOT_ID}> is there one?", mention_bot=True))
     [sent] = http.sent
     assert sent["content"] == DECLINE
 
@@ -118,7 +109,7 @@ async def test_follow_ups_in_a_forum_thread_are_not_new_posts(tmp_path):
             post.channel.id, user_payload(1002, "bob"), "me too", guild_id=str(post.guild.id)
         ),
     )
-    await both_cogs(bot, follow_up)
+    await deliver(bot, follow_up)
     assert http.sent == []
 
 
@@ -126,7 +117,7 @@ async def test_text_help_channel_answers_new_posts_in_a_thread(tmp_path):
     bot, http, _ = await make_bot(
         tmp_path, FakeAnswerer(), help_channels=[{"id": CHANNEL_ID}], help_min_confidence=0.5
     )
-    await both_cogs(bot, guild_message(bot, "who directed the video?", mention_bot=False))
+    await deliver(bot, guild_message(bot, "who directed the video?", mention_bot=False))
     [thread] = http.threads
     [sent] = http.sent
     assert thread["name"] == "who directed the video?" and sent["channel_id"] == thread["id"]
@@ -140,7 +131,7 @@ async def test_text_help_channel_without_threads_replies_in_place(tmp_path):
         help_min_confidence=0.5,
     )
     msg = guild_message(bot, "who directed the video?", mention_bot=False)
-    await both_cogs(bot, msg)
+    await deliver(bot, msg)
     [sent] = http.sent
     assert http.threads == [] and sent["message_reference"]["message_id"] == msg.id
 
@@ -152,9 +143,9 @@ async def test_help_channel_with_mention_required_ignores_unmentioned_posts(tmp_
         help_channels=[{"id": CHANNEL_ID, "require_mention": True, "threads": False}],
         help_min_confidence=0.5,
     )
-    await both_cogs(bot, guild_message(bot, "who directed the video?", mention_bot=False))
+    await deliver(bot, guild_message(bot, "who directed the video?", mention_bot=False))
     assert http.sent == []
-    await both_cogs(bot, guild_message(bot, f"<@{BOT_ID}> who directed the video?"))
+    await deliver(bot, guild_message(bot, f"<@{BOT_ID}> who directed the video?"))
     assert len(http.sent) == 1
 
 
@@ -163,7 +154,7 @@ async def test_message_command_answers_privately(tmp_path):
     bot, _, _ = await make_bot(tmp_path, answerer)
     target = message_payload(CHANNEL_ID, user_payload(1002, "bob"), "who directed the video?")
     inter = message_command(bot, MENU_NAME, target, user_id=1001)
-    await bot.tree._call(inter)
+    await run_command(bot, inter)
     assert inter.fake_response.calls == [("defer", {"ephemeral": True, "thinking": True})]
     [sent] = inter.fake_followup.sent
     assert sent["ephemeral"] is True
@@ -175,7 +166,7 @@ async def test_message_command_can_be_public(tmp_path):
     bot, _, _ = await make_bot(tmp_path, FakeAnswerer(), message_command_public=True)
     target = message_payload(CHANNEL_ID, user_payload(1002, "bob"), "who directed the video?")
     inter = message_command(bot, MENU_NAME, target)
-    await bot.tree._call(inter)
+    await run_command(bot, inter)
     assert inter.fake_followup.sent[0]["ephemeral"] is False
 
 
@@ -184,7 +175,7 @@ async def test_message_command_on_a_message_without_text(tmp_path):
     bot, _, _ = await make_bot(tmp_path, answerer)
     target = message_payload(CHANNEL_ID, user_payload(1002, "bob"), "")
     inter = message_command(bot, MENU_NAME, target)
-    await bot.tree._call(inter)
+    await run_command(bot, inter)
     [(kind, kwargs)] = inter.fake_response.calls
     assert (kind, kwargs["content"], kwargs["ephemeral"]) == ("send_message", NO_TEXT, True)
     assert answerer.questions == []
@@ -193,7 +184,7 @@ async def test_message_command_on_a_message_without_text(tmp_path):
 async def test_downvote_goes_to_the_gaps_log(tmp_path):
     bot, _, _ = await make_bot(tmp_path, FakeAnswerer())
     inter = FakeInteraction(bot, "ask", question="who directed the video?", user_id=31337)
-    await bot.tree._call(inter)
+    await run_command(bot, inter)
     view = inter.fake_followup.sent[0]["view"]
     await view.unhelpful.callback(FakeInteraction(bot, "vote", user_id=31337))
     [line] = (tmp_path / "gaps.jsonl").read_text(encoding="utf-8").splitlines()
@@ -219,7 +210,7 @@ async def test_gaps_command_refuses_members_without_manage_server(
 ):
     bot = await gaps_bot(tmp_path, settings, fake_embedder)
     inter = FakeInteraction(bot, "gaps", permissions=0)
-    await bot.tree._call(inter)
+    await run_command(bot, inter)
     [(kind, kwargs)] = inter.fake_response.calls
     assert (kind, kwargs["content"], kwargs["ephemeral"]) == ("send_message", GAPS_DENIED, True)
 
@@ -228,7 +219,7 @@ async def test_gaps_command_shows_groups_to_managers(tmp_path, settings, fake_em
     bot = await gaps_bot(tmp_path, settings, fake_embedder)
     write_log(tmp_path / "gaps.jsonl", [*ETNA, *BEES])
     inter = FakeInteraction(bot, "gaps", permissions=discord.Permissions(manage_guild=True).value)
-    await bot.tree._call(inter)
+    await run_command(bot, inter)
     [sent] = inter.fake_followup.sent
     embed = sent["embed"]
     assert sent["ephemeral"] is True
@@ -314,7 +305,7 @@ async def test_unwritable_gaps_log_costs_no_answer(tmp_path, caplog):
     bot, http, _ = await make_bot(
         tmp_path, FakeAnswerer(answered=False), gaps_file=str(tmp_path / "blocked" / "gaps.jsonl")
     )
-    await bot.get_cog("AskCog").on_message(guild_message(bot, f"<@{BOT_ID}> vinyl?"))
+    await deliver(bot, guild_message(bot, f"<@{BOT_ID}> vinyl?"))
     [sent] = http.sent
     assert sent["content"] == DECLINE
     assert any("Could not write to the gaps log" in r.getMessage() for r in caplog.records)

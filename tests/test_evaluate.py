@@ -1,6 +1,7 @@
 import json
 
-from bot.answer.evaluate import Row, cached_index, write_details
+from bot.evaluation.memo import cached_index
+from bot.evaluation.run import Row, write_details
 from bot.ingest.corpus import Document
 
 
@@ -39,7 +40,7 @@ def test_write_details_writes_one_line_per_question(tmp_path):
 
 
 def test_memo_embedder_embeds_each_text_once_across_runs(tmp_path, fake_embedder):
-    from bot.answer.evaluate import MemoEmbedder
+    from bot.evaluation.memo import MemoEmbedder
 
     first = MemoEmbedder(fake_embedder, tmp_path)
     a = first.embed(["Bees make honey.", "Etna is a volcano.", "Bees make honey."])
@@ -55,7 +56,7 @@ def test_memo_embedder_embeds_each_text_once_across_runs(tmp_path, fake_embedder
 def test_memo_of_a_span_embedder_pools_sentences_as_a_build_does_and_keeps_passes(tmp_path):
     import numpy as np
 
-    from bot.answer.evaluate import memo_embedder
+    from bot.evaluation.memo import memo_embedder
     from bot.search.embedder import SpanEmbedder
     from tests.test_index import SpanFake
 
@@ -77,7 +78,7 @@ def test_memo_of_a_span_embedder_pools_sentences_as_a_build_does_and_keeps_passe
 
 
 def test_memo_of_a_plain_embedder_is_no_span_embedder(tmp_path, fake_embedder):
-    from bot.answer.evaluate import memo_embedder
+    from bot.evaluation.memo import memo_embedder
     from bot.search.embedder import SpanEmbedder
 
     assert not isinstance(memo_embedder(fake_embedder, tmp_path), SpanEmbedder)

@@ -12,7 +12,7 @@ from bot.answer.gaps import DECLINED, DOWNVOTE, Gap, GapsLog, find_gaps, parse_s
 from bot.cli import main
 from bot.errors import BotError
 from bot.ingest.corpus import load_corpus
-from bot.search.index import build_index
+from bot.search.build import build_index
 
 from .conftest import DOCS
 from .test_cli import write_config

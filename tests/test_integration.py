@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 
 from bot.answer.compose import Answerer
-from bot.answer.evaluate import contains_answer
 from bot.config import settings_from_dict
+from bot.evaluation.data import contains_answer
 from bot.ingest.corpus import load_corpus
+from bot.search.build import build_index
 from bot.search.embedder import SentenceTransformerEmbedder
-from bot.search.index import Index, build_index
+from bot.search.store import Index
 
 pytestmark = pytest.mark.slow
 
@@ -84,8 +85,5 @@ def test_off_topic_question_is_declined(answerer, question):
 def test_passages_fit_the_model_window(answerer):
     embedder = answerer.retriever.embedder
     index = answerer.index
-    texts = [
-        f"{index.documents[int(index.passages[i, 0])].title}\n{index.passage_text(i)}"
-        for i in range(len(index))
-    ]
+    texts = [index.lexical_text(i) for i in range(len(index))]
     assert max(embedder.count_tokens(texts)) + 2 <= embedder.max_tokens

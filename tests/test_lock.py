@@ -10,8 +10,8 @@ import pytest
 from bot.app import rebuild
 from bot.cli import main
 from bot.errors import IndexBusyError
-from bot.search.index import POINTER, Index
 from bot.search.lock import HOLDER_FILE, holder, write_lock
+from bot.search.store import POINTER, Index
 
 from .conftest import FakeEmbedder
 from .test_cli import write_config
@@ -51,18 +51,31 @@ def test_a_second_build_waits_for_the_first_and_names_it(settings, caplog):
         except BaseException as exc:  # reported below, not lost in the thread
             errors.append(exc)
 
+    said_waiting = threading.Event()
+
+    class Waiting(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "waiting" in record.getMessage():
+                said_waiting.set()
+
     first = threading.Thread(target=build)
     first.start()
     assert embedder.inside.wait(10)
-    with caplog.at_level(logging.WARNING, logger="bot.search.lock"):
-        second = threading.Thread(target=build)
-        second.start()
-        second.join(1.0)  # it must be waiting on the lock, not building beside the first
-        assert second.is_alive()
-        embedder.release.set()
-        first.join(10)
-        second.join(10)
-    assert not errors
+    handler = Waiting()
+    logging.getLogger("bot.search.lock").addHandler(handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.search.lock"):
+            second = threading.Thread(target=build)
+            second.start()
+            # It finds the lock held, says so, then waits on it: not building beside the first.
+            assert said_waiting.wait(10)
+            assert second.is_alive() and embedder.active == 1
+            embedder.release.set()
+            first.join(10)
+            second.join(10)
+    finally:
+        logging.getLogger("bot.search.lock").removeHandler(handler)
+    assert not errors and not first.is_alive() and not second.is_alive()
     assert embedder.most_active == 1
     waited = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
     assert waited and "Another index update" in waited[0] and "pid" in waited[0]
@@ -113,7 +126,7 @@ def test_an_unchanged_index_writes_nothing(settings, fake_embedder):
     rebuild(settings, fake_embedder, progress=False)
     before = (settings.index_dir / POINTER).read_text()
     listing = sorted(p.name for p in settings.index_dir.iterdir())
-    report = rebuild(settings, fake_embedder, progress=False)
+    _, report = rebuild(settings, fake_embedder, progress=False)
     assert (settings.index_dir / POINTER).read_text() == before
     assert sorted(p.name for p in settings.index_dir.iterdir()) == listing
     assert report.embedded_documents == [] and len(report.reused_documents) == 3
@@ -123,7 +136,7 @@ def _unwritable(monkeypatch):
     def refuse(self, folder, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(folder / "v-new"))
 
-    monkeypatch.setattr("bot.search.index.Index.save", refuse)
+    monkeypatch.setattr("bot.search.store.Index.save", refuse)
 
 
 def test_index_into_an_unwritable_folder_is_one_line_naming_it(

@@ -1,4 +1,4 @@
-"""The ONNX query encoder: stamped at index time, used by open_answerer, same vectors as torch."""
+"""The ONNX query encoder: a part of the index, used by open_index, same vectors as torch."""
 
 import json
 import subprocess
@@ -7,11 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-from bot.app import open_answerer, query_embedder, rebuild
+from bot.app import make_embedder, open_index, query_embedder, rebuild
 from bot.config import settings_from_dict
 from bot.search.embedder import SentenceTransformerEmbedder
-from bot.search.index import Index
 from bot.search.onnx_embedder import ONNX_FILE, OPSET, OnnxEmbedder, file_sha256
+from bot.search.parts import QueryEncoderPart
+from bot.search.store import Index
 
 from .conftest import write_corpus
 
@@ -39,20 +40,21 @@ def real_index(tmp_path_factory):
 def test_manifest_stamps_the_onnx_export(real_index):
     settings, _ = real_index
     index = Index.load(settings.index_dir)
-    stamp = index.manifest["query_encoder"]
-    assert stamp["opset"] == OPSET
-    assert stamp["file"] == ONNX_FILE
-    assert stamp["sha256"] == file_sha256(index.folder / ONNX_FILE)
-    assert stamp["model"] == index.params.model == "all-MiniLM-L6-v2"
+    part = index.query_encoder
+    assert part is not None
+    assert part.opset == OPSET
+    assert part.file == ONNX_FILE
+    assert part.sha256 == file_sha256(index.folder / ONNX_FILE)
+    assert part.model == index.params.model == "all-MiniLM-L6-v2"
     on_disk = json.loads((index.folder / "manifest.json").read_text())
-    assert on_disk["query_encoder"] == stamp
+    assert on_disk["query_encoder"]["sha256"] == part.sha256
 
 
 @pytest.mark.slow
 def test_onnx_vectors_match_sentence_transformers(real_index):
     settings, embedder = real_index
     index = Index.load(settings.index_dir)
-    onnx = OnnxEmbedder(index.folder, index.manifest["query_encoder"])
+    onnx = OnnxEmbedder(index.folder, index.query_encoder)
     assert onnx.count_tokens([LONG])[0] > 256
     got, want = onnx.embed(TEXTS), embedder.embed(TEXTS)
     assert got.shape == want.shape == (len(TEXTS), 384)
@@ -60,7 +62,7 @@ def test_onnx_vectors_match_sentence_transformers(real_index):
     assert cosine.min() >= 0.9999, cosine
     assert onnx.count_tokens(TEXTS) == embedder.count_tokens(TEXTS)
     # Batches are cut after sorting by length: each row must still land in its own place.
-    pairs = OnnxEmbedder(index.folder, index.manifest["query_encoder"], batch_size=2)
+    pairs = OnnxEmbedder(index.folder, index.query_encoder, batch_size=2)
     np.testing.assert_allclose(pairs.embed(TEXTS), got, atol=1e-5)
 
 
@@ -68,7 +70,7 @@ def test_onnx_vectors_match_sentence_transformers(real_index):
 def test_onnx_word_pieces_match_sentence_transformers(real_index):
     settings, embedder = real_index
     index = Index.load(settings.index_dir)
-    onnx = OnnxEmbedder(index.folder, index.manifest["query_encoder"])
+    onnx = OnnxEmbedder(index.folder, index.query_encoder)
     for query in (False, True):
         got_v, got_t = onnx.embed_tokens(TEXTS, query=query)
         want_v, want_t = embedder.embed_tokens(TEXTS, query=query)
@@ -84,11 +86,12 @@ def test_onnx_word_pieces_match_sentence_transformers(real_index):
 
 
 @pytest.mark.slow
-def test_open_answerer_queries_through_onnx(real_index):
+def test_open_index_queries_through_onnx(real_index):
     settings, _ = real_index
-    opened = open_answerer(settings, auto_rebuild=False)
-    assert isinstance(opened.embedder, OnnxEmbedder)
-    answer = opened.answerer.ask("Who was the first person to walk on the lunar surface?")
+    loaded, reasons = open_index(settings, make_embedder(settings), update=False)
+    assert reasons == []
+    assert isinstance(loaded.queries, OnnxEmbedder)
+    answer = loaded.answerer.ask("Who was the first person to walk on the lunar surface?")
     assert "Armstrong" in answer.results[0].quote
 
 
@@ -99,10 +102,10 @@ def test_ask_never_imports_torch(real_index):
     code = f"""
 import sys
 from pathlib import Path
-from bot.app import open_answerer
+from bot.app import make_embedder, open_index
 from bot.config import settings_from_dict
 s = settings_from_dict({{"cache_dir": {cache!r}}}, Path({root!r}))
-open_answerer(s, auto_rebuild=False).answerer.ask("Who walked on the Moon?")
+open_index(s, make_embedder(s), update=False)[0].answerer.ask("Who walked on the Moon?")
 print(sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -112,20 +115,27 @@ print(sorted(m for m in ("torch", "sentence_transformers", "transformers") if m 
 def test_broken_export_falls_back_with_a_warning(settings, use_fake, caplog, tmp_path):
     rebuild(settings, use_fake, progress=False)
     index = Index.load(settings.index_dir)
-    assert "query_encoder" not in index.manifest  # the fake has no weights to export
-    index.manifest["query_encoder"] = {
-        "file": "missing.onnx",
-        "model": index.params.model,
-        "bytes": 1,
-    }
+    assert index.query_encoder is None  # the fake has no weights to export
+    index.query_encoder = QueryEncoderPart(
+        file="missing.onnx",
+        sha256="0" * 64,
+        bytes=1,
+        opset=OPSET,
+        tokenizer="tokenizer.json",
+        tokenizer_sha256="0" * 64,
+        weights="none",
+        model=index.params.model,
+        dim=index.params.dim,
+        max_tokens=index.params.max_tokens,
+    )
     assert query_embedder(index, use_fake) is use_fake
     assert "unusable" in caplog.text
 
 
-def test_open_answerer_without_export_uses_the_build_embedder(settings, use_fake):
-    opened = open_answerer(settings, auto_rebuild=True)
-    assert opened.embedder is use_fake
-    assert opened.answerer.ask("Who walked on the Moon first?").results
+def test_open_index_without_export_uses_the_build_embedder(settings, use_fake):
+    loaded, _ = open_index(settings, use_fake, update=True)
+    assert loaded.queries is use_fake
+    assert loaded.answerer.ask("Who walked on the Moon first?").results
 
 
 def test_file_digests_are_remembered_until_the_file_changes(tmp_path, monkeypatch):

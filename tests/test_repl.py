@@ -5,7 +5,7 @@ from bot.answer.compose import Answerer
 from bot.config import AnswerSettings, RetrievalSettings
 from bot.frontends.repl import Repl
 from bot.ingest.corpus import load_corpus
-from bot.search.index import build_index
+from bot.search.build import build_index
 
 
 @pytest.fixture
@@ -117,8 +117,10 @@ def test_history_is_kept_per_index_folder(tmp_path):
     from bot.config import settings_from_dict
     from bot.frontends.repl import history_file
 
-    a = settings_from_dict({"index_dir": "a/embeddings", "cache_dir": "cache"}, tmp_path)
-    b = settings_from_dict({"index_dir": "b/embeddings", "cache_dir": "cache"}, tmp_path)
+    def settings(index_dir: str):
+        return settings_from_dict({"index_dir": index_dir, "cache_dir": "cache"}, tmp_path)
+
+    a, b = settings("a/embeddings"), settings("b/embeddings")
     assert history_file(a) != history_file(b)
-    assert history_file(a) == history_file(a)
+    assert history_file(settings("a/embeddings")) == history_file(a)  # the next session's
     assert history_file(a).is_relative_to(tmp_path / "cache")

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from bot.config import RetrievalSettings
-from bot.search.index import quantize_rows
+from bot.search.quantize import quantize_rows
 from bot.search.retrieval import Hit, Retriever, segment_max, top_k
+from bot.search.store import TokenVectors
 
 
 def test_top_k_orders_best_first_and_clamps():
@@ -43,7 +44,7 @@ def test_fusion_lets_lexical_evidence_overturn_a_small_dense_lead():
         dense_weight=0.25, sentence_weight=0.5, lexical_weight=1.0, phrase_weight=0
     ).fuse(dense, dense, lexical, 2)
     assert [h.passage for h in hits] == [1, 0]
-    assert hits[0].lexical == pytest.approx(1.0)
+    assert hits[0].lexical_score == pytest.approx(1.0)
     assert hits[0].score > hits[1].score
 
 
@@ -60,11 +61,11 @@ def test_fusion_without_any_lexical_match_still_ranks():
     dense = np.array([0.1, 0.3], dtype=np.float32)
     hits = _retriever().fuse(dense, dense, np.zeros(2, np.float32), 2)
     assert [h.passage for h in hits] == [1, 0]
-    assert all(h.lexical == 0 for h in hits)
+    assert all(h.lexical_score == 0 for h in hits)
 
 
 def _token_stub(pieces_per_passage):
-    """An index stub holding word-piece vectors, one list of unit vectors per passage.
+    """An index stub holding token vectors, one list of unit vectors per passage.
 
     No rotation: the words below are rows of a Hadamard matrix, which signs and one scale
     represent exactly, so the expected MaxSim values are exact.
@@ -74,9 +75,10 @@ def _token_stub(pieces_per_passage):
     ends = np.cumsum(lengths)
     rows = np.concatenate(pieces_per_passage)
     stub.params = SimpleNamespace(dim=rows.shape[1])
-    stub.token_ranges = np.stack([ends - np.array(lengths), ends], axis=1)
-    stub.token_rotation = np.eye(rows.shape[1], dtype=np.float32)
-    stub.token_vectors, stub.token_scales = quantize_rows(rows, stub.token_rotation)
+    rotation = np.eye(rows.shape[1], dtype=np.float32)
+    bits, scales = quantize_rows(rows, rotation)
+    ranges = np.stack([ends - np.array(lengths), ends], axis=1)
+    stub.tokens = TokenVectors(bits, scales, ranges, rotation)
     return stub
 
 
@@ -92,8 +94,8 @@ def test_rerank_lifts_the_passage_whose_pieces_match_every_question_word():
     fused = [Hit(0, 1.0, 0, 0, 0), Hit(1, 0.9, 0, 0, 0), Hit(2, 0.8, 0, 0, 0), Hit(3, 0.1, 0, 0, 0)]
     hits = retriever.rerank(fused, e[[0, 1, 2]])  # the question has words 0, 1 and 2
     assert [h.passage for h in hits] == [1, 0, 2, 3]
-    assert hits[0].tokens == pytest.approx(1.0)  # every question word found exactly
-    assert hits[1].tokens == pytest.approx(2 / 3)
+    assert hits[0].token_score == pytest.approx(1.0)  # every question word found exactly
+    assert hits[1].token_score == pytest.approx(2 / 3)
     assert hits[3] is fused[3]  # beyond the depth: untouched
 
 

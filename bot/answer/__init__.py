@@ -1,1 +1,1 @@
-"""Answering: composing the quoted answer, declining, batching questions, evaluation."""
+"""Answering: composing the quoted answer, declining, batching questions, the gaps log."""

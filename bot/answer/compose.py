@@ -13,9 +13,9 @@ from bot.config import AnswerSettings, RetrievalSettings, SourceLink
 from bot.errors import QuestionError
 from bot.ingest.links import cite_url, published_url
 from bot.search.embedder import Embedder
-from bot.search.index import Index
 from bot.search.lexical import is_stopword, terms
 from bot.search.retrieval import Hit, Retriever
+from bot.search.store import Index
 
 
 class TermWeights(NamedTuple):
@@ -231,11 +231,11 @@ class Answerer:
         not a bare heading."""
         if hit.score < self.settings.min_further_score:
             return False
-        doc = int(self.index.passages[hit.passage, 0])
+        doc = self.index.passages[hit.passage].doc
         if self.is_heading_span(doc, src.quote_start, src.quote_end):
             return False
         conf, bar = self.confidence(q, hit, q_terms, src)
-        further_bar = self.settings.min_further_confidence if hit.tokens is not None else bar
+        further_bar = self.settings.min_further_confidence if hit.token_score is not None else bar
         return conf >= further_bar
 
     def _distinct(self, hits: list[Hit], k: int) -> list[Hit]:
@@ -243,7 +243,7 @@ class Answerer:
         chosen: list[Hit] = []
         spans: list[tuple[int, int, int]] = []
         for h in hits:
-            doc, start, end = (int(x) for x in self.index.passages[h.passage, :3])
+            doc, start, end, *_ = self.index.passages[h.passage]
             if any(d == doc and start < e and s < end for d, s, e in spans):
                 continue
             chosen.append(h)
@@ -281,19 +281,19 @@ class Answerer:
 
     def in_block(self, j: int) -> bool:
         """Whether sentence j lies in a code block or a table of its document."""
-        doc, start, end = (int(x) for x in self.index.sentences[j])
+        doc, start, end = self.index.sentences[j]
         return self.index.documents[doc].layout.is_block(start, end)
 
     def same_paragraph(self, a: int, b: int) -> bool:
         """Whether consecutive sentences a and b have no blank line (or page break) between them."""
-        doc, _, end = (int(x) for x in self.index.sentences[a])
-        start = int(self.index.sentences[b, 1])
+        doc, _, end = self.index.sentences[a]
+        start = self.index.sentences[b].start
         return not _BLANK_LINE.search(self.index.documents[doc].text[end:start])
 
     def is_heading(self, j: int) -> bool:
         """Whether sentence j is a heading: marked so by its reader, or (plain text and PDF,
         whose readers may miss some) standing alone in its paragraph with no closing punctuation."""
-        doc, start, end = (int(x) for x in self.index.sentences[j])
+        doc, start, end = self.index.sentences[j]
         return self.is_heading_span(doc, start, end)
 
     def is_heading_span(self, doc: int, start: int, end: int) -> bool:
@@ -347,10 +347,10 @@ class Answerer:
                 hi = best + 1
             elif left > -np.inf:
                 lo = best - 1
-        doc_i, p_start, p_end = (int(x) for x in self.index.passages[hit.passage, :3])
+        doc_i, p_start, p_end, *_ = self.index.passages[hit.passage]
         doc = self.index.documents[doc_i]
-        q_start = int(self.index.sentences[ids[lo], 1])
-        q_end = int(self.index.sentences[ids[hi], 2])
+        q_start = self.index.sentences[ids[lo]].start
+        q_end = self.index.sentences[ids[hi]].end
         lines = doc.locate(p_start, p_end)
         at = doc.locate(q_start, q_end)
         quote = doc.text[q_start:q_end]
@@ -391,11 +391,11 @@ class Answerer:
         the corpus's own subject).
         """
         s = self.settings
-        if hit.tokens is not None:
-            score = hit.sentence + s.token_confidence_weight * hit.tokens
+        if hit.token_score is not None:
+            score = hit.sentence_score + s.token_confidence_weight * hit.token_score
             bar = s.min_confidence
         else:
-            score = hit.sentence + self.coverage(q_terms, top.passage)
+            score = hit.sentence_score + self.coverage(q_terms, top.passage)
             bar = s.min_confidence_without_tokens
         score -= self.question_penalty(question)
         if _WHO.search(question) and not self.names_someone(top.quote, question):

@@ -27,6 +27,7 @@ from bot.discord.format import message_text
 
 if TYPE_CHECKING:
     from bot.live import LiveIndex, Update
+    from bot.search.staleness import StaleReason
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -219,8 +220,8 @@ class QuoteBotBase(commands.Bot):
         update = self._updates.take_update() if self._updates is not None else None
         if update is None:
             return
-        if update.opened is not None:
-            self.answerer = update.opened.answerer  # the Batcher follows on the next question
+        if update.loaded is not None:
+            self.answerer = update.loaded.answerer  # the Batcher follows on the next question
             log.info("%s", update.message)
         else:
             log.warning("%s", update.message)
@@ -259,18 +260,19 @@ class Core:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.live: LiveIndex | None = None
-        self._stale: list[str] = []
+        self._stale: list[StaleReason] = []
 
     def load(self) -> Answerer:
         """Open the index (building it only if there is none) and return an Answerer; a stale
         index is answered from while start_updates brings it up to date in the background."""
-        from bot.live import open_live, stale_summary
+        from bot.live import open_live
+        from bot.search.staleness import describe
 
         self.live, self._stale = open_live(self.settings, progress=False)
         if self._stale:
             log.info(
                 "The index is out of date (%s); answering from it while it updates.",
-                stale_summary(self._stale),
+                describe(self._stale),
             )
         return self.live.current.answerer
 
@@ -284,7 +286,7 @@ class Core:
 
     def take_update(self) -> Update | None:
         """The background update finished since the last call, if any."""
-        return self.live.take() if self.live is not None else None
+        return self.live.adopt_update() if self.live is not None else None
 
     def stop_updates(self) -> None:
         """Stop watching and updating."""
@@ -292,32 +294,19 @@ class Core:
             self.live.close()
 
     def reindex(self, current: Answerer) -> tuple[Answerer, str]:
-        """Update the index from the seeds; return a new Answerer and a summary for the user."""
-        from bot.app import make_embedder, opened_for, rebuild
-
-        if self.live is not None:  # the same updater as watch mode: one model, one switch
-            update = self.live.update_now()
-            total = len(self.live.current.index.documents)
-            embedded = len(update.added) + len(update.changed) if update else 0
-            removed = len(update.removed) if update else 0
-            return self.live.current.answerer, (
-                f"Reindexed {total} documents: embedded {embedded}, "
-                f"reused {total - embedded}, removed {removed}."
-            )
-        from bot.search.index import Index
-
-        s = self.settings
-        # Passages are embedded by the full model; questions then go through the index's
-        # ONNX encoder (current.retriever.embedder is a query encoder, not a passage one).
-        embedder = make_embedder(s)
-        report = rebuild(s, embedder, full=False, progress=False)
-        answerer = opened_for(Index.load(s.index_dir), embedder, s).answerer
-        summary = (
-            f"Reindexed {len(report.embedded_documents) + len(report.reused_documents)} documents: "
-            f"embedded {len(report.embedded_documents)}, reused {len(report.reused_documents)}, "
-            f"removed {len(report.removed_documents)}."
+        """Update the index from the seeds now; return the Answerer to use and a summary for
+        the user. The same updater as watch mode: one model, one switch."""
+        if self.live is None:
+            self.load()
+        assert self.live is not None
+        update = self.live.update_now()
+        total = len(self.live.current.index.documents)
+        embedded = len(update.added) + len(update.changed) if update else 0
+        removed = len(update.removed) if update else 0
+        return self.live.current.answerer, (
+            f"Reindexed {total} documents: embedded {embedded}, "
+            f"reused {total - embedded}, removed {removed}."
         )
-        return answerer, summary
 
 
 def make_bot(settings: Settings, core: Core, **options: Any) -> QuoteBotBase:

@@ -13,6 +13,7 @@ from discord.utils import escape_markdown, escape_mentions
 
 from bot.answer.compose import Answer, Source
 from bot.answer.gaps import GapGroup
+from bot.config import DISCORD_DECLINE_TEXT, DISCORD_HELP_TEXT, Settings
 from bot.ingest.chunking import split_sentences
 
 # Discord's documented limits.
@@ -31,13 +32,14 @@ FIELD_QUOTE_BUDGET = 400
 ELLIPSIS = "…"
 COLOUR = discord.Colour.blurple()
 
-DECLINE = (
-    "My sources don't cover that, so I won't guess. "
-    "Try rephrasing, or use /sources to see what I can quote from."
-)
-HELP = (
-    "I answer questions by quoting my source documents word for word, and I say so when "
-    "they don't hold the answer.\n"
+# Longest question taken from Discord, whatever answer.max_question_chars allows elsewhere: a
+# chat question is a sentence or two, and a long paste would crowd the answer's embed (this
+# was discord.max_question_chars, 500 by default, before it merged into the answer setting).
+QUESTION_LIMIT = 500
+
+DECLINE = DISCORD_DECLINE_TEXT  # the default of discord.decline_text
+# /help: discord.help_text, then how to ask (the commands and limits).
+HOW_TO_ASK = (
     "• **/ask** `question:` asks a question (only you see any error).\n"
     "• Mention me with a question, e.g. `@{name} who directed the video?`, or reply to one "
     "of my answers to ask a follow-up. In a direct message, just write the question.\n"
@@ -46,6 +48,7 @@ HELP = (
     "• 👍/👎 under an answer tell the maintainers whether it helped.\n"
     "Questions can be up to {max_chars} characters; please wait {cooldown} between questions."
 )
+HELP = DISCORD_HELP_TEXT + "\n" + HOW_TO_ASK  # with the default discord.help_text
 
 # escape_markdown leaves URLs alone (escaping inside them breaks links); so do we.
 _URL = re.compile(r"<[^: >]+:/[^ >]+>|(?:https?|steam)://[^\s<]+[^<.,:;\"'\]\s]")
@@ -217,10 +220,16 @@ def sources_text(documents: Sequence[tuple[str, str]], limit: int = MESSAGE_LIMI
     return "\n".join(lines)
 
 
-def help_text(name: str, max_chars: int, cooldown: float) -> str:
-    """How to ask, for /help."""
+def question_limit(settings: Settings) -> int:
+    """The longest question Discord takes: answer.max_question_chars, at most QUESTION_LIMIT."""
+    return min(settings.answer.max_question_chars, QUESTION_LIMIT)
+
+
+def help_text(name: str, max_chars: int, cooldown: float, intro: str = DISCORD_HELP_TEXT) -> str:
+    """How to ask, for /help: intro (discord.help_text), then the commands and limits."""
     wait = "a moment" if cooldown <= 0 else f"{cooldown:g} second{'s' if cooldown != 1 else ''}"
-    return HELP.format(name=escape(name), max_chars=f"{max_chars:,}", cooldown=wait)
+    how = HOW_TO_ASK.format(name=escape(name), max_chars=f"{max_chars:,}", cooldown=wait)
+    return intro + "\n" + how
 
 
 def thread_name(question: str) -> str:

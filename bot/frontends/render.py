@@ -7,12 +7,11 @@ from rich.text import Text
 
 from bot.answer.compose import Answer, Source
 from bot.answer.gaps import GapGroup
+from bot.config import DECLINE_TEXT, REPL_DECLINE_TEXT
 
-DECLINE = "My sources don't cover that, so I won't guess. Try rephrasing."
-# Only the REPL has :sources.
-DECLINE_REPL = (
-    "My sources don't cover that, so I won't guess. Try rephrasing, or :sources to see what I know."
-)
+# The defaults of answer.decline_text and repl.decline_text (only the REPL has :sources).
+DECLINE = DECLINE_TEXT
+DECLINE_REPL = REPL_DECLINE_TEXT
 
 
 def line_of(text: str, offset: int) -> int:

@@ -12,19 +12,20 @@ from rich.console import Console
 from rich.text import Text
 
 from bot.answer.compose import Answerer, clean_text
-from bot.config import Settings
+from bot.config import REPL_HELP_TEXT, Settings
 from bot.errors import BotError
 from bot.frontends.render import DECLINE_REPL, render_answer
 from bot.live import LiveIndex
-from bot.search.index import Index
+from bot.search.store import Index
 
 log = logging.getLogger(__name__)
 
-HELP = """Ask a question in plain words; I answer only by quoting my sources.
-  :help        this text
+# What :help shows below repl.help_text.
+COMMANDS = """  :help        this text
   :k N         quote up to N sources (now {k})
   :sources     list the documents I can quote
   :quit        leave (Ctrl-D works too; Ctrl-C clears the line)"""
+HELP = REPL_HELP_TEXT + "\n" + COMMANDS  # :help with the default repl.help_text
 
 
 class Repl:
@@ -42,23 +43,27 @@ class Repl:
         k: int,
         *,
         live: LiveIndex | None = None,
+        decline: str = DECLINE_REPL,
+        help_text: str = REPL_HELP_TEXT,
     ) -> None:
         self.answerer = answerer
         self.index = index
         self.console = console
         self.k = k
         self.live = live
+        self.decline = decline  # repl.decline_text
+        self.help_text = help_text  # repl.help_text
         self.docs = {d.source: d.text for d in index.documents}
 
     def take_update(self) -> None:
         """Switch to an index updated in the background, if one is ready, and say so."""
-        update = self.live.take() if self.live is not None else None
+        update = self.live.adopt_update() if self.live is not None else None
         if update is None:
             return
-        if update.opened is not None:
-            self.answerer, self.index = update.opened.answerer, update.opened.index
+        if update.loaded is not None:
+            self.answerer, self.index = update.loaded.answerer, update.loaded.index
             self.docs = {d.source: d.text for d in self.index.documents}
-        style = "dim" if update.opened is not None else "yellow"
+        style = "dim" if update.loaded is not None else "yellow"
         self.console.print(Text(update.message, style=style))
 
     def handle(self, line: str) -> bool:
@@ -82,7 +87,7 @@ class Repl:
                 )
             )
             return True
-        render_answer(answer, self.console, document_text=self.docs, decline=DECLINE_REPL)
+        render_answer(answer, self.console, document_text=self.docs, decline=self.decline)
         return True
 
     def _command(self, line: str) -> bool:
@@ -91,7 +96,8 @@ class Repl:
         if name in (":quit", ":q", ":exit"):
             return False
         if name in (":help", ":h", ":?"):
-            self.console.print(HELP.format(k=self.k), highlight=False, markup=False)
+            shown = self.help_text + "\n" + COMMANDS.format(k=self.k)
+            self.console.print(shown, highlight=False, markup=False)
         elif name == ":k":
             if arg.isdigit() and 1 <= int(arg) <= 20:
                 self.k = int(arg)
@@ -103,7 +109,7 @@ class Repl:
                 )
         elif name == ":sources":
             counts = np.bincount(
-                np.asarray(self.index.passages[:, 0]), minlength=len(self.index.documents)
+                np.asarray(self.index.passages.doc), minlength=len(self.index.documents)
             )
             for i, doc in enumerate(self.index.documents):
                 self.console.print(
@@ -149,21 +155,30 @@ def run_repl(settings: Settings, *, k: int | None = None) -> int:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
 
-    from bot.live import open_live, stale_summary
+    from bot.live import open_live
+    from bot.search.staleness import describe
 
     live, stale = open_live(settings)
-    opened = live.current
+    loaded = live.current
     console = Console(highlight=False)
     history = history_file(settings)
     history.parent.mkdir(parents=True, exist_ok=True)
     session: PromptSession[str] = PromptSession(history=FileHistory(str(history)))
-    repl = Repl(opened.answerer, opened.index, console, k or settings.retrieval.k, live=live)
+    repl = Repl(
+        loaded.answerer,
+        loaded.index,
+        console,
+        k or settings.retrieval.k,
+        live=live,
+        decline=settings.repl.decline_text,
+        help_text=settings.repl.help_text,
+    )
     with console.status("Loading the model…"):
-        opened.answerer.retriever.encode(["warm up"])  # so the first answer is not the slow one
+        loaded.answerer.retriever.encode(["warm up"])  # so the first answer is not the slow one
     if stale:
         console.print(
             Text(
-                f"The index is out of date ({stale_summary(stale)}); answering from it while it "
+                f"The index is out of date ({describe(stale)}); answering from it while it "
                 "updates in the background.",
                 style="dim",
             )

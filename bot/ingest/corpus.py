@@ -9,11 +9,15 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import pathspec
+
+from bot.config import Settings
 from bot.errors import CorpusError
 from bot.ingest.layout import Layout, Location
 from bot.ingest.readers import READER_VERSION, READERS, Extracted, UnreadableError, read_bytes
@@ -21,6 +25,39 @@ from bot.ingest.readers import READER_VERSION, READERS, Extracted, UnreadableErr
 log = logging.getLogger(__name__)
 
 SUFFIXES = tuple(READERS)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which files under the seeds folder are documents (the include and exclude settings):
+    gitignore-style patterns matched against each file's path relative to the folder. A file
+    is one when an include pattern matches it and no exclude pattern does; the rest are not
+    read, not counted as skipped and not hashed for staleness."""
+
+    include: tuple[str, ...] = ("**",)
+    exclude: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, settings: Settings) -> Selection:
+        """The selection the settings ask for."""
+        return cls(tuple(settings.include), tuple(settings.exclude))
+
+    @cached_property
+    def _specs(self) -> tuple[pathspec.GitIgnoreSpec, pathspec.GitIgnoreSpec]:
+        return (
+            pathspec.GitIgnoreSpec.from_lines(self.include),
+            pathspec.GitIgnoreSpec.from_lines(self.exclude),
+        )
+
+    def wanted(self, source: str) -> bool:
+        """Whether the file at source (relative to the seeds folder, with /) is selected."""
+        if self == EVERYTHING:
+            return True
+        include, exclude = self._specs
+        return include.match_file(source) and not exclude.match_file(source)
+
+
+EVERYTHING = Selection()
 
 
 @dataclass(frozen=True)
@@ -91,8 +128,9 @@ def derive_title(text: str, source: str) -> str:
     return first[: cut if cut > 0 else TRIMMED_TITLE].rstrip(" ,;:&–—-") + "…"
 
 
-def _candidates(seeds_dir: Path) -> tuple[list[Path], Counter[str]]:
-    """Files under seeds_dir a reader exists for, and a count of the others by suffix."""
+def _candidates(seeds_dir: Path, select: Selection = EVERYTHING) -> tuple[list[Path], Counter[str]]:
+    """Selected files under seeds_dir a reader exists for, and a count of the other selected
+    files by suffix."""
     if not seeds_dir.exists():
         raise CorpusError(
             f"The seeds folder {seeds_dir} does not exist. Create it and add documents "
@@ -102,7 +140,10 @@ def _candidates(seeds_dir: Path) -> tuple[list[Path], Counter[str]]:
         raise CorpusError(f"{seeds_dir} is not a folder.")
     paths, others = [], Counter[str]()
     for p in sorted(seeds_dir.rglob("*")):
-        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(seeds_dir).parts):
+        relative = p.relative_to(seeds_dir)
+        if not p.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        if not select.wanted(relative.as_posix()):
             continue
         if p.suffix.lower() in SUFFIXES:
             paths.append(p)
@@ -115,14 +156,16 @@ def _counted(others: Counter[str]) -> str:
     return ", ".join(f"{n} {suffix}" for suffix, n in others.most_common())
 
 
-def discover(seeds_dir: Path) -> list[Path]:
-    """List every file under seeds_dir that a reader exists for, recursively, in a stable order."""
-    paths, others = _candidates(seeds_dir)
+def discover(seeds_dir: Path, select: Selection = EVERYTHING) -> list[Path]:
+    """List every selected file under seeds_dir that a reader exists for, recursively, in a
+    stable order."""
+    paths, others = _candidates(seeds_dir, select)
     if not paths:
         found = f"; it holds only files of other types ({_counted(others)})" if others else ""
+        chosen = "" if select == EVERYTHING else " that include and exclude select"
         raise CorpusError(
             f"The seeds folder {seeds_dir} holds no documents of a supported type "
-            f"({', '.join(SUFFIXES)}){found}."
+            f"({', '.join(SUFFIXES)}){chosen}{found}."
         )
     return paths
 
@@ -186,10 +229,14 @@ def _title(extracted: Extracted, source: str) -> str:
     return derive_title(text, source)
 
 
-def read_document(path: Path, seeds_dir: Path, cache_dir: Path | None = None) -> Document:
-    """Read one file with the reader for its type; UnreadableError says why it cannot be."""
+def read_document(
+    path: Path, seeds_dir: Path, cache_dir: Path | None = None, *, data: bytes | None = None
+) -> Document:
+    """Read one file with the reader for its type (data: its bytes, when already read);
+    UnreadableError says why it cannot be."""
     source = path.relative_to(seeds_dir).as_posix()
-    data = path.read_bytes()
+    if data is None:
+        data = read_file(path)
     extracted = extract(data, path.suffix.lower(), cache_dir)
     return Document(
         source=source,
@@ -206,6 +253,9 @@ def load_corpus(
     *,
     cache_dir: Path | None = None,
     on_read: Callable[[int, int], None] | None = None,
+    snapshot: Snapshot | None = None,
+    reuse: Sequence[Document] = (),
+    select: Selection = EVERYTHING,
 ) -> tuple[list[Document], dict[str, str]]:
     """Read every usable document under seeds_dir.
 
@@ -214,9 +264,19 @@ def load_corpus(
     reason; files of unsupported types are counted in one warning. Raises CorpusError if no
     document is usable. With cache_dir, extraction is cached there by content hash, so only
     new and changed files are parsed. on_read(done, total) follows the reading (a progress bar).
+    Only the files select selects are looked at (the settings' include and exclude).
+
+    With a snapshot (taken just before, with the hashes of reuse as known), the files it lists
+    are the corpus: a document of reuse whose file is unchanged is taken as it is (its file
+    is not read again), and a changed file's bytes come from the snapshot when it kept them.
     """
-    paths = discover(seeds_dir)
-    _, others = _candidates(seeds_dir)
+    paths = (
+        [seeds_dir / source for source in snapshot.files]
+        if snapshot is not None
+        else discover(seeds_dir, select)
+    )
+    reusable = {d.source: d for d in reuse} if snapshot is not None else {}
+    _, others = _candidates(seeds_dir, select)
     if others:
         log.warning(
             "Not indexed: %s (unsupported file type%s; supported: %s).",
@@ -229,14 +289,20 @@ def load_corpus(
         if on_read is not None:
             on_read(done, len(paths))
         source = path.relative_to(seeds_dir).as_posix()
+        kept = reusable.get(source)
+        if kept is not None and snapshot is not None and kept.sha256 == snapshot.files[source]:
+            docs.append(kept)
+            continue
         try:
-            docs.append(read_document(path, seeds_dir, cache_dir))
+            data = snapshot.fresh.get(source) if snapshot is not None else None
+            docs.append(read_document(path, seeds_dir, cache_dir, data=data))
         except (UnreadableError, OSError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             log.warning("Skipping %s: %s.", source, reason)
             reasons.append(f"{source}: {reason}")
             with contextlib.suppress(OSError):  # gone or unreadable: the next scan says so
-                skipped[source] = content_hash(path.read_bytes())
+                known = snapshot.files[source] if snapshot is not None else None
+                skipped[source] = known or content_hash(read_file(path))
     if on_read is not None:
         on_read(len(paths), len(paths))
     if not docs:
@@ -246,9 +312,45 @@ def load_corpus(
     return docs, skipped
 
 
-def scan(seeds_dir: Path) -> dict[str, str]:
-    """Hash of every candidate file under seeds_dir, by path relative to it."""
-    return {
-        p.relative_to(seeds_dir).as_posix(): content_hash(p.read_bytes())
-        for p in discover(seeds_dir)
-    }
+def read_file(path: Path) -> bytes:
+    """A file's bytes: the one place the corpus reads a document file."""
+    return path.read_bytes()
+
+
+# Bytes of changed files a snapshot keeps for the build that follows it; past this, the build
+# reads them again rather than hold a large corpus in memory.
+SNAPSHOT_KEEP_BYTES = 256 * 2**20
+
+
+@dataclass
+class Snapshot:
+    """The document files under a folder as they are now: each one's sha256 by path relative
+    to the folder, and the bytes of those that were new or changed against the known hashes
+    (so a build right after reads no file twice)."""
+
+    files: dict[str, str]
+    fresh: dict[str, bytes] = field(default_factory=dict)
+
+
+def take_snapshot(
+    seeds_dir: Path, known: Mapping[str, str] | None = None, *, select: Selection = EVERYTHING
+) -> Snapshot:
+    """Hash every selected document file under seeds_dir, reading each once; keep the bytes of
+    those whose hash differs from known (up to SNAPSHOT_KEEP_BYTES in all)."""
+    snap = Snapshot({})
+    kept = 0
+    for path in discover(seeds_dir, select):
+        source = path.relative_to(seeds_dir).as_posix()
+        data = read_file(path)
+        digest = snap.files[source] = content_hash(data)
+        if known is not None and known.get(source) != digest and kept + len(data) <= (
+            SNAPSHOT_KEEP_BYTES
+        ):
+            snap.fresh[source] = data
+            kept += len(data)
+    return snap
+
+
+def scan(seeds_dir: Path, *, select: Selection = EVERYTHING) -> dict[str, str]:
+    """Hash of every selected document file under seeds_dir, by path relative to it."""
+    return take_snapshot(seeds_dir, select=select).files

@@ -16,9 +16,10 @@ from weakref import WeakKeyDictionary, WeakSet
 import numpy as np
 
 from bot.config import RetrievalSettings
+from bot.search.parts import AnnPart
 
 if TYPE_CHECKING:
-    from bot.search.index import Index
+    from bot.search.store import Index
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,8 @@ def _usearch() -> Any:
     return usearch_index
 
 
-def build_ann(vectors: np.ndarray, path: Path, *, threads: int = 0) -> dict[str, Any]:
-    """Build an HNSW (cosine, f16 inside) over vectors, save it to path; return the stamp."""
+def build_ann(vectors: np.ndarray, path: Path, *, threads: int = 0) -> AnnPart:
+    """Build an HNSW (cosine, f16 inside) over vectors, save it to path; return its part."""
     ui = _usearch()
     ann = ui.Index(
         ndim=vectors.shape[1],
@@ -134,15 +135,15 @@ def build_ann(vectors: np.ndarray, path: Path, *, threads: int = 0) -> dict[str,
         block = np.asarray(vectors[lo : lo + step], dtype=np.float32)
         ann.add(np.arange(lo, lo + block.shape[0], dtype=np.uint64), block, threads=threads)
     ann.save(str(path))
-    return {
-        "file": path.name,
-        "library": "usearch",
-        "metric": "ip",
-        "dtype": "f16",
-        "connectivity": CONNECTIVITY,
-        "expansion_add": EXPANSION_ADD,
-        "rows": int(vectors.shape[0]),
-    }
+    return AnnPart(
+        file=path.name,
+        library="usearch",
+        metric="ip",
+        dtype="f16",
+        connectivity=CONNECTIVITY,
+        expansion_add=EXPANSION_ADD,
+        rows=int(vectors.shape[0]),
+    )
 
 
 class AnnIndex:
@@ -199,8 +200,7 @@ def ann_for(index: Index, settings: RetrievalSettings) -> AnnIndex | None:
     cached = _OPENED.get(index)
     if cached is not None:
         return cached
-    stamp = index.manifest.get("ann")
-    if not stamp or index.folder is None:
+    if index.ann is None or index.folder is None:
         if len(index) and index not in _WARNED:
             _WARNED.add(index)
             log.warning(
@@ -208,7 +208,7 @@ def ann_for(index: Index, settings: RetrievalSettings) -> AnnIndex | None:
                 "with: python -m bot index --rebuild"
             )
         return None
-    ann = AnnIndex(index.folder / stamp["file"])
+    ann = AnnIndex(index.folder / index.ann.file)
     if len(ann) != len(index):
         log.warning(
             "The approximate index has %d rows, the index %d; searching exactly.",
@@ -239,7 +239,8 @@ def prescore(index: Index, queries: np.ndarray, settings: RetrievalSettings) -> 
     dense = q @ np.asarray(index.passage_vectors, dtype=np.float32).T
     if index.sentence_vectors.shape[0]:
         sent = q @ np.asarray(index.sentence_vectors, dtype=np.float32).T
-        sentence = np.ascontiguousarray(segment_max(sent, np.asarray(index.passages[:, 3:5])))
+        ranges = np.asarray(index.passages.sentence_ranges)
+        sentence = np.ascontiguousarray(segment_max(sent, ranges))
     else:
         sentence = dense
     out = []
@@ -266,7 +267,8 @@ def dense_scores(
     if ann is None:
         dense = matvec(index.passage_vectors, q)
         if sent_vectors.shape[0]:
-            return dense, segment_max(matvec(sent_vectors, q), np.asarray(index.passages[:, 3:5]))
+            ranges = np.asarray(index.passages.sentence_ranges)
+            return dense, segment_max(matvec(sent_vectors, q), ranges)
         return dense, dense
     n, c = len(index), min(settings.candidates, len(index))
     # BM25's top c go in even when all zero: fuse() draws them into its pool either way.
@@ -277,6 +279,6 @@ def dense_scores(
     if not sent_vectors.shape[0]:
         return dense, dense
     sentence = np.full(n, FLOOR, dtype=np.float32)
-    rows, local = range_rows(index.passages[cand, 3:5])
+    rows, local = range_rows(index.passages.sentence_ranges[cand])
     sentence[cand] = segment_max(matvec(np.asarray(sent_vectors[rows]), q), local)
     return dense, sentence

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bot.search.embedder import question_pieces, unit_rows_f16
+from bot.search.parts import QueryEncoderPart
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,8 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def export_query_encoder(embedder: Any, folder: Path, cache_dir: Path) -> dict[str, Any] | None:
-    """Put the ONNX query encoder and tokenizer in folder; return the manifest stamp.
+def export_query_encoder(embedder: Any, folder: Path, cache_dir: Path) -> QueryEncoderPart | None:
+    """Put the ONNX query encoder and tokenizer in folder; return the part.
 
     embedder is a SentenceTransformerEmbedder; anything without local weights gets no export
     (None), and queries then go through the embedder itself.
@@ -136,18 +137,18 @@ def export_query_encoder(embedder: Any, folder: Path, cache_dir: Path) -> dict[s
         _export(embedder.model, cached)
     _link(cached, folder / ONNX_FILE)
     shutil.copyfile(location / TOKENIZER_FILE, folder / TOKENIZER_FILE)
-    return {
-        "file": ONNX_FILE,
-        "sha256": file_sha256(folder / ONNX_FILE),
-        "bytes": (folder / ONNX_FILE).stat().st_size,
-        "opset": OPSET,
-        "tokenizer": TOKENIZER_FILE,
-        "tokenizer_sha256": file_sha256(folder / TOKENIZER_FILE),
-        "weights": fingerprint,
-        "model": embedder.name,
-        "dim": int(embedder.dim),
-        "max_tokens": int(embedder.max_tokens),
-    }
+    return QueryEncoderPart(
+        file=ONNX_FILE,
+        sha256=file_sha256(folder / ONNX_FILE),
+        bytes=(folder / ONNX_FILE).stat().st_size,
+        opset=OPSET,
+        tokenizer=TOKENIZER_FILE,
+        tokenizer_sha256=file_sha256(folder / TOKENIZER_FILE),
+        weights=fingerprint,
+        model=embedder.name,
+        dim=int(embedder.dim),
+        max_tokens=int(embedder.max_tokens),
+    )
 
 
 class OnnxEmbedder:
@@ -156,7 +157,7 @@ class OnnxEmbedder:
     def __init__(
         self,
         folder: Path,
-        stamp: dict[str, Any],
+        part: QueryEncoderPart,
         *,
         threads: int | None = None,
         batch_size: int = 16,
@@ -164,14 +165,14 @@ class OnnxEmbedder:
         import onnxruntime as ort  # only when questions are answered
         from tokenizers import Tokenizer
 
-        path = folder / stamp["file"]
-        if path.stat().st_size != stamp["bytes"]:
+        path = folder / part.file
+        if path.stat().st_size != part.bytes:
             raise ValueError(
-                f"{path} has {path.stat().st_size} bytes, the manifest says {stamp['bytes']}"
+                f"{path} has {path.stat().st_size} bytes, the manifest says {part.bytes}"
             )
-        self.name: str = stamp["model"]
-        self.dim: int = int(stamp["dim"])
-        self.max_tokens: int = int(stamp["max_tokens"])
+        self.name: str = part.model
+        self.dim: int = part.dim
+        self.max_tokens: int = part.max_tokens
         self.batch_size = batch_size
         options = ort.SessionOptions()
         # Concurrent questions are batched into one call (bot.answer.batching), so that call should
@@ -182,7 +183,7 @@ class OnnxEmbedder:
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._input_names = {i.name for i in self.session.get_inputs()}
-        raw = (folder / stamp["tokenizer"]).read_text(encoding="utf-8")
+        raw = (folder / part.tokenizer).read_text(encoding="utf-8")
         self._counter = Tokenizer.from_str(raw)
         self._counter.no_truncation()
         self._counter.no_padding()

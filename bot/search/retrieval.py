@@ -7,7 +7,7 @@ stored at index time), and the mean of those best matches is added with `token_w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -15,7 +15,8 @@ import numpy as np
 from bot.config import RetrievalSettings
 from bot.search.ann import dense_scores, range_rows, segment_max, top_k
 from bot.search.embedder import Embedder, TokenEmbedder
-from bot.search.index import Index, packed_dots
+from bot.search.quantize import packed_dots
+from bot.search.store import Index
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,11 @@ class Hit:
 
     passage: int
     score: float
-    dense: float
-    sentence: float
-    lexical: float
-    phrase: float = 0.0
-    tokens: float | None = None  # mean best word-piece cosine (None: not re-ranked)
+    dense_score: float  # cosine of the question to the passage
+    sentence_score: float  # cosine of the question to the passage's best sentence
+    lexical_score: float  # BM25, scaled to the best of the query's
+    phrase_score: float = 0.0
+    token_score: float | None = None  # mean best token cosine (None: not re-ranked)
 
 
 def _unit_scale(x: np.ndarray, pool: np.ndarray) -> np.ndarray:
@@ -58,7 +59,7 @@ class Retriever:
         return (
             self.settings.token_weight > 0
             and self.index.params.token_vectors
-            and self.index.token_vectors.shape[0] > 0
+            and len(self.index.tokens) > 0
             and isinstance(self.embedder, TokenEmbedder)
         )
 
@@ -112,19 +113,19 @@ class Retriever:
         if depth == 0 or query_tokens.shape[0] == 0:
             return hits
         head = hits[:depth]
-        index = self.index
-        rows, local = range_rows(index.token_ranges[[h.passage for h in head]])
+        tokens = self.index.tokens
+        rows, local = range_rows(tokens.ranges[[h.passage for h in head]])
         # Stored word pieces are turned and kept as signs (quantize_rows); the question's word
         # pieces get the same turn, which keeps their dot products.
-        q = np.asarray(query_tokens, dtype=np.float32) @ index.token_rotation
+        q = np.asarray(query_tokens, dtype=np.float32) @ tokens.rotation
         # (pieces, question words); this operand order is the faster one for BLAS here.
-        sims = packed_dots((index.token_vectors[rows], index.token_scales[rows]), q)
+        sims = packed_dots((tokens.bits[rows], tokens.scales[rows]), q)
         best = segment_max(sims.T, local)
         maxsim = best.mean(axis=0)
         # A lone hit gets no bonus but is still scored: MaxSim is evidence for the confidence.
         bonus = self.settings.token_weight * _unit_scale(maxsim, maxsim)
         rescored = [
-            Hit(h.passage, h.score + float(b), h.dense, h.sentence, h.lexical, h.phrase, float(m))
+            replace(h, score=h.score + float(b), token_score=float(m))
             for h, b, m in zip(head, bonus, maxsim, strict=True)
         ]
         rescored.sort(key=lambda h: -h.score)  # stable: ties keep the fused order

@@ -19,7 +19,7 @@ from bot.config import DiscordSettings
 from bot.discord.checks import Refused, check_place, error_message, help_post, place_allowed
 from bot.discord.client import QuoteBotBase
 from bot.discord.feedback import NO_MENTIONS, FeedbackLog, FeedbackView
-from bot.discord.format import DECLINE, answer_embed, message_text, thread_name
+from bot.discord.format import answer_embed, message_text, question_limit, thread_name
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class AskCog(commands.Cog):
 
     def admit(self, question: str, user_id: int) -> str:
         """The cleaned question, or raise QuestionError/Refused with a message for the user."""
-        q = clean_question(question, self.settings.max_question_chars)
+        q = clean_question(question, question_limit(self.bot.settings))
         wait = self.cooldown.take(user_id)
         if wait > 0:
             secs = max(1, math.ceil(wait))
@@ -122,12 +122,11 @@ class AskCog(commands.Cog):
         """The reply to an admitted question, computed off the event loop."""
         if self.bot.answerer is None:
             raise Refused("I'm still loading my sources; please try again in a minute.")
-        answer = await self.bot.answer(question, self.settings.k)
+        answer = await self.bot.answer(question, self.bot.settings.retrieval.k)
         embed = answer_embed(answer) if answer.answered else None
         view = FeedbackView(self.feedback, answer)
-        return (
-            Reply(embed=embed, view=view) if answer.answered else Reply(content=DECLINE, view=view)
-        )
+        declined = Reply(content=self.settings.decline_text, view=view)
+        return Reply(embed=embed, view=view) if answer.answered else declined
 
     @app_commands.command(name="ask")
     @app_commands.describe(question="What you want to know; I answer by quoting my sources.")

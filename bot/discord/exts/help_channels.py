@@ -14,7 +14,7 @@ from bot.discord.checks import help_post
 from bot.discord.client import QuoteBotBase
 from bot.discord.exts.ask import Cooldown, Reply
 from bot.discord.feedback import FeedbackView
-from bot.discord.format import DECLINE, answer_embed, thread_name
+from bot.discord.format import answer_embed, question_limit, thread_name
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class HelpChannelsCog(commands.Cog):
         if isinstance(message.channel, discord.Thread):
             text = f"{message.channel.name}\n{text}"  # a forum post's title is half its question
         question = " ".join(text.split())
-        limit = self.settings.max_question_chars
+        limit = question_limit(self.bot.settings)
         if len(question) > limit:  # a long post: its start says what it asks
             question = question[: limit + 1].rsplit(" ", 1)[0][:limit]
         return (channel, question, mentioned) if question else None
@@ -66,7 +66,7 @@ class HelpChannelsCog(commands.Cog):
         if self.cooldown.take(message.author.id) > 0 or self.bot.answerer is None:
             return
         try:
-            answer = await self.bot.answer(question, self.settings.k)
+            answer = await self.bot.answer(question, self.bot.settings.retrieval.k)
         except Exception:
             log.exception("Answering a help post failed")
             return
@@ -74,7 +74,7 @@ class HelpChannelsCog(commands.Cog):
         if answer.answered and answer.confidence >= self.bar(channel):
             reply = Reply(embed=answer_embed(answer), view=view)
         elif mentioned:  # asked by name: say the sources don't cover it, as everywhere else
-            reply = Reply(content=DECLINE, view=view)
+            reply = Reply(content=self.settings.decline_text, view=view)
         else:
             log.info(
                 "Help post in %s skipped: confidence %.2f below %.2f",

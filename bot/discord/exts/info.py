@@ -10,7 +10,7 @@ from bot.config import DiscordSettings
 from bot.discord.checks import NotAllowed, can_manage, check_place
 from bot.discord.client import QuoteBotBase
 from bot.discord.feedback import NO_MENTIONS
-from bot.discord.format import help_text, message_text, sources_text
+from bot.discord.format import help_text, message_text, question_limit, sources_text
 
 REINDEX_DENIED = (
     "Only members with the Manage Server permission (or the bot's owners) can rebuild the index."
@@ -41,7 +41,8 @@ class InfoCog(commands.Cog):
     async def help(self, interaction: discord.Interaction) -> None:
         """How to ask me questions."""
         name = self.bot.user.display_name if self.bot.user else "quotebot"
-        text = help_text(name, self.settings.max_question_chars, self.settings.cooldown_seconds)
+        limit, wait = question_limit(self.bot.settings), self.settings.cooldown_seconds
+        text = help_text(name, limit, wait, self.settings.help_text)
         await interaction.response.send_message(
             message_text(text), ephemeral=True, allowed_mentions=NO_MENTIONS
         )

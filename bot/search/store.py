@@ -1,0 +1,468 @@
+"""The stored index: passages and sentences of a corpus with their vectors, BM25 and parts.
+
+Layout of the index folder::
+
+    CURRENT                     name of the live version folder (replaced atomically)
+    v-<id>/manifest.json        format, IndexParams, one entry per source file, the parts
+    v-<id>/documents.jsonl      each document's source, title, sha256, URL, text and layout
+    v-<id>/passages.npy         int64 (N, 5): PassageRow fields
+    v-<id>/sentences.npy        int64 (M, 3): SentenceRow fields
+    v-<id>/passage_vectors.npy  float32 or float16 (N, dim), unit rows
+    v-<id>/sentence_vectors.npy float32 or float16 (M, dim), unit rows; (0, dim) when off
+    v-<id>/token_vectors.npy    uint8 (T, dim / 8): every token of every passage, 1 bit a
+                                dimension (bot.search.quantize)
+    v-<id>/token_scales.npy     float16 (T,): each token row's scale
+    v-<id>/token_rotation.npy   float32 (dim, dim): the turn applied before quantizing
+    v-<id>/token_ranges.npy     int64 (N, 2): each passage's rows of token_vectors
+    v-<id>/bm25/                the lexical index
+    v-<id>/query_encoder.onnx, tokenizer.json, ann.usearch: the parts (bot.search.parts)
+
+A token is a word piece of the model's tokenizer; "token vectors" are the model's output for
+each of them, kept for late-interaction re-ranking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from bot.config import ChunkingSettings
+from bot.errors import IndexCorruptError, IndexMissingError, IndexOutdatedError
+from bot.ingest.corpus import Document
+from bot.ingest.readers import READER_VERSION
+from bot.search.ann import ANN_FILE, build_ann
+from bot.search.embedder import Embedder, TokenEmbedder
+from bot.search.lexical import LexicalIndex
+from bot.search.parts import AnnPart, QueryEncoderPart, from_stamp, to_stamp
+from bot.search.quantize import fixed_rotation, packed_width
+
+# The files' layout and meaning; an index of another format is rebuilt (CHANGELOG.md lists
+# what each version changed).
+FORMAT_VERSION = 9
+POINTER = "CURRENT"
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """Everything that decides the passage rows and vectors; a change means a full rebuild."""
+
+    model: str
+    dim: int
+    max_tokens: int
+    target_tokens: int
+    overlap_sentences: int
+    embed_titles: bool
+    token_vectors: bool = False
+    # The document readers' version: other text for the same file means other rows.
+    reader_version: int = READER_VERSION
+
+
+def params_for(embedder: Embedder, chunking: ChunkingSettings) -> IndexParams:
+    """The IndexParams an index built now with this embedder and these settings would have."""
+    return IndexParams(
+        model=embedder.name,
+        dim=embedder.dim,
+        max_tokens=embedder.max_tokens,
+        target_tokens=chunking.target_tokens,
+        overlap_sentences=chunking.overlap_sentences,
+        embed_titles=chunking.embed_titles,
+        token_vectors=chunking.token_vectors and isinstance(embedder, TokenEmbedder),
+    )
+
+
+# ----------------------------------------------------------------------------- rows
+
+
+class PassageRow(NamedTuple):
+    """One passage: document number, character span in its text, and its sentences' rows."""
+
+    doc: int
+    start: int
+    end: int
+    first_sentence: int
+    end_sentence: int
+
+    @property
+    def sentences(self) -> range:
+        """Rows of the sentence table that make up the passage."""
+        return range(self.first_sentence, self.end_sentence)
+
+
+class SentenceRow(NamedTuple):
+    """One sentence: document number and character span in its text."""
+
+    doc: int
+    start: int
+    end: int
+
+
+class PassageTable:
+    """The passage rows, int64 (N, 5) in PassageRow's field order, read by name."""
+
+    WIDTH = len(PassageRow._fields)
+
+    def __init__(self, rows: np.ndarray | None = None) -> None:
+        self.rows = np.zeros((0, self.WIDTH), np.int64) if rows is None else rows
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+    def __getitem__(self, i: int) -> PassageRow:
+        return PassageRow(*(int(x) for x in self.rows[i]))
+
+    @property
+    def doc(self) -> np.ndarray:
+        """Each passage's document number."""
+        return self.rows[:, 0]
+
+    @property
+    def sentence_ranges(self) -> np.ndarray:
+        """(N, 2): each passage's first and past-the-end sentence row."""
+        return self.rows[:, 3:5]
+
+
+class SentenceTable:
+    """The sentence rows, int64 (M, 3) in SentenceRow's field order, read by name."""
+
+    WIDTH = len(SentenceRow._fields)
+
+    def __init__(self, rows: np.ndarray | None = None) -> None:
+        self.rows = np.zeros((0, self.WIDTH), np.int64) if rows is None else rows
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+    def __getitem__(self, i: int) -> SentenceRow:
+        return SentenceRow(*(int(x) for x in self.rows[i]))
+
+    @property
+    def doc(self) -> np.ndarray:
+        """Each sentence's document number."""
+        return self.rows[:, 0]
+
+
+@dataclass
+class TokenVectors:
+    """Every passage's token vectors, quantized (bot.search.quantize): bits (T, dim / 8)
+    uint8 and scales (T,) float16, passage i's rows being ranges[i]; rotation is the turn
+    they were quantized after, which questions' tokens get too. Empty when not kept."""
+
+    bits: np.ndarray
+    scales: np.ndarray
+    ranges: np.ndarray
+    rotation: np.ndarray
+
+    @classmethod
+    def empty(cls, dim: int) -> TokenVectors:
+        """No token vectors (late interaction off)."""
+        return cls(
+            np.zeros((0, packed_width(dim)), np.uint8),
+            np.zeros(0, np.float16),
+            np.zeros((0, 2), np.int64),
+            fixed_rotation(dim),
+        )
+
+    def __len__(self) -> int:
+        return int(self.bits.shape[0])
+
+
+# ----------------------------------------------------------------------------- the index
+
+
+class Index:
+    """Passages and sentences of a corpus with their vectors, BM25 index and parts."""
+
+    def __init__(
+        self,
+        params: IndexParams,
+        documents: list[Document],
+        passages: PassageTable,
+        sentences: SentenceTable,
+        passage_vectors: np.ndarray,
+        sentence_vectors: np.ndarray,
+        tokens: TokenVectors | None = None,
+        *,
+        lexical: LexicalIndex | None = None,
+        skipped: dict[str, str] | None = None,
+    ) -> None:
+        self.params = params
+        self.documents = documents
+        self.passages = passages
+        self.sentences = sentences
+        self.passage_vectors = passage_vectors
+        self.sentence_vectors = sentence_vectors
+        self.tokens = tokens if tokens is not None else TokenVectors.empty(params.dim)
+        self.skipped = skipped or {}
+        self._lexical = lexical
+        # Set once the index is saved or loaded: its version folder and the parts it holds.
+        self.folder: Path | None = None
+        self.query_encoder: QueryEncoderPart | None = None
+        self.ann: AnnPart | None = None
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    @property
+    def version(self) -> str | None:
+        """The name of the version folder this index was saved to or loaded from."""
+        return self.folder.name if self.folder is not None else None
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index, built on first use if it was not loaded."""
+        if self._lexical is None:
+            self._lexical = LexicalIndex.build([self.lexical_text(i) for i in range(len(self))])
+        return self._lexical
+
+    def passage(self, i: int) -> PassageRow:
+        """Row i of the passage table."""
+        return self.passages[i]
+
+    def passage_text(self, i: int) -> str:
+        """The verbatim text of passage i."""
+        row = self.passages[i]
+        return self.documents[row.doc].text[row.start : row.end]
+
+    def passage_document(self, i: int) -> Document:
+        """The document passage i comes from."""
+        return self.documents[int(self.passages.doc[i])]
+
+    def lexical_text(self, i: int) -> str:
+        """What BM25 indexes for passage i: the document title and the passage."""
+        return f"{self.passage_document(i).title}\n{self.passage_text(i)}"
+
+    def sentence_ids(self, i: int) -> range:
+        """Rows of the sentence table that make up passage i."""
+        return self.passages[i].sentences
+
+    def sentence_text(self, j: int) -> str:
+        """The verbatim text of sentence j."""
+        row = self.sentences[j]
+        return self.documents[row.doc].text[row.start : row.end]
+
+    # ------------------------------------------------------------------- saving
+
+    def save(
+        self,
+        index_dir: Path,
+        *,
+        vector_dtype: str = "float32",
+        query_encoder: Callable[[Path], QueryEncoderPart | None] | None = None,
+        ann: bool = False,
+    ) -> Path:
+        """Write a new version folder, then switch CURRENT to it in one atomic rename.
+
+        query_encoder(folder) writes the ONNX query encoder into the folder (None: it could
+        not); ann builds the approximate index. vector_dtype is the storage type of the vector
+        matrices ("float32" or "float16"); this index's own vectors take that type too, so it
+        answers exactly as the saved one read back would. The caller holds the write lock.
+        """
+        index_dir.mkdir(parents=True, exist_ok=True)
+        version = f"v-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        tmp = index_dir / f".tmp-{version}"
+        tmp.mkdir()
+        try:
+            self.passage_vectors = np.asarray(self.passage_vectors, dtype=vector_dtype)
+            self.sentence_vectors = np.asarray(self.sentence_vectors, dtype=vector_dtype)
+            encoder = query_encoder(tmp) if query_encoder is not None else None
+            graph = build_ann(self.passage_vectors, tmp / ANN_FILE) if ann and len(self) else None
+            self._write(tmp, vector_dtype, encoder, graph)
+            final = index_dir / version
+            tmp.rename(final)
+            pointer_tmp = index_dir / f".{POINTER}.{version}"
+            pointer_tmp.write_text(version + "\n", encoding="utf-8")
+            _fsync(pointer_tmp)
+            pointer_tmp.replace(index_dir / POINTER)
+            _fsync_dir(index_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.folder, self.query_encoder, self.ann = final, encoder, graph
+        for old in index_dir.iterdir():
+            if old.is_dir() and old.name != version and (old.name.startswith(("v-", ".tmp-"))):
+                shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def _write(
+        self,
+        folder: Path,
+        vector_dtype: str,
+        encoder: QueryEncoderPart | None,
+        graph: AnnPart | None,
+    ) -> None:
+        manifest: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            **asdict(self.params),
+            "passages": len(self),
+            "sentences": len(self.sentences),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "documents": [
+                {"source": d.source, "title": d.title, "sha256": d.sha256} for d in self.documents
+            ],
+            "skipped": self.skipped,
+            "vector_dtype": vector_dtype,
+        }
+        if encoder is not None:
+            manifest["query_encoder"] = to_stamp(encoder)
+        if graph is not None:
+            manifest["ann"] = to_stamp(graph)
+        with (folder / "documents.jsonl").open("w", encoding="utf-8") as fh:
+            for d in self.documents:
+                fh.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
+        arrays = {
+            "passages": self.passages.rows,
+            "sentences": self.sentences.rows,
+            "passage_vectors": self.passage_vectors,
+            "sentence_vectors": self.sentence_vectors,
+            "token_vectors": np.asarray(self.tokens.bits, dtype=np.uint8),
+            "token_scales": np.asarray(self.tokens.scales, dtype=np.float16),
+            "token_ranges": np.asarray(self.tokens.ranges, dtype=np.int64),
+            "token_rotation": np.asarray(self.tokens.rotation, dtype=np.float32),
+        }
+        for name, arr in arrays.items():
+            np.save(folder / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+        self.lexical.save(folder / "bm25")
+        # The manifest goes last: a folder without one is never a finished index.
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        for path in folder.rglob("*"):
+            if path.is_file():
+                _fsync(path)
+
+    # ------------------------------------------------------------------- loading
+
+    @classmethod
+    def load(cls, index_dir: Path, *, mmap: bool = True) -> Index:
+        """Read the current version. IndexMissingError: none yet; IndexOutdatedError: written
+        by an older version of the bot; IndexCorruptError: damaged."""
+        version = current_version(index_dir)
+        if version is None:
+            raise IndexMissingError(f"No index in {index_dir}. Build one with: python -m bot index")
+        folder = index_dir / version
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            if manifest.get("format_version") != FORMAT_VERSION:
+                raise IndexOutdatedError(
+                    f"The index in {index_dir} was built by an older version of the bot "
+                    f"(format {manifest.get('format_version')}; this version reads "
+                    f"{FORMAT_VERSION})"
+                )
+            index = cls._read(folder, manifest, mmap=mmap)
+        except (IndexOutdatedError, IndexCorruptError):
+            raise
+        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise IndexCorruptError(
+                f"The index in {index_dir} is damaged ({type(exc).__name__}: {exc})"
+            ) from exc
+        index._check_shapes(index_dir)
+        return index
+
+    @classmethod
+    def _read(cls, folder: Path, manifest: dict[str, Any], *, mmap: bool) -> Index:
+        # An index from before the readers' version was recorded reads as version 0, so it is
+        # rebuilt with today's readers.
+        params = IndexParams(
+            **{
+                f.name: manifest[f.name] if f.name != "reader_version" else manifest.get(f.name, 0)
+                for f in fields(IndexParams)
+            }
+        )
+        with (folder / "documents.jsonl").open(encoding="utf-8") as fh:
+            documents = [Document.from_json(json.loads(line)) for line in fh]
+
+        # The vector matrices are memory-mapped (start-up does not read them); the row tables
+        # are small and read on every answer, so they are loaded: indexing a memmap costs
+        # microseconds of Python per access, and an answer makes hundreds.
+        def array(name: str, mapped: bool) -> np.ndarray:
+            path = folder / f"{name}.npy"
+            if mapped and mmap:
+                return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+            return np.asarray(np.load(path, allow_pickle=False))
+
+        passages = PassageTable(array("passages", False))
+        tokens = TokenVectors(
+            array("token_vectors", True),
+            array("token_scales", False),
+            array("token_ranges", False),
+            array("token_rotation", False),
+        )
+        index = cls(
+            params,
+            documents,
+            passages,
+            SentenceTable(array("sentences", False)),
+            array("passage_vectors", True),
+            array("sentence_vectors", True),
+            tokens,
+            lexical=LexicalIndex.load(folder / "bm25", len(passages)),
+            skipped=manifest.get("skipped", {}),
+        )
+        index.folder = folder
+        if "query_encoder" in manifest:
+            index.query_encoder = from_stamp(QueryEncoderPart, manifest["query_encoder"])
+        if "ann" in manifest:
+            index.ann = from_stamp(AnnPart, manifest["ann"])
+        return index
+
+    def _check_shapes(self, index_dir: Path) -> None:
+        n, m, d = len(self), len(self.sentences), self.params.dim
+        problems = []
+        if self.passage_vectors.shape != (n, d):
+            problems.append(f"passage_vectors is {self.passage_vectors.shape}, expected {(n, d)}")
+        # (0, d) sentence vectors: sentence-level scoring off (large corpora), not damage.
+        if self.sentence_vectors.shape not in ((m, d), (0, d)):
+            problems.append(f"sentence_vectors is {self.sentence_vectors.shape}, expected {(m, d)}")
+        if self.passages.rows.ndim != 2 or self.passages.rows.shape[1] != PassageTable.WIDTH:
+            problems.append("passages table has the wrong shape")
+        if self.sentences.rows.ndim != 2 or self.sentences.rows.shape[1] != SentenceTable.WIDTH:
+            problems.append("sentences table has the wrong shape")
+        if self.params.token_vectors:
+            problems.extend(self._token_problems(n, d))
+        if problems:
+            raise IndexCorruptError(f"The index in {index_dir} is damaged: {'; '.join(problems)}")
+
+    def _token_problems(self, n: int, d: int) -> list[str]:
+        tok, problems = self.tokens, []
+        t = len(tok)
+        if tok.ranges.shape != (n, 2) or (n and int(tok.ranges[-1, 1]) != t):
+            problems.append(f"token_ranges is {tok.ranges.shape}, expected {(n, 2)} ending at {t}")
+        width = packed_width(d)
+        if tok.bits.shape[1:] != (width,):
+            problems.append(f"token_vectors is {tok.bits.shape}, expected (T, {width})")
+        if tok.scales.shape != (t,):
+            problems.append(f"token_scales is {tok.scales.shape}, expected ({t},)")
+        if tok.rotation.shape != (d, d):
+            problems.append(f"token_rotation is {tok.rotation.shape}, expected {(d, d)}")
+        return problems
+
+
+def current_version(index_dir: Path) -> str | None:
+    """The name of the version folder CURRENT points to (None: no index yet); reads one line,
+    so a process can tell whether another one has written a newer index without loading it."""
+    try:
+        return (index_dir / POINTER).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    # Some filesystems refuse fsync on folders; the rename is atomic all the same.
+    with contextlib.suppress(OSError):
+        _fsync(path)
