@@ -63,8 +63,7 @@ class AnswerSettings:
     are calibrated per model (bot/calibration/): these defaults are all-MiniLM-L6-v2's."""
 
     max_quote_sentences: int = 2
-    # The 1st percentile of the answerable SQuAD-dev tune questions' confidence (1.32 before
-    # sentence vectors were pooled from their passages, which puts cosines ~0.05 lower).
+    # The 1st percentile of the answerable SQuAD-dev tune questions' confidence.
     min_confidence: float = 1.27
     token_confidence_weight: float = 2.0
     min_confidence_without_tokens: float = 0.6

@@ -226,7 +226,7 @@ class Answerer:
 
     def is_evidence(self, q: str, hit: Hit, q_terms: TermWeights, src: Source) -> bool:
         """Whether a further source is evidence too: its own confidence (the top passage's
-        formula) reaches answer.min_further_confidence (without word-piece vectors, the
+        formula) reaches answer.min_further_confidence (without token vectors, the
         decline bar), its retrieval score answer.min_further_score, and its quote is prose,
         not a bare heading."""
         if hit.score < self.settings.min_further_score:
@@ -378,10 +378,10 @@ class Answerer:
     ) -> tuple[float, float]:
         """How sure the bot is that the top passage answers, and the bar it must reach.
 
-        With word-piece evidence (the index keeps token vectors, so the hit was re-ranked):
+        With token evidence (the index keeps token vectors, so the hit was re-ranked):
         - the cosine of the question to the best sentence of the passage, plus
         - token_confidence_weight x the mean, over the question's words, of the cosine to
-          the passage's best-matching word piece (MaxSim),
+          the passage's best-matching token (MaxSim),
         compared with min_confidence. Both are cosines on the model's own scale, not the
         corpus's: unrelated text sits near 0.1-0.3, a paraphrase above 0.5.
         Without it: the best sentence's cosine plus the share of the question's idf weight the

@@ -1,4 +1,4 @@
-"""Late interaction at scale: word-piece vectors on disk, re-ranking latency, peak memory."""
+"""Late interaction at scale: token vectors on disk, re-ranking latency, peak memory."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def late_interaction(
     *,
     ann: bool = True,
 ) -> dict[str, Any]:
-    """Late interaction at scale: the n-passage synthetic index with word-piece vectors (1 bit
+    """Late interaction at scale: the n-passage synthetic index with token vectors (1 bit
     a dimension, quantize_rows), its size on disk, ask() latency with re-ranking, exact and
     (with ann: the graph takes ~30 min at 1M on 2 cores) usearch, and the peak RSS of a fresh
     process answering with each."""
@@ -44,11 +44,11 @@ def late_interaction(
         row: dict[str, Any] = {
             "passages": n,
             "sentence_vectors": n < 1_000_000,
-            "word_pieces": len(index.tokens),
+            "tokens": len(index.tokens),
             "build_or_cache_s": made_s,
             "disk_bytes": sum(files.values()),
-            "word_piece_bytes": pieces,
-            "word_piece_bytes_per_passage": pieces / n,
+            "token_bytes": pieces,
+            "token_bytes_per_passage": pieces / n,
             "passage_vector_bytes": files["passage_vectors.npy"],
             "ann_bytes": files.get(index.ann.file, 0) if index.ann is not None else 0,
         }
@@ -69,23 +69,23 @@ def _latencies(
     modes: dict[str, RetrievalSettings],
     questions: list[str],
 ) -> dict[str, Any]:
-    """ask() latency for each retrieval mode, with re-ranking by word pieces and without."""
-    # The same index and run without re-ranking: what the word pieces cost, as a ratio
+    """ask() latency for each retrieval mode, with re-ranking by tokens and without."""
+    # The same index and run without re-ranking: what the tokens cost, as a ratio
     # that the machine's load does not move as much as the absolute times.
-    plain = {f"{mode}_without_word_pieces": r for mode, r in modes.items()}
+    plain = {f"{mode}_without_tokens": r for mode, r in modes.items()}
     plain = {m: dataclasses.replace(r, token_weight=0.0) for m, r in plain.items()}
     row: dict[str, Any] = {}
     for mode, retrieval in (modes | plain).items():
         asker = answerer(folder, encoder, retrieval, settings)
         if asker.retriever.uses_tokens != (mode in modes):
-            raise BotError(f"{mode}: re-ranking by word pieces is not as intended")
+            raise BotError(f"{mode}: re-ranking by tokens is not as intended")
         for q in questions[:3]:
             asker.ask(q)
         ms = [1000 * timed(partial(asker.ask, q)) for q in questions]
         row[f"{mode}_ms"] = summary(ms)
         del asker
     for mode in modes:
-        row[f"{mode}_over_without_word_pieces"] = (
-            row[f"{mode}_ms"]["median"] / row[f"{mode}_without_word_pieces_ms"]["median"]
+        row[f"{mode}_over_without_tokens"] = (
+            row[f"{mode}_ms"]["median"] / row[f"{mode}_without_tokens_ms"]["median"]
         )
     return row

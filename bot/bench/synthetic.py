@@ -16,11 +16,11 @@ if TYPE_CHECKING:
     from bot.ingest.corpus import Document
 
 MODEL = "all-MiniLM-L6-v2"
-# Synthetic indexes up to this size carry word-piece vectors, as a real index does by default;
+# Synthetic indexes up to this size carry token vectors, as a real index does by default;
 # the figures of the other steps at larger sizes leave them out (the late_interaction step
 # keeps them at every size).
 TOKENS_UP_TO = 10_000
-# Rows of synthetic word-piece codes generated and written at a time (they go straight to disk).
+# Rows of synthetic token codes generated and written at a time (they go straight to disk).
 TOKEN_BLOCK = 1 << 22
 # Passages per synthetic document.
 PER_DOC = 10
@@ -59,7 +59,7 @@ def synthetic_index(
     tokens: bool | None = None,
 ) -> Path:
     """An index folder of n synthetic passages of data's sentences (built once, then reused
-    from the cache); with word-piece vectors when tokens says so (None: up to TOKENS_UP_TO
+    from the cache); with token vectors when tokens says so (None: up to TOKENS_UP_TO
     passages with sentence vectors)."""
     from bot.search.quantize import fixed_rotation
     from bot.search.store import Index, IndexParams, PassageTable, SentenceTable, TokenVectors
@@ -85,11 +85,11 @@ def synthetic_index(
     s_vectors = (
         pv[picks.reshape(-1)] if sentence_vectors else np.zeros((0, pv.shape[1]), np.float32)
     )
-    word_pieces = None
+    token_rows = None
     scratch = folder.parent / f".{tag}-tokens.npy"
     if tokens:
-        word_pieces = TokenVectors(
-            *_word_pieces(pool, picks, pv.shape[1], rng, scratch), fixed_rotation(pv.shape[1])
+        token_rows = TokenVectors(
+            *_token_rows(pool, picks, pv.shape[1], rng, scratch), fixed_rotation(pv.shape[1])
         )
     params = IndexParams(MODEL, pv.shape[1], 256, 160, 0, True, tokens)
     index = Index(
@@ -99,10 +99,10 @@ def synthetic_index(
         SentenceTable(sentences),
         vectors,
         s_vectors,
-        word_pieces,
+        token_rows,
     )
     index.save(folder, ann=ann)
-    del index, word_pieces  # they hold the memory map of scratch, closed before the file goes
+    del index, token_rows  # they hold the memory map of scratch, closed before the file goes
     scratch.unlink(missing_ok=True)
     return folder
 
@@ -147,10 +147,10 @@ def _passage_vectors(pv: np.ndarray, picks: np.ndarray, rng: np.random.Generator
     return vectors
 
 
-def _word_pieces(
+def _token_rows(
     pool: list[str], picks: np.ndarray, dim: int, rng: np.random.Generator, scratch: Path
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Word-piece codes (memory-mapped on scratch), scales and per-passage ranges for
+    """Token codes (memory-mapped on scratch), scales and per-passage ranges for
     late-interaction re-ranking.
 
     Their values only need to be unit rows; their number (about one per 4.5 characters, as

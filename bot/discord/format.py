@@ -33,8 +33,7 @@ ELLIPSIS = "…"
 COLOUR = discord.Colour.blurple()
 
 # Longest question taken from Discord, whatever answer.max_question_chars allows elsewhere: a
-# chat question is a sentence or two, and a long paste would crowd the answer's embed (this
-# was discord.max_question_chars, 500 by default, before it merged into the answer setting).
+# chat question is a sentence or two, and a long paste would crowd the answer's embed.
 QUESTION_LIMIT = 500
 
 DECLINE = DISCORD_DECLINE_TEXT  # the default of discord.decline_text

@@ -33,7 +33,7 @@ def _first_missing(keys: Sequence[str], known: Callable[[str], bool]) -> list[in
 class MemoEmbedder:
     """An embedder whose embed() rows are kept on disk by text, for evaluations that index the
     same content several times (one benchmark rendered in several formats): a sentence already
-    embedded is read back instead of embedded again. Word-piece passes are not kept (too big)."""
+    embedded is read back instead of embedded again. Token passes are not kept (too big)."""
 
     def __init__(self, inner: Embedder, folder: Path) -> None:
         self.inner = inner
@@ -53,13 +53,13 @@ class MemoEmbedder:
         return self.inner.max_tokens
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Word pieces per text, as the inner embedder counts them."""
+        """Tokens per text, as the inner embedder counts them."""
         return self.inner.count_tokens(texts)
 
     def embed_tokens(
         self, texts: Sequence[str], *, query: bool = False, progress: bool = False
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The inner embedder's pooled and word-piece vectors."""
+        """The inner embedder's pooled and token vectors."""
         return self.inner.embed_tokens(texts, query=query, progress=progress)  # type: ignore[attr-defined,no-any-return]  # built only around a TokenEmbedder
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
@@ -94,7 +94,7 @@ class MemoEmbedder:
 class MemoSpanEmbedder(MemoEmbedder):
     """A MemoEmbedder around a SpanEmbedder: it pools sentence vectors from the passages' pass,
     as an index build with the model does (without embed_spans a build would embed sentences
-    on their own: not what the bot does). Each passage's pass (its vector, word pieces and
+    on their own: not what the bot does). Each passage's pass (its vector, tokens and
     span vectors) is kept on disk by text and spans, so a benchmark rendered in several formats
     runs the model once over passages that read the same."""
 

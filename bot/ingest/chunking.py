@@ -111,7 +111,7 @@ def _split_long(text: str, span: Span, budget: int, count: TokenCounter) -> list
             first, used = i, 0
         used += size
     pieces.append(Span(words[first].start, words[-1].end))
-    # Word-piece counts of joined words can differ from the sum; halve what still overflows.
+    # Token counts of joined words can differ from the sum; halve what still overflows.
     fixed: list[Span] = []
     for piece in pieces:
         if count([text[piece.start : piece.end]])[0] <= budget or piece.end - piece.start < 2:
@@ -137,7 +137,7 @@ def chunk_document(
 ) -> list[Passage]:
     """Group a document's sentences into passages of about target tokens, never over budget.
 
-    budget and target count word pieces of the passage text (without special tokens);
+    budget and target count tokens of the passage text (without special tokens);
     title_tokens is what a title prefix costs when it is embedded with the passage.
     overlap is how many sentences consecutive passages share.
     """

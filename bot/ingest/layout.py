@@ -29,7 +29,8 @@ class Layout:
 
     lines: (offset, line) anchors; the line of an offset is that of the last anchor at or
     before it plus the newlines of the text between them (so a plain text needs one anchor).
-    pages: the start offset of each page. headings: (start, end, level) of each heading.
+    pages: the start offset of each page. headings: (start, end, level) of each heading (an
+    empty one, start == end, ends the sections at its level: see section_of).
     blocks: (start, end) of code and table blocks, kept as text but never the answer.
     """
 
@@ -58,14 +59,17 @@ class Layout:
         return bisect.bisect_right(self.pages, offset) if self.pages else None
 
     def section_of(self, text: str, offset: int) -> str | None:
-        """The heading path that offset falls under (titles joined by SECTION_SEPARATOR)."""
+        """The heading path that offset falls under (titles joined by SECTION_SEPARATOR).
+        An empty heading (start == end) only ends the sections at its level and deeper: a
+        reader's mark that a directive's labelled section (a tab) ends there."""
         path: list[tuple[int, str]] = []
         for start, end, level in self.headings:
             if start > offset:
                 break
             while path and path[-1][0] >= level:
                 path.pop()
-            path.append((level, " ".join(text[start:end].split())))
+            if end > start:
+                path.append((level, " ".join(text[start:end].split())))
         return SECTION_SEPARATOR.join(title for _, title in path) if path else None
 
     def locate(self, text: str, start: int, end: int) -> Location:

@@ -78,7 +78,7 @@ def segment_max(values: np.ndarray, ranges: np.ndarray) -> np.ndarray:
 def range_rows(ranges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rows named by [lo, hi) ranges, in order, and each range's bounds within them.
 
-    For scoring only some passages: gather their sentence (or word-piece) rows with the first,
+    For scoring only some passages: gather their sentence (or token) rows with the first,
     then take segment_max over the second.
     """
     ranges = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)

@@ -85,7 +85,7 @@ def model_fingerprint(location: Path) -> str | None:
 
 
 def _vocabulary(location: Path) -> list[str]:
-    """The model's word pieces in id order, from vocab.txt or tokenizer.json; [] if neither."""
+    """The model's tokens in id order, from vocab.txt or tokenizer.json; [] if neither."""
     vocab, tokenizer = location / "vocab.txt", location / "tokenizer.json"
     if vocab.is_file():
         return vocab.read_text(encoding="utf-8").rstrip("\n").split("\n")

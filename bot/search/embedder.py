@@ -21,7 +21,7 @@ BUNDLED_MODEL = "all-MiniLM-L6-v2"
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 rows; counts word pieces for chunking."""
+    """Turns texts into L2-normalised float32 rows; counts tokens for chunking."""
 
     name: str
 
@@ -32,7 +32,7 @@ class Embedder(Protocol):
 
     @property
     def max_tokens(self) -> int:
-        """The model's window in word pieces, special tokens included."""
+        """The model's window in tokens, special tokens included."""
         ...
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
@@ -40,20 +40,20 @@ class Embedder(Protocol):
         ...
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Return the number of word pieces of each text, without special tokens."""
+        """Return the number of tokens of each text, without special tokens."""
         ...
 
 
 @runtime_checkable
 class TokenEmbedder(Embedder, Protocol):
-    """An Embedder that also gives the model's vector of every word piece (late interaction)."""
+    """An Embedder that also gives the model's vector of every token (late interaction)."""
 
     def embed_tokens(
         self, texts: Sequence[str], *, query: bool = False, progress: bool = False
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Return embed(texts) and, per text, a (pieces, dim) float16 matrix of unit rows.
 
-        Passages keep every word piece; a question (query=True) keeps only its words: no
+        Passages keep every token; a question (query=True) keeps only its words: no
         [CLS]/[SEP], no punctuation.
         """
         ...
@@ -72,7 +72,7 @@ class SpanEmbedder(TokenEmbedder, Protocol):
     ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
         """Return embed_tokens(texts) and, per text, a (len(spans[i]), dim) unit matrix.
 
-        A span's vector is the mean of the model's vectors of the word pieces inside it, taken
+        A span's vector is the mean of the model's vectors of the tokens inside it, taken
         from the same pass over the whole text (so in its context), normalised.
         """
         ...
@@ -82,7 +82,7 @@ _WORDY = re.compile(r"\w")
 
 
 def question_pieces(pieces: Sequence[str], special: Sequence[int]) -> np.ndarray:
-    """Which word pieces of a question take part in token matching (a boolean mask)."""
+    """Which tokens of a question take part in token matching (a boolean mask)."""
     return np.array(
         [not sp and bool(_WORDY.search(t)) for t, sp in zip(pieces, special, strict=True)],
         dtype=bool,
@@ -151,7 +151,7 @@ def pool_spans(
     """Mean of the rows of pieces whose character offsets lie inside each span, normalised.
 
     offsets is (pieces, 2) as a fast tokenizer gives them; special tokens are (0, 0) and
-    never count. A span with no word piece inside it (it cannot happen for text the model
+    never count. A span with no token inside it (it cannot happen for text the model
     saw whole) gets the nearest piece after its start.
     """
     out = np.zeros((len(spans), pieces.shape[1]), dtype=np.float32)
@@ -219,7 +219,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def max_tokens(self) -> int:
-        """The model window in word pieces, special tokens included."""
+        """The model window in tokens, special tokens included."""
         if (Path(self.location) / "sentence_bert_config.json").exists():
             import json
 
@@ -229,7 +229,7 @@ class SentenceTransformerEmbedder:
         return int(self.model.max_seq_length)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Word pieces per text, special tokens excluded."""
+        """Tokens per text, special tokens excluded."""
         if not texts:
             return []
         if self.tokenizer is not None:
@@ -239,7 +239,7 @@ class SentenceTransformerEmbedder:
         return [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
 
     def _forward(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per text, in order: the pooled vector and its word pieces' vectors (float32), from
+        """Per text, in order: the pooled vector and its tokens' vectors (float32), from
         one forward pass per batch (texts sorted by length, so batches pad little).
 
         Calls the model's own preprocessing and forward pass rather than
@@ -272,7 +272,7 @@ class SentenceTransformerEmbedder:
     def embed_tokens(
         self, texts: Sequence[str], *, query: bool = False, progress: bool = False
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Pooled vectors and word-piece vectors from one pass of the model (TokenEmbedder)."""
+        """Pooled vectors and token vectors from one pass of the model (TokenEmbedder)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), []
         vectors: list[np.ndarray] = []
@@ -301,7 +301,7 @@ class SentenceTransformerEmbedder:
         *,
         progress: bool = False,
     ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
-        """Passage, word-piece and span (sentence) vectors from one pass (SpanEmbedder)."""
+        """Passage, token and span (sentence) vectors from one pass (SpanEmbedder)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), [], []
         vectors: list[np.ndarray] = []
@@ -323,7 +323,7 @@ class SentenceTransformerEmbedder:
         ):
             n = raw.shape[0]
             if len(offsets) != n:
-                raise ValueError(f"tokenizer gave {len(offsets)} word pieces, the model {n}")
+                raise ValueError(f"tokenizer gave {len(offsets)} tokens, the model {n}")
             vectors.append(vector)
             tokens.append(unit_rows_f16(raw))
             pooled.append(pool_spans(raw, np.asarray(offsets, dtype=np.int64), text_spans))

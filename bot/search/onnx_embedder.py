@@ -1,7 +1,7 @@
 """Queries through an ONNX export of the sentence-transformers model: no torch at question time.
 
 At index time `export_query_encoder` writes the model's transformer, with mean pooling and L2
-normalisation inside the graph (the word-piece vectors are a second output), via plain
+normalisation inside the graph (the token vectors are a second output), via plain
 `torch.onnx.export` into a cache keyed by the weights' hash, and hard-links it (with
 tokenizer.json) into the index version folder. The manifest stamps file names, sha256 and
 opset; `OnnxEmbedder` loads them with onnxruntime + tokenizers only.
@@ -194,7 +194,7 @@ class OnnxEmbedder:
         self._pad = 0 if pad is None else pad
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Word pieces per text, special tokens excluded."""
+        """Tokens per text, special tokens excluded."""
         if not texts:
             return []
         return [
@@ -208,7 +208,7 @@ class OnnxEmbedder:
     def embed_tokens(
         self, texts: Sequence[str], *, query: bool = False, progress: bool = False
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Pooled vectors and word-piece vectors from one run of the graph (TokenEmbedder)."""
+        """Pooled vectors and token vectors from one run of the graph (TokenEmbedder)."""
         return self._run(texts, tokens=True, query=query)
 
     def _run(

@@ -1,6 +1,6 @@
-"""Word-piece vectors kept as 1 bit a dimension: a fixed random turn, then the signs.
+"""Token vectors kept as 1 bit a dimension: a fixed random turn, then the signs.
 
-A word piece's vector (one per word piece of every passage, for late-interaction re-ranking)
+A token's vector (one per token of every passage, for late-interaction re-ranking)
 is turned by an orthogonal matrix from a fixed seed and kept as the signs of its coordinates,
 packed 8 to a byte, with one float16 scale: dim / 8 + 2 bytes a row.
 """
@@ -19,7 +19,7 @@ ROTATION_SEED = 13
 def fixed_rotation(dim: int) -> np.ndarray:
     """A random orthogonal (dim, dim) matrix from a fixed seed, stored with each index.
 
-    Turning a word piece before keeping only its signs spreads the few large coordinates of
+    Turning a token before keeping only its signs spreads the few large coordinates of
     the model's vectors over all of them, so no one sign carries much of the vector.
     Computed once per process (its QR took seconds of each live update under load) and
     returned read-only, since every caller shares it.
@@ -36,14 +36,14 @@ def quantize_rows(matrix: np.ndarray, rotation: np.ndarray) -> Quantized:
     packed) and one float16 scale: dim / 8 + 2 bytes a row.
 
     The scale is |y|^2 / |y|_1 for the turned row y, so that a decoded row's dot product with
-    its own original is exactly |y|^2 (1 for the unit word pieces) and its dot products with
+    its own original is exactly |y|^2 (1 for the unit tokens) and its dot products with
     other vectors are on the same scale as the original's: MaxSim values, which the answer's
     confidence uses, keep their meaning (the least-squares scale, mean |y|, shrinks them to
     ~0.64 of a unit row's). The cosine of a decoded row to its original is |y|_1 /
     (sqrt(dim) |y|), sqrt(2 / pi) ~ 0.80 for a spread-out row, which the rotation makes likely.
 
     Token vectors are stored so. Measured on SQuAD-dev's tuning split, same index
-    (BENCHMARKS.md, word-piece vectors): re-ranking recall@1 0.8850 against 0.8869 with int8
+    (BENCHMARKS.md, token vectors): re-ranking recall@1 0.8850 against 0.8869 with int8
     rows (dim + 4 bytes a row). Product quantization at 48 bytes (48 sub-vectors, 256
     centroids each) kept 0.8869 but needs codebooks trained on the corpus (minutes of k-means,
     50 s to encode 283k pieces, and codes that drift from the codebook as a live index
@@ -81,5 +81,5 @@ def packed_dots(quantized: Quantized, turned: np.ndarray) -> np.ndarray:
 
 
 def packed_width(dim: int) -> int:
-    """Bytes of one packed word-piece row."""
+    """Bytes of one packed token row."""
     return (dim + 7) // 8

@@ -1,7 +1,7 @@
 """Hybrid retrieval: dense passage and sentence cosine plus BM25, fused by weighted scores.
 
 The fused top `rerank_depth` are then re-scored by late interaction: each word of the question
-is matched to its most similar word piece of the passage (the model's own contextual vectors,
+is matched to its most similar token of the passage (the model's own contextual vectors,
 stored at index time), and the mean of those best matches is added with `token_weight`.
 """
 
@@ -55,7 +55,7 @@ class Retriever:
 
     @cached_property
     def uses_tokens(self) -> bool:
-        """Whether hits are re-ranked by word-piece matching (index and embedder both can)."""
+        """Whether hits are re-ranked by token matching (index and embedder both can)."""
         return (
             self.settings.token_weight > 0
             and self.index.params.token_vectors
@@ -64,7 +64,7 @@ class Retriever:
         )
 
     def encode(self, questions: list[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
-        """Question vectors and, when re-ranking uses them, word-piece vectors: one model call."""
+        """Question vectors and, when re-ranking uses them, token vectors: one model call."""
         if self.uses_tokens:
             assert isinstance(self.embedder, TokenEmbedder)
             return self.embedder.embed_tokens(questions, query=True)
@@ -104,7 +104,7 @@ class Retriever:
     def rerank(self, hits: list[Hit], query_tokens: np.ndarray) -> list[Hit]:
         """Re-score the first rerank_depth hits by late interaction (MaxSim); the rest follow.
 
-        For each word of the question, the cosine to its best-matching word piece of the
+        For each word of the question, the cosine to its best-matching token of the
         passage; their mean, scaled like the dense scores over these hits (best 1, median 0),
         is added with token_weight. Measured on SQuAD-dev's tuning split: recall@1 0.874 ->
         0.887 (README, Evaluating).
@@ -115,7 +115,7 @@ class Retriever:
         head = hits[:depth]
         tokens = self.index.tokens
         rows, local = range_rows(tokens.ranges[[h.passage for h in head]])
-        # Stored word pieces are turned and kept as signs (quantize_rows); the question's word
+        # Stored tokens are turned and kept as signs (quantize_rows); the question's word
         # pieces get the same turn, which keeps their dot products.
         q = np.asarray(query_tokens, dtype=np.float32) @ tokens.rotation
         # (pieces, question words); this operand order is the faster one for BLAS here.

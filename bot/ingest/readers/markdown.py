@@ -15,36 +15,24 @@ from mdit_py_plugins.colon_fence import colon_fence_plugin
 from mdit_py_plugins.myst_blocks import myst_block_plugin
 
 from bot.ingest.readers.base import Extracted, TextBuilder, decode_text
+from bot.ingest.readers.directives import (
+    NO_ARGUMENT,
+    close_section,
+    console_like,
+    kind,
+    label_level,
+    prose_like,
+    version_lead,
+)
 
 _FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\n(.*?)\n\1[ \t]*(?:\n|\Z)", re.DOTALL)
 _ROLE = re.compile(r"\{[\w.:+-]+\}$")  # MyST: {ref}`text <target>`
 _TARGET = re.compile(r"^(.*?)\s*<[^<>]*>$", re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
 _INVISIBLE = re.compile(r"<(script|style|template)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
-# MyST directives whose body is prose (parsed as Markdown) or code; the others are dropped.
-PROSE_DIRECTIVES = frozenset(
-    [
-        "note",
-        "warning",
-        "tip",
-        "important",
-        "hint",
-        "caution",
-        "attention",
-        "danger",
-        "error",
-        "seealso",
-        "admonition",
-        "versionadded",
-        "versionchanged",
-        "deprecated",
-        "topic",
-        "sidebar",
-        "epigraph",
-    ]
-)
-CODE_DIRECTIVES = frozenset(["code", "code-block", "sourcecode", "code-cell"])
-_OPTION = re.compile(r"^:[\w-]+:.*$")
+_SAMP_MARKUP = re.compile(r"\\([\\{}])|[{}]")  # {file}, {samp}: escapes \\ \{ \}, {variable}
+_DIRECTIVE = re.compile(r"^\{([\w.:+-]+)\}\s*(.*)$", re.DOTALL)  # MyST: ```{name} argument
+_OPTION = re.compile(r"^\s*:[\w-]+:(?:\s|$)")  # a directive's option line, :key: value
 
 
 @cache
@@ -92,8 +80,12 @@ def _inline(out: TextBuilder, children: Sequence[Token]) -> None:
             out.inline(content)
         elif tok.type == "code_inline":
             prev = children[i - 1] if i else None
-            role = prev is not None and prev.type == "text" and _ROLE.search(prev.content)
-            out.inline(role_text(tok.content) if role else tok.content)
+            role = _ROLE.search(prev.content) if prev is not None and prev.type == "text" else None
+            if role and role.group() in ("{file}", "{samp}"):
+                # Sphinx shows C:\\pip as C:\pip and {name} as name (emphasised) in these.
+                out.inline(_SAMP_MARKUP.sub(lambda m: m.group(1) or "", tok.content))
+            else:
+                out.inline(role_text(tok.content) if role else tok.content)
         elif tok.type == "softbreak":
             out.inline("\n")
         elif tok.type == "hardbreak":
@@ -137,23 +129,161 @@ def _walk(out: TextBuilder, tokens: Sequence[Token], base: int) -> None:
 
 
 def _code(out: TextBuilder, tok: Token, line: int | None) -> None:
-    info = tok.info.strip()
-    first = None if line is None else line + (1 if tok.type != "code_block" else 0)
-    if info.startswith("{") and "}" in info:
-        name = info[1 : info.index("}")]
-        if name in PROSE_DIRECTIVES:
-            body = tok.content.split("\n")
-            skip = 0
-            while skip < len(body) and _OPTION.match(body[skip]):
-                skip += 1
-            _walk(out, _parser().parse("\n".join(body[skip:])), (first or 1) - 1 + skip)
-            return
-        if name not in CODE_DIRECTIVES:
-            return  # toctree, include, figure...: not text a reader sees in place
+    line = line or 1
+    first = line + (1 if tok.type != "code_block" else 0)  # the line of the body's first line
+    if m := _DIRECTIVE.match(tok.info.strip()):
+        _directive(out, m.group(1), m.group(2).strip(), tok.content, line, first)
+    else:
+        _literal(out, tok.content, first)
+
+
+def _literal(out: TextBuilder, text: str, first: int) -> None:
+    """A code block whose text begins on source line first (leading blank lines dropped)."""
+    lines = text.rstrip().split("\n")
+    skip = 0
+    while skip < len(lines) and not lines[skip].strip():
+        skip += 1
+    if skip == len(lines):
+        return
     out.end_block()
-    out.at_line(first)
-    out.literal(tok.content.rstrip("\n"))
+    out.at_line(first + skip)
+    out.literal("\n".join(lines[skip:]))
     out.end_block("code")
+
+
+def _options(body: list[str]) -> tuple[int, dict[str, int]]:
+    """The option lines at the top of a directive's body (":key: value" lines, or a YAML block
+    between --- lines): how many, and the index of each option's line by name."""
+    if body and body[0].strip() == "---":
+        for end in range(1, len(body)):
+            if body[end].strip() == "---":
+                names = {ln.split(":", 1)[0].strip(): k for k, ln in enumerate(body[:end]) if k}
+                return end + 1, names
+        return 0, {}
+    count = 0
+    while count < len(body) and _OPTION.match(body[count]):
+        count += 1
+    return count, {ln.strip()[1:].split(":", 1)[0]: k for k, ln in enumerate(body[:count])}
+
+
+def _option_value(line: str) -> str:
+    return line.strip().lstrip(":").split(":", 1)[-1].strip()
+
+
+def _prose(out: TextBuilder, text: str, first: int) -> None:
+    """Markdown whose first line is source line first."""
+    _walk(out, _parser().parse(text), first - 1)
+
+
+def _inline_text(out: TextBuilder, text: str) -> None:
+    for tok in _parser().parseInline(text):
+        _inline(out, tok.children or [])
+
+
+def _directive(out: TextBuilder, name: str, arg: str, content: str, line: int, first: int) -> None:
+    """A MyST directive (```{name} arg, or :::{name} arg with colon fences) on source line
+    line, its body from line first: shown as bot.ingest.readers.directives says."""
+    body = content.split("\n")
+    if body and not body[-1]:
+        body.pop()
+    skip, options = _options(body)
+    text, at = "\n".join(body[skip:]), first + skip
+    if name.lower() in NO_ARGUMENT and arg:
+        # MyST reads the text after a name that takes no argument as the body's first line.
+        if skip:
+            _prose(out, arg, line)
+        else:
+            text, at = f"{arg}\n{text}", line
+        arg = ""
+    how = kind(name)
+    if how == "hidden":
+        return
+    if how is None:
+        if name.lower() == "eval-rst":
+            from bot.ingest.readers.rst import walk_rst  # rst imports this module
+
+            walk_rst(out, text, at)
+            return
+        if console_like(text):
+            how = "code"
+        else:
+            scratch = TextBuilder("md")
+            _prose(scratch, text, at)
+            scratch.end_block()
+            if scratch.blocks or scratch.headings or not prose_like("".join(scratch.parts)):
+                return  # neither prose nor a console: a reader cannot know what it shows
+            how = "prose"
+    if how == "code":
+        if "caption" in options:
+            k = options["caption"]
+            out.end_block()
+            out.at_line(first + k)
+            _inline_text(out, _option_value(body[k]))
+            out.end_block()
+        _literal(out, text, at)
+    elif how == "version":
+        version, _, extra = arg.partition(" ")
+        _version(out, version_lead(name, version), extra.strip(), text, line, at)
+    else:  # prose, label, list-table
+        level = None
+        if how != "prose" and arg:
+            out.end_block()
+            level = label_level(out)
+            out.at_line(line)
+            _inline_text(out, arg)
+            out.end_block("heading", level)
+        if how == "list-table":
+            _list_table(out, text, at)
+        else:
+            _prose(out, text, at)
+        if level is not None:
+            close_section(out, level)
+
+
+def _list_table(out: TextBuilder, text: str, first: int) -> None:
+    """MyST's list-table, a list of rows each a list of cells: one row a line, as tables are."""
+    out.end_block()
+    row: list[str] | None = None
+    cell: list[str] = []
+    for tok in _parser().parse(text):
+        if tok.type == "list_item_open" and tok.level == 1:
+            row = []
+            if tok.map:
+                out.at_line(first + tok.map[0])
+        elif tok.type == "list_item_open" and tok.level == 3:
+            cell = []
+        elif tok.type == "inline" and row is not None:
+            cell.append(_cell_text(tok))
+        elif tok.type == "list_item_close" and tok.level == 3 and row is not None:
+            row.append(" ".join(c for c in cell if c))
+        elif tok.type == "list_item_close" and tok.level == 1 and row:
+            out.literal(" | ".join(row))
+            out.hard_break()
+            row = None
+    out.end_block("table")
+
+
+def _version(out: TextBuilder, lead: str, extra: str, text: str, line: int, at: int) -> None:
+    """Sphinx's "New in version 1.2: " before the directive's first paragraph (its argument's
+    text, or its body's), or "New in version 1.2." alone when it has none."""
+    out.end_block()
+    out.at_line(line)
+    if extra:
+        out.inline(f"{lead}: ")
+        _inline_text(out, extra)
+        out.end_block()
+        _prose(out, text, at)
+        return
+    tokens = _parser().parse(text)
+    if tokens and tokens[0].type == "paragraph_open" and tokens[0].map:
+        out.inline(f"{lead}: ")
+        out.at_line(at + tokens[0].map[0])
+        _inline(out, tokens[1].children or [])
+        tokens = tokens[3:]
+    else:
+        out.inline(f"{lead}.")
+    out.end_block()
+    _walk(out, tokens, at - 1)
 
 
 def _table(out: TextBuilder, tokens: Sequence[Token], i: int, base: int) -> int:

@@ -1,0 +1,555 @@
+"""Sphinx and MyST directives keep the text a reader of the built page sees (issue 19, point 5):
+tabs, dropdowns, admonitions, version notes and code blocks, with their labels as sections and
+every character mapped to its source line."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from docutils.core import publish_doctree
+
+from bot.config import AnswerSettings, RetrievalSettings, settings_from_dict
+from bot.ingest.corpus import load_corpus
+from bot.ingest.layout import Layout
+from bot.ingest.readers import read_bytes
+from bot.ingest.readers.directives import prose_like
+from bot.ingest.readers.rst import SETTINGS
+from tests.test_readers import at, source_line
+
+
+def read(src: str, suffix: str = ".md"):
+    return read_bytes(src.encode(), suffix)
+
+
+def line_of(e, needle: str) -> int | None:
+    return at(e, needle).line_start
+
+
+def section_of(e, needle: str) -> str | None:
+    return at(e, needle).section
+
+
+def is_block(e, needle: str) -> bool:
+    start = e.text.index(needle)
+    return e.layout.is_block(start, start + len(needle))
+
+
+def is_heading(e, needle: str) -> bool:
+    start = e.text.index(needle)
+    return e.layout.is_heading(start, start + len(needle))
+
+
+# ------------------------------------------------------------------ MyST: tabs
+
+PIP_CACHE = """# Caching
+
+pip caches the wheels it builds.
+
+```{tab} Linux
+~/.cache/pip (respects $XDG_CACHE_HOME)
+```
+```{tab} macOS
+~/Library/Caches/pip
+```
+```{tab} Windows
+%LocalAppData%\\pip\\Cache
+```
+
+The cache can be disabled with an option.
+
+## Removing it
+
+Run the purge command.
+"""
+
+
+def test_myst_tab_bodies_are_kept_under_their_label():
+    e = read(PIP_CACHE)
+    for body in ("~/.cache/pip (respects $XDG_CACHE_HOME)", "~/Library/Caches/pip"):
+        assert body in e.text
+    assert "{tab}" not in e.text and "```" not in e.text
+    assert section_of(e, "~/.cache/pip") == "Caching › Linux"
+    assert section_of(e, "~/Library/Caches") == "Caching › macOS"
+    assert is_heading(e, "Linux") and is_heading(e, "macOS")
+    assert line_of(e, "~/.cache/pip") == source_line(PIP_CACHE, "~/.cache/pip")
+    assert line_of(e, "macOS") == source_line(PIP_CACHE, "{tab} macOS")
+    assert line_of(e, "~/Library/Caches") == source_line(PIP_CACHE, "~/Library/Caches")
+    # A line starting with % is a MyST comment, in a tab as anywhere.
+    assert "LocalAppData" not in e.text
+    # The tabs' sections end with them: what follows is the surrounding section's again.
+    assert section_of(e, "The cache can be") == "Caching"
+    assert section_of(e, "Run the purge") == "Caching › Removing it"
+    assert e.title is None and e.layout.headings[0][2] == 1
+
+
+TAB_SET = """# Install
+
+`````{tab-set}
+:sync-group: os
+
+````{tab-item} Linux
+:sync: linux
+
+Use the package manager on Linux.
+
+```{code-block} bash
+:caption: Install it
+:linenos:
+:emphasize-lines: 1
+
+apt install widget
+```
+````
+
+````{tab-item} Windows
+:sync: windows
+Run the installer on Windows.
+````
+`````
+
+Widgets then start by themselves.
+"""
+
+
+def test_myst_tab_set_with_tab_items_and_a_nested_code_block():
+    e = read(TAB_SET)
+    assert "Use the package manager on Linux." in e.text
+    assert "Run the installer on Windows." in e.text
+    assert "apt install widget" in e.text and "Install it" in e.text
+    for option in (":sync", "sync-group", "linux\n", ":caption:", "linenos", "emphasize"):
+        assert option not in e.text
+    assert section_of(e, "Use the package") == "Install › Linux"
+    assert section_of(e, "apt install") == "Install › Linux"
+    assert section_of(e, "Run the installer") == "Install › Windows"
+    assert section_of(e, "Widgets then") == "Install"
+    for needle, src in [
+        ("Linux", "{tab-item} Linux"),
+        ("Use the package", "Use the package"),
+        ("Install it", ":caption: Install it"),
+        ("apt install widget", "apt install widget"),
+        ("Run the installer", "Run the installer"),
+        ("Widgets then", "Widgets then"),
+    ]:
+        assert line_of(e, needle) == source_line(TAB_SET, src), needle
+    assert is_block(e, "apt install widget")
+    assert not is_block(e, "Use the package")
+
+
+def test_myst_nested_tabs_nest_their_sections():
+    src = (
+        "# OS\n\n````{tab-set}\n```{tab-item} Linux\n"
+        ":::{dropdown} Debian\nUse apt on Debian.\n:::\n\nAny distribution works.\n```\n````\n"
+    )
+    e = read(src)
+    assert section_of(e, "Use apt") == "OS › Linux › Debian"
+    assert section_of(e, "Any distribution") == "OS › Linux"
+
+
+# ------------------------------------------------------------------ MyST: other directives
+
+DROPDOWN = """# Help
+
+::::{dropdown} Why is it slow?
+:open:
+:color: info
+
+The first run builds a cache.
+
+:::{note} Later runs
+reuse it.
+:::
+::::
+
+::::{dropdown}
+A dropdown with no title.
+::::
+
+Ask again later.
+"""
+
+
+def test_myst_dropdown_in_colon_fences_titles_its_body():
+    e = read(DROPDOWN)
+    assert "The first run builds a cache." in e.text
+    # A note takes no argument: the text after its name is its body's first line.
+    assert "Later runs reuse it." in e.text
+    assert "A dropdown with no title." in e.text
+    assert ":open:" not in e.text and "color" not in e.text and ":::" not in e.text
+    assert is_heading(e, "Why is it slow?")
+    assert section_of(e, "The first run") == "Help › Why is it slow?"
+    assert section_of(e, "Later runs") == "Help › Why is it slow?"
+    assert section_of(e, "A dropdown with") == "Help"
+    assert section_of(e, "Ask again") == "Help"
+    assert line_of(e, "Why is it slow?") == source_line(DROPDOWN, "{dropdown} Why")
+    assert line_of(e, "The first run") == source_line(DROPDOWN, "The first run")
+    assert line_of(e, "Later runs") == source_line(DROPDOWN, "Later runs")
+    assert line_of(e, "reuse it") == source_line(DROPDOWN, "reuse it")
+
+
+ADMONITIONS = [
+    "note",
+    "warning",
+    "tip",
+    "important",
+    "caution",
+    "attention",
+    "danger",
+    "error",
+    "hint",
+    "seealso",
+]
+
+
+@pytest.mark.parametrize("name", ADMONITIONS)
+def test_myst_admonitions_keep_their_body(name):
+    src = f"# Page\n\n```{{{name}}}\n:class: dropdown\n\nThe {name} body is prose.\n```\n"
+    e = read(src)
+    assert e.text == f"Page\n\nThe {name} body is prose."
+    assert line_of(e, "The ") == 6
+    assert section_of(e, "The ") == "Page"
+
+
+def test_myst_admonition_title_is_kept_as_a_heading():
+    src = "# Page\n\n```{admonition} Mind the gap\n:class: tip\nStep over it.\n```\n\nMore.\n"
+    e = read(src)
+    assert e.text == "Page\n\nMind the gap\n\nStep over it.\n\nMore."
+    assert is_heading(e, "Mind the gap") and line_of(e, "Mind the gap") == 3
+    assert section_of(e, "Step over") == "Page › Mind the gap"
+    assert line_of(e, "Step over") == 5
+    assert section_of(e, "More.") == "Page"
+
+
+VERSIONS = """# API
+
+```{versionadded} 1.2
+The *timeout* parameter.
+
+It defaults to ten seconds.
+```
+
+```{versionchanged} 2.0 Returns None on failure.
+```
+
+```{deprecated} 3.0
+```
+
+:::{versionchanged} 2.1
+:class: x
+Raises an error
+when the file is missing.
+:::
+"""
+
+
+def test_myst_version_directives_read_as_sphinx_shows_them():
+    e = read(VERSIONS)
+    assert "New in version 1.2: The timeout parameter.\n\nIt defaults to ten seconds." in e.text
+    assert "Changed in version 2.0: Returns None on failure." in e.text
+    assert "Deprecated since version 3.0." in e.text
+    assert "Changed in version 2.1: Raises an error when the file is missing." in e.text
+    assert ":class:" not in e.text
+    assert line_of(e, "New in version 1.2") == source_line(VERSIONS, "{versionadded} 1.2")
+    assert line_of(e, "timeout parameter") == source_line(VERSIONS, "The *timeout*")
+    assert line_of(e, "It defaults") == source_line(VERSIONS, "It defaults")
+    assert line_of(e, "Returns None") == source_line(VERSIONS, "Returns None")
+    assert line_of(e, "Raises an error") == source_line(VERSIONS, "Raises an error")
+    assert line_of(e, "when the file") == source_line(VERSIONS, "when the file")
+    assert section_of(e, "It defaults") == "API"
+
+
+CODE = """# Code
+
+```{code-block} python
+:linenos:
+:caption: A loop
+
+for i in range(3):
+    print(i)
+```
+
+```{code} bash
+ls -l
+```
+
+:::{sourcecode}
+make all
+:::
+
+```{code-cell} ipython3
+---
+tags: [hide-output]
+---
+x = 1
+```
+"""
+
+
+def test_myst_code_directives_are_code_blocks_without_their_options():
+    e = read(CODE)
+    assert "for i in range(3):\n    print(i)" in e.text
+    assert "ls -l" in e.text and "make all" in e.text and "x = 1" in e.text
+    for option in ("linenos", ":caption:", "tags", "hide-output", "---"):
+        assert option not in e.text
+    assert "A loop" in e.text and not is_block(e, "A loop")
+    for needle in ("for i in range", "print(i)", "ls -l", "make all", "x = 1"):
+        assert is_block(e, needle), needle
+        assert line_of(e, needle) == source_line(CODE, needle), needle
+    assert line_of(e, "A loop") == source_line(CODE, "A loop")
+
+
+def test_myst_list_table_is_a_table_under_its_title():
+    src = (
+        "# Paths\n\n```{list-table} Cache folders\n:header-rows: 1\n\n"
+        "* - System\n  - Folder\n* - Linux\n  - `~/.cache/pip`\n```\n\nDone.\n"
+    )
+    e = read(src)
+    assert "System | Folder\nLinux | ~/.cache/pip" in e.text
+    assert "header-rows" not in e.text
+    assert is_block(e, "Linux | ~/.cache/pip") and line_of(e, "Linux |") == 8
+    assert section_of(e, "Linux |") == "Paths › Cache folders"
+    assert section_of(e, "Done.") == "Paths"
+
+
+def test_myst_unknown_directives_kept_only_when_their_body_is_prose():
+    src = (
+        "# Ref\n\n```{toctree}\n:maxdepth: 2\n\ninstall\nusage\n```\n\n"
+        "```{py:function} send(data)\nSends the data to the server and waits.\n```\n\n"
+        "```{mermaid}\ngraph TD\n  A --> B\n```\n\n"
+        "```{unknownthing}\nTitle <target>\n```\n\n"
+        "```{pip-cli}\n\n$ pip install widget\n[...]\n```\n"
+    )
+    e = read(src)
+    assert e.text == (
+        "Ref\n\nSends the data to the server and waits.\n\n$ pip install widget\n[...]"
+    )
+    assert line_of(e, "Sends the data") == source_line(src, "Sends the data")
+    # A console session (its first line a prompt) is code.
+    assert is_block(e, "$ pip install") and line_of(e, "[...]") == source_line(src, "[...]")
+
+
+def test_myst_eval_rst_is_read_as_restructuredtext():
+    src = "# Mixed\n\n```{eval-rst}\n.. note:: Written in rST.\n\n.. versionadded:: 4.0\n```\n"
+    e = read(src)
+    assert e.text == "Mixed\n\nWritten in rST.\n\nNew in version 4.0."
+    assert line_of(e, "Written in") == 4 and line_of(e, "New in version 4.0") == 6
+    assert section_of(e, "Written in") == "Mixed"
+
+
+def test_prose_like():
+    assert prose_like("Sends the data to the server.")
+    assert not prose_like("install usage")
+    assert not prose_like("Install guide <install>.")
+    assert not prose_like("x = y + 1 for every one.")
+
+
+# ------------------------------------------------------------------ reStructuredText
+
+RST = """Widgets
+=======
+
+Intro text.
+
+.. versionadded:: 1.2
+   The *timeout* parameter.
+
+.. versionchanged:: 2.0
+
+   Returns None on failure.
+
+.. deprecated:: 3.0
+
+.. code-block:: python
+   :caption: A loop
+   :linenos:
+   :emphasize-lines: 2
+
+   for i in range(3):
+       print(i)
+
+.. sourcecode:: bash
+
+   ls -l
+
+Literal::
+
+   make all
+
+Install
+-------
+
+.. tab-set::
+
+   .. tab-item:: Linux
+      :sync: linux
+
+      Use the package manager on Linux.
+
+   .. tab-item:: Windows
+
+      Run the installer on Windows.
+
+.. tabs::
+
+   .. tab:: macOS
+
+      Use Homebrew on macOS.
+
+   .. code-tab:: py
+
+      import widget
+
+.. seealso:: The upgrade guide
+   for older releases.
+
+.. only:: html
+
+   Shown in the HTML build.
+
+.. dropdown:: Why is it slow?
+   :open:
+
+   The first run builds a cache.
+
+.. admonition:: Mind the gap
+
+   Step over it.
+
+.. note::
+   :class: tip
+
+   Notes are kept.
+
+.. toctree::
+   :maxdepth: 1
+
+   other
+
+.. py:function:: send(data)
+
+   Sends the data to the server and waits.
+
+.. console-session::
+
+   $ widget --version
+   widget 1.0
+
+.. contents::
+
+Widgets then start.
+"""
+
+
+def test_rst_version_directives_read_as_sphinx_shows_them():
+    e = read(RST, ".rst")
+    assert "New in version 1.2: The timeout parameter." in e.text
+    assert "Changed in version 2.0: Returns None on failure." in e.text
+    assert "Deprecated since version 3.0." in e.text
+    assert line_of(e, "New in version 1.2") == source_line(RST, "versionadded:: 1.2")
+    assert line_of(e, "timeout parameter") == source_line(RST, "The *timeout*")
+    assert line_of(e, "Returns None") == source_line(RST, "Returns None")
+    assert line_of(e, "Deprecated since") == source_line(RST, "deprecated:: 3.0")
+    assert section_of(e, "Returns None") == "Widgets"
+
+
+def test_rst_code_blocks_keep_their_body_without_options_on_the_right_lines():
+    e = read(RST, ".rst")
+    assert "for i in range(3):\n    print(i)" in e.text
+    assert "ls -l" in e.text and "make all" in e.text
+    for option in ("linenos", ":caption:", "emphasize", "1 for"):
+        assert option not in e.text
+    assert "A loop" in e.text and not is_block(e, "A loop")
+    assert line_of(e, "A loop") == source_line(RST, ":caption: A loop")
+    for needle in ("for i in range", "print(i)", "ls -l", "make all", "import widget"):
+        assert is_block(e, needle), needle
+        assert line_of(e, needle) == source_line(RST, needle), needle
+
+
+def test_rst_tabs_are_sections_that_end_with_them():
+    e = read(RST, ".rst")
+    for body in ("Use the package manager on Linux.", "Run the installer on Windows."):
+        assert body in e.text
+    assert "Use Homebrew on macOS." in e.text
+    assert ":sync:" not in e.text and "tab-item" not in e.text
+    assert section_of(e, "Use the package") == "Widgets › Install › Linux"
+    assert section_of(e, "Run the installer") == "Widgets › Install › Windows"
+    assert section_of(e, "Use Homebrew") == "Widgets › Install › macOS"
+    assert section_of(e, "import widget") == "Widgets › Install"
+    assert is_heading(e, "Linux") and line_of(e, "Linux\n") == source_line(RST, ":: Linux")
+    assert line_of(e, "Use the package") == source_line(RST, "Use the package")
+    assert line_of(e, "Use Homebrew") == source_line(RST, "Use Homebrew")
+    assert section_of(e, "Widgets then") == "Widgets › Install"
+
+
+def test_rst_seealso_only_dropdown_and_admonitions_keep_their_body():
+    e = read(RST, ".rst")
+    assert "The upgrade guide for older releases." in e.text
+    assert line_of(e, "for older releases") == source_line(RST, "for older releases")
+    assert "Shown in the HTML build." in e.text
+    assert "The first run builds a cache." in e.text and ":open:" not in e.text
+    assert section_of(e, "The first run") == "Widgets › Install › Why is it slow?"
+    assert is_heading(e, "Mind the gap")
+    assert section_of(e, "Step over it") == "Widgets › Install › Mind the gap"
+    assert "Notes are kept." in e.text and ":class:" not in e.text
+    assert section_of(e, "Notes are kept") == "Widgets › Install"
+    assert line_of(e, "Notes are kept") == source_line(RST, "Notes are kept")
+
+
+def test_rst_unknown_directives_kept_only_when_prose_and_contents_not_repeated():
+    e = read(RST, ".rst")
+    assert "toctree" not in e.text and "other" not in e.text
+    assert "Sends the data to the server and waits." in e.text
+    assert e.text.count("Install") == 1 and "Contents" not in e.text
+    assert is_block(e, "$ widget --version\nwidget 1.0")
+    assert line_of(e, "widget 1.0") == source_line(RST, "widget 1.0")
+
+
+def test_rst_directives_do_not_leak_into_docutils():
+    read(RST, ".rst")
+    doctree = publish_doctree(
+        ".. versionadded:: 1.2\n\n   Text.\n",
+        settings_overrides={**SETTINGS, "warning_stream": io.StringIO()},
+    )
+    assert "New in version" not in doctree.astext()
+    assert doctree.next_node(lambda n: n.tagname == "system_message") is not None
+
+
+# ------------------------------------------------------------------ the map and the answer
+
+
+def test_an_empty_heading_ends_the_sections_at_its_level():
+    text = "Top\n\nTab\n\nIn the tab.\n\nAfter it."
+    layout = Layout(format="md", headings=((0, 3, 1), (5, 8, 2), (21, 21, 2)))
+    assert layout.section_of(text, text.index("In the tab")) == "Top › Tab"
+    assert layout.section_of(text, text.index("After")) == "Top"
+    assert not layout.is_heading(21, 24)
+    assert Layout.from_json(layout.to_json()) == layout
+
+
+def test_a_tab_body_is_quoted_and_cited_under_its_label(tmp_path, fake_embedder):
+    from bot.answer.compose import Answerer
+    from bot.search.build import build_index
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    src = (
+        "# Caching\n\npip keeps a cache of the wheels it builds.\n\n"
+        "```{tab} Linux\nOn Linux the cache folder is ~/.cache/pip by default.\n```\n"
+        "```{tab} macOS\nOn macOS the cache folder is ~/Library/Caches/pip by default.\n```\n"
+    )
+    (seeds / "cache.md").write_text(src, encoding="utf-8")
+    docs, _ = load_corpus(seeds)
+    index, _ = build_index(docs, fake_embedder, settings_from_dict({}, tmp_path).chunking)
+    settings = AnswerSettings(min_confidence=0)
+    answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), settings)
+    top = answerer.ask("Where is the cache folder on macOS?").results[0]
+    assert top.quote == "On macOS the cache folder is ~/Library/Caches/pip by default."
+    assert top.quote in docs[0].text
+    assert top.section == "Caching › macOS"
+    quoted = docs[0].locate(top.quote_start, top.quote_end)
+    assert quoted.line_start == quoted.line_end == top.line_end == source_line(src, "On macOS")
+
+
+def test_myst_file_and_samp_roles_show_as_sphinx_shows_them():
+    src = "Read {file}`%APPDATA%\\\\pip\\\\pip.ini` or run {samp}`pip install {name}`.\n"
+    assert read(src).text == "Read %APPDATA%\\pip\\pip.ini or run pip install name."
