@@ -58,7 +58,7 @@ def test_memo_of_a_span_embedder_pools_sentences_as_a_build_does_and_keeps_passe
 
     from bot.evaluation.memo import memo_embedder
     from bot.search.embedder import SpanEmbedder
-    from tests.test_index import SpanFake
+    from tests.test_build import SpanFake
 
     inner = SpanFake()
     memo = memo_embedder(inner, tmp_path)

@@ -6,7 +6,7 @@ import pytest
 from bot.config import RetrievalSettings
 from bot.search.quantize import quantize_rows
 from bot.search.retrieval import Hit, Retriever, segment_max, top_k
-from bot.search.store import TokenVectors
+from bot.search.rows import TokenVectors
 
 
 def test_top_k_orders_best_first_and_clamps():

@@ -62,7 +62,8 @@ def synthetic_index(
     from the cache); with token vectors when tokens says so (None: up to TOKENS_UP_TO
     passages with sentence vectors)."""
     from bot.search.quantize import fixed_rotation
-    from bot.search.store import Index, IndexParams, PassageTable, SentenceTable, TokenVectors
+    from bot.search.rows import PassageTable, SentenceTable, TokenVectors
+    from bot.search.store import Index, IndexParams
 
     if tokens is None:
         tokens = sentence_vectors and n <= TOKENS_UP_TO

@@ -13,14 +13,8 @@ from bot.ingest.chunking import chunk_document
 from bot.ingest.corpus import Document
 from bot.search.embedder import Embedder, SpanEmbedder, TokenEmbedder, normalise
 from bot.search.quantize import Quantized, fixed_rotation, packed_width, quantize_rows
-from bot.search.store import (
-    Index,
-    IndexParams,
-    PassageTable,
-    SentenceTable,
-    TokenVectors,
-    params_for,
-)
+from bot.search.rows import PassageTable, SentenceTable, TokenVectors
+from bot.search.store import Index, IndexParams, params_for
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,124 @@
+"""Building an index: chunking, incremental reuse, token vectors in slices, pooled sentences."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from bot.config import ChunkingSettings
+from bot.ingest.corpus import load_corpus
+from bot.search.build import build_index
+from bot.search.embedder import pool_spans, unit_rows_f16
+from bot.search.store import Index
+
+from .conftest import FakeEmbedder
+
+CHUNKING = ChunkingSettings(target_tokens=20)
+
+
+def build(seeds: Path, embedder: FakeEmbedder, previous: Index | None = None):
+    docs, skipped = load_corpus(seeds)
+    return build_index(docs, embedder, CHUNKING, previous=previous, skipped=skipped)
+
+
+
+def test_titles_come_from_first_heading_or_line(settings, fake_embedder):
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    assert [d.title for d in index.documents] == ["Apollo Program", "Honey Bees", "Volcanoes"]
+
+
+def test_incremental_reindex_embeds_only_changed_and_drops_removed(settings, fake_embedder):
+    first, _ = build(settings.seeds_dir, fake_embedder)
+    (settings.seeds_dir / "bees.md").write_text(
+        "# Bees\n\nBees dance to share where flowers are.", encoding="utf-8"
+    )
+    (settings.seeds_dir / "nested" / "volcano.txt").unlink()
+    fake_embedder.calls.clear()
+    second, report = build(settings.seeds_dir, fake_embedder, previous=first)
+    assert report.embedded_documents == ["bees.md"]
+    assert report.reused_documents == ["apollo.txt"]
+    assert report.removed_documents == ["nested/volcano.txt"]
+    # one batch of passages and one of sentences, for the changed document only
+    assert sum(fake_embedder.calls) == report.embedded_passages + report.embedded_sentences
+    assert report.embedded_passages == 1
+    fresh, _ = build(settings.seeds_dir, FakeEmbedder())
+    np.testing.assert_array_equal(second.passages.rows, fresh.passages.rows)
+    np.testing.assert_allclose(second.passage_vectors, fresh.passage_vectors)
+    np.testing.assert_allclose(second.sentence_vectors, fresh.sentence_vectors)
+    np.testing.assert_array_equal(second.tokens.ranges, fresh.tokens.ranges)
+    np.testing.assert_array_equal(second.tokens.bits, fresh.tokens.bits)
+    np.testing.assert_array_equal(second.tokens.scales, fresh.tokens.scales)
+
+
+def test_a_paragraph_first_line_gives_its_opening_words_as_title():
+    from bot.ingest.corpus import derive_title
+
+    paragraph = (
+        "On May 13, the band returned with its fifth studio album, " + "and more words " * 20
+    )
+    title = derive_title(paragraph + "\n\nNext paragraph.", "001_c1d24ae85ae90f73.txt")
+    assert title == "On May 13, the band returned with its fifth studio album, and more words and…"
+    assert derive_title("#tag line\n", "notes/x.md") == "#tag line"
+    assert derive_title("x" * 300, "dir/f.txt") == "x" * 80 + "…"
+
+
+def test_token_vectors_embedded_in_slices_match_one_call(settings, fake_embedder, monkeypatch):
+    whole, _ = build(settings.seeds_dir, fake_embedder)
+    monkeypatch.setattr("bot.search.build.TOKEN_SLICE", 2)
+    sliced, _ = build(settings.seeds_dir, FakeEmbedder())
+    assert len(sliced) > 2  # more than one slice
+    np.testing.assert_array_equal(sliced.tokens.ranges, whole.tokens.ranges)
+    np.testing.assert_array_equal(sliced.tokens.bits, whole.tokens.bits)
+    np.testing.assert_allclose(sliced.passage_vectors, whole.passage_vectors)
+
+
+def test_a_large_token_store_is_named_with_the_setting(settings, monkeypatch, caplog):
+    monkeypatch.setattr("bot.search.build.TOKEN_WARN_BYTES", 10)
+    build(settings.seeds_dir, FakeEmbedder())
+    assert "chunking.token_vectors = false" in caplog.text
+
+
+class SpanFake(FakeEmbedder):
+    """A FakeEmbedder that pools span vectors from its word vectors (SpanEmbedder)."""
+
+    def embed_spans(self, texts, spans, *, progress=False):
+        vectors, pieces, pooled = self.embed(texts), [], []
+        for text, text_spans in zip(texts, spans, strict=True):
+            words = list(re.finditer(r"[a-z0-9]+", text.lower())) or [None]
+            raw = np.stack([self._vec(w.group() if w else "") for w in words])
+            offsets = np.array([[w.start(), w.end()] if w else [0, 0] for w in words])
+            pieces.append(unit_rows_f16(raw))
+            pooled.append(pool_spans(raw, offsets, text_spans))
+        return vectors, pieces, pooled
+
+
+def test_sentence_vectors_are_pooled_from_the_passage_pass(settings, monkeypatch):
+    monkeypatch.setattr("bot.search.build.CONTEXT_WEIGHT", 0.0)
+    embedder = SpanFake()
+    index, report = build(settings.seeds_dir, embedder)
+    # One model pass over the passages, none over the sentences.
+    assert sum(embedder.calls) == len(index) == report.embedded_passages
+    assert report.embedded_sentences == len(index.sentences) > len(index)
+    # The fake's vector of a text is the sum of its words' vectors, so a sentence pooled from
+    # its words in the passage equals the sentence embedded alone: the spans line up.
+    alone = FakeEmbedder().embed([index.sentence_text(j) for j in range(len(index.sentences))])
+    np.testing.assert_allclose(index.sentence_vectors, alone, atol=1e-5)
+    assert len(index.tokens) > 0  # token vectors still kept from the same pass
+
+
+def test_pooled_sentence_vectors_lean_away_from_their_passage(settings):
+    # Tokens in context carry their passage's topic; the build takes a share of the passage
+    # vector off each pooled sentence, so sentences of one passage are told apart again:
+    # each is further from its passage than the same sentence embedded alone.
+    index, _ = build(settings.seeds_dir, SpanFake())
+    alone = FakeEmbedder().embed([index.sentence_text(j) for j in range(len(index.sentences))])
+    checked = 0
+    for i in range(len(index)):
+        passage = index.passage_vectors[i]
+        for j in index.sentence_ids(i):
+            holders = [p for p in range(len(index)) if j in index.sentence_ids(p)]
+            if holders == [i] and alone[j] @ passage < 0.999:  # in this passage only
+                assert index.sentence_vectors[j] @ passage < alone[j] @ passage - 0.01
+                np.testing.assert_allclose(np.linalg.norm(index.sentence_vectors[j]), 1, 1e-5)
+                checked += 1
+    assert checked >= 3
