@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bot.answer.compose import Answerer
 from bot.answer.gaps import GapGroup, find_gaps, read_gaps
+from bot.answer.verify import load_verifier
 from bot.config import Settings
 from bot.errors import (
     ConfigError,
@@ -234,7 +235,14 @@ def answer_from(index: Index, embedder: Embedder, settings: Settings) -> LoadedI
     """index ready to answer: its questions go through the index's ONNX encoder when it has
     one (embedder, the passage model, is the fallback)."""
     queries = query_embedder(index, embedder)
-    answerer = Answerer(index, queries, settings.retrieval, settings.answer, links=settings.sources)
+    answerer = Answerer(
+        index,
+        queries,
+        settings.retrieval,
+        settings.answer,
+        links=settings.sources,
+        verifier=load_verifier() if settings.answer.verifier else None,
+    )
     return LoadedIndex(index, answerer, queries)
 
 

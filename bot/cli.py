@@ -205,7 +205,7 @@ def _count(n: int, noun: str) -> str:
 def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
 
-    from bot.answer.compose import clean_text
+    from bot.answer.wording import clean_text
     from bot.frontends.render import render_answer
     from bot.live import open_for_ask
 

@@ -84,6 +84,14 @@ class AnswerSettings:
     min_further_score: float = 0.7
     # What `ask` says when it declines.
     decline_text: str = DECLINE_TEXT
+    # The verifier (bot/answer/verify.py) reads the first verifier_pool passages of the fused
+    # ranking with the question; the passage quoted is the best by retrieval score plus
+    # verifier_weight times its probability of answering, and an answer whose passage the
+    # verifier gives less than min_verifier is declined (0: never declined by it).
+    verifier: bool = True
+    verifier_pool: int = 10
+    verifier_weight: float = 0.0
+    min_verifier: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -210,6 +218,9 @@ _MINIMUM = {
     "answer.unknown_term_penalty": 0,
     "answer.answer_type_penalty": 0,
     "answer.token_confidence_weight": 0,
+    "answer.verifier_pool": 1,
+    "answer.verifier_weight": 0,
+    "answer.min_verifier": 0,
     "answer.max_question_chars": 1,
     "discord.cooldown_seconds": 0,
     "discord.shard_count": 0,
@@ -231,6 +242,8 @@ _MAXIMUM = {
     "answer.max_question_chars": 100_000,
     "discord.gaps_distance": 2,
     "retrieval.k": 100,
+    "answer.verifier_pool": 100,
+    "answer.min_verifier": 1,  # a probability
 }
 # Settings that are lists of tables, and the dataclass each table is read into.
 _TABLE_LISTS: dict[str, type] = {"discord.help_channels": HelpChannel}

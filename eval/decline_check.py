@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 import bot.search.retrieval as retrieval
-from bot.answer.compose import Answerer, clean_question
+from bot.answer.compose import Answerer
+from bot.answer.wording import clean_question
 from bot.app import make_embedder
 from bot.config import Settings, load_settings
 from bot.evaluation.data import contains_answer, in_split, passages_as_documents, read_jsonl

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.answer.compose import Answerer, clean_question
+from bot.answer.compose import Answerer
+from bot.answer.wording import clean_question
 from bot.app import make_embedder
 from bot.config import load_settings
 from bot.evaluation.data import contains_answer, in_split, passages_as_documents, read_jsonl

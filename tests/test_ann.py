@@ -12,12 +12,12 @@ from bot.search.ann import (
     AnnIndex,
     approximate_search,
     build_ann,
-    dense_scores,
     exact_search,
     matvec,
     range_rows,
     wants_ann,
 )
+from bot.search.dense import dense_scores
 from bot.search.store import Index
 
 from .conftest import write_corpus

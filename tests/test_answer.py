@@ -3,7 +3,8 @@ from itertools import combinations
 
 import pytest
 
-from bot.answer.compose import SUBJECT_SHARE, Answerer, clean_question, names_in
+from bot.answer.compose import Answerer
+from bot.answer.wording import SUBJECT_SHARE, clean_question, names_in
 from bot.config import AnswerSettings, ChunkingSettings, RetrievalSettings
 from bot.errors import QuestionError
 from bot.ingest.corpus import load_corpus
@@ -150,7 +151,7 @@ def test_json_shape(answerer):
     assert data["answered"] is True and data["results"]
     for r in data["results"]:
         assert set(r) == {
-            *("title", "source", "passage", "quote", "score", "start", "end"),
+            *("title", "source", "passage", "quote", "score", "verifier", "start", "end"),
             *("page", "line_start", "line_end", "section", "url"),
         }
         assert isinstance(r["score"], float) and isinstance(r["start"], int)

@@ -15,7 +15,7 @@ from bot.ingest import corpus
 from bot.ingest.corpus import Document, load_corpus
 from bot.ingest.layout import Layout
 from bot.ingest.readers import UnreadableError, read_bytes
-from bot.ingest.readers.markdown import role_text
+from bot.ingest.readers.directives import role_text
 from bot.ingest.readers.text import rejoin
 
 

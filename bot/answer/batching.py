@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-from bot.answer.compose import Answer, Answerer, clean_question
+from bot.answer.compose import Answer, Answerer
+from bot.answer.wording import clean_question
 from bot.errors import BotError
-from bot.search.ann import prescore
+from bot.search.dense import prescore
 
 
 def ask_many(

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from bot.answer.verify import Verifies
+from bot.answer.wording import SUBJECT_SHARE, WHO, clean_question, names_in
 from bot.config import AnswerSettings, RetrievalSettings, SourceLink
-from bot.errors import QuestionError
 from bot.ingest.links import cite_url, published_url
 from bot.search.embedder import Embedder
-from bot.search.lexical import is_stopword, terms
+from bot.search.lexical import terms
 from bot.search.retrieval import Hit, Retriever
 from bot.search.store import Index
 
@@ -43,6 +44,7 @@ class Source:
     quote_start: int
     quote_end: int
     quote_sentences: int = 1
+    verifier: float | None = None  # the verifier's probability that the passage answers
     page: int | None = None
     line_start: int | None = None
     line_end: int | None = None
@@ -73,6 +75,7 @@ PUBLIC_FIELDS = (
     "passage",
     "quote",
     "score",
+    "verifier",
     "start",
     "end",
     "page",
@@ -101,72 +104,9 @@ class Answer:
         }
 
 
-def clean_text(text: str) -> str:
-    """Text as valid Unicode: bytes that arrived undecoded (a terminal's or pipe's surrogate
-    escapes) are decoded as UTF-8 where they can be, other lone surrogates (from JSON) and
-    undecodable bytes become U+FFFD, control characters spaces. Tokenizers refuse surrogates."""
-    text = _ESCAPED.sub(
-        lambda m: m.group().encode("utf-8", "surrogateescape").decode("utf-8", "replace"), text
-    )
-    return _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", text))
-
-
-_ESCAPED = re.compile("[\udc80-\udcff]+")  # what surrogateescape makes of bytes 0x80-0xff
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def clean_question(question: str, max_chars: int) -> str:
-    """Strip a question (clean_text) and reject empty or over-long ones with a message."""
-    q = " ".join(clean_text(question).split())
-    if not q:
-        raise QuestionError("Please ask a question: it was empty.")
-    if len(q) > max_chars:
-        raise QuestionError(
-            f"That question is {len(q):,} characters long; the limit is {max_chars:,}. "
-            "Please shorten it."
-        )
-    return q
-
-
 # Paragraphs are separated by a blank line; PDF pages by a form feed on its own line.
 _BLANK_LINE = re.compile(r"\n[ \t\r\f]*\n")
 _CLOSERS = (".", "!", "?", "…", '"', "”", "’", "'", ")", "]", ":", ";")
-# A question that asks for a person or an organisation: its answer is a name.
-_WHO = re.compile(r"^\W*(who|whom|whose)\b|\b(by|to|for|with|from|of) whom\b", re.IGNORECASE)
-_CAPITALISED = re.compile(r"\b[A-Z][\w'’\-]*")
-_OPENERS = frozenset('.!?:;"“(\n')
-# A capitalised word in more than this share of all passages is the corpus's own subject
-# ("Python" in pip's docs: 28%), not the name a question asks for. SQuAD-dev's tune split:
-# of the 152 quotes that answer a who-question, 8 hold no name at all, 3 only names found in 2%
-# or more of the passages (the highest 10-20%), none only names above 20%.
-SUBJECT_SHARE = 0.2
-
-
-def _starts_sentence(text: str, at: int) -> bool:
-    """Whether the word at text[at] opens the text, a line or a sentence (or a quotation)."""
-    i = at - 1
-    while i >= 0 and text[i] in " \t\r":
-        i -= 1
-    return i < 0 or text[i] in _OPENERS
-
-
-def names_in(text: str, question: str) -> list[str]:
-    """Capitalised words of text (names, most likely) that are not the question's own words,
-    not stop words or single letters ("The", "I"), and do not start a sentence, where any word
-    is capitalised."""
-    asked = {w.lower() for w in re.findall(r"[\w'’\-]+", question)}
-    found = []
-    for m in _CAPITALISED.finditer(text):
-        word = m.group()
-        if len(word) < 2 or word.lower() in asked or is_stopword(word.lower()):
-            continue
-        if _starts_sentence(text, m.start()):
-            continue
-        found.append(word)
-    return found
-
-
 class Answerer:
     """Turns a question into an Answer using a Retriever over an Index."""
 
@@ -178,8 +118,10 @@ class Answerer:
         answer: AnswerSettings,
         *,
         links: Sequence[SourceLink] = (),
+        verifier: Verifies | None = None,
     ) -> None:
         self.index = index
+        self.verifier = verifier if answer.verifier else None
         self.links = tuple(links)  # [[sources]]: URLs for documents that name none themselves
         self.retriever = Retriever(index, embedder, retrieval)
         self.settings = answer
@@ -205,24 +147,50 @@ class Answerer:
             vectors, tokens = self.retriever.encode([q])
             query_vector, query_tokens = vectors[0], tokens[0] if tokens else None
         # Overlapping windows of one document can crowd the top; search deeper, keep distinct.
-        hits = self.retriever.search(q, k * 3, query_vector=query_vector, query_tokens=query_tokens)
+        # The verifier reads a pool drawn before overlapping windows are merged: of two
+        # overlapping passages, the one that ranks lower may be the one holding the answer.
+        depth = max(k * 3, self.settings.verifier_pool if self.verifier is not None else 0)
+        hits = self.retriever.search(q, depth, query_vector=query_vector, query_tokens=query_tokens)
         return self.compose(q, query_vector, hits, k)
 
     def compose(self, q: str, qv: np.ndarray, ranked: list[Hit], k: int) -> Answer:
         """The Answer to the cleaned question q from its hits, best first."""
+        ranked, verified = self.verify(q, ranked)
         hits = self._distinct(ranked, len(ranked))
         if not hits:
             return Answer(q, False)
         q_terms = self.term_weights(q)
         results = [self.quote(hits[0], q_terms, qv, self.settings.max_quote_sentences)]
+        results[0] = replace(results[0], verifier=verified.get(hits[0].passage))
         conf, bar = self.confidence(q, hits[0], q_terms, results[0])
+        answered = conf >= bar and self.verified(verified.get(hits[0].passage))
         for h in hits[1:]:
             if len(results) == k:
                 break
-            further = self.quote(h, q_terms, qv, 1)
-            if self.is_evidence(q, h, q_terms, further):
+            further = replace(self.quote(h, q_terms, qv, 1), verifier=verified.get(h.passage))
+            if self.is_evidence(q, h, q_terms, further) and self.verified(further.verifier):
                 results.append(further)
-        return Answer(q, conf >= bar, results, conf)
+        return Answer(q, answered, results, conf)
+
+    def verify(self, q: str, ranked: list[Hit]) -> tuple[list[Hit], dict[int, float]]:
+        """The hits re-ordered by retrieval score plus verifier_weight times the verifier's
+        probability, over the first verifier_pool of them (the rest keep their order after),
+        and those probabilities by passage. Unchanged without a verifier."""
+        if self.verifier is None or not ranked:
+            return ranked, {}
+        s = self.settings
+        pool = ranked[: s.verifier_pool]
+        probs = self.verifier.scores(q, [self.index.passage_text(h.passage) for h in pool])
+        weight = s.verifier_weight
+        combined = [h.score + weight * float(p) for h, p in zip(pool, probs, strict=True)]
+        order = sorted(range(len(pool)), key=lambda i: -combined[i])  # stable on ties
+        verified = {h.passage: round(float(p), 4) for h, p in zip(pool, probs, strict=True)}
+        return [pool[i] for i in order] + ranked[len(pool) :], verified
+
+    def verified(self, probability: float | None) -> bool:
+        """Whether the verifier lets a passage be quoted as an answer (min_verifier); a
+        passage it did not read (no verifier, or beyond its pool) is not held back by it."""
+        return probability is None or probability >= self.settings.min_verifier
 
     def is_evidence(self, q: str, hit: Hit, q_terms: TermWeights, src: Source) -> bool:
         """Whether a further source is evidence too: its own confidence (the top passage's
@@ -398,7 +366,7 @@ class Answerer:
             score = hit.sentence_score + self.coverage(q_terms, top.passage)
             bar = s.min_confidence_without_tokens
         score -= self.question_penalty(question)
-        if _WHO.search(question) and not self.names_someone(top.quote, question):
+        if WHO.search(question) and not self.names_someone(top.quote, question):
             score -= s.answer_type_penalty
         return float(score), bar
 

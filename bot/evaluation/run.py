@@ -15,7 +15,8 @@ import numpy as np
 # The module, not its names: tests swap bot.app.make_embedder for a fake, and evaluate_files
 # must build the embedder the same way the other front ends do.
 from bot import app
-from bot.answer.compose import Answerer, Source, clean_question
+from bot.answer.compose import Answerer, Source
+from bot.answer.wording import clean_question
 from bot.config import Settings
 from bot.errors import BotError
 from bot.evaluation.data import (
@@ -46,6 +47,7 @@ class Row:
     quote_sentences: int
     question: str = ""
     results: list[dict[str, Any]] = field(default_factory=list)  # as `ask --json`, + offsets
+    in_pool: bool = False  # an answer is in one of the passages the verifier may read
 
     def details(self) -> dict[str, Any]:
         """One line of `eval --details`: the question, its gold and what the bot quoted."""
@@ -81,18 +83,23 @@ def run_eval(
         text = clean_question(str(q["question"]), answerer.settings.max_question_chars)
         qt = query_tokens[i] if query_tokens is not None else None
         hits = answerer.retriever.search(text, depth, query_vector=qv, query_tokens=qt)
-        ranked: list[str] = []
+        ans = answerer.compose(text, qv, hits, answerer.k)  # the same hits, not a second search
+        top = ans.results[0] if ans.results else None
+        # Documents in the order the bot would quote them: the top result's first (the
+        # verifier may have chosen it from further down), then the retrieval order.
+        ranked: list[str] = [top.source] if top else []
         for h in hits:
             src = index.passage_document(h.passage).source
             if src not in ranked:
                 ranked.append(src)
-        ans = answerer.compose(text, qv, hits, answerer.k)  # the same hits, not a second search
-        top = ans.results[0] if ans.results else None
+        answers = [str(a) for a in q.get("answers") or []]
+        pool = hits[: answerer.settings.verifier_pool]
+        in_pool = any(contains_answer(index.passage_text(h.passage), answers) for h in pool)
         rows.append(
             Row(
                 ranked_docs=ranked,
                 gold=[str(g) for g in q.get("gold") or []],
-                answers=[str(a) for a in q.get("answers") or []],
+                answers=answers,
                 answerable=bool(q.get("answerable", True)),
                 answered=ans.answered,
                 top_passage=top.passage if top else "",
@@ -100,6 +107,7 @@ def run_eval(
                 quote_sentences=top.quote_sentences if top else 0,
                 question=text,
                 results=[top_result(s) for s in ans.results],
+                in_pool=in_pool,
             )
         )
     return rows
@@ -127,6 +135,8 @@ def metrics(rows: Sequence[Row]) -> dict[str, Any]:
         out["answer_in_quote@1"] = float(
             np.mean([contains_answer(r.quote, r.answers) for r in ans_rows])
         )
+        # What choosing among the verifier's pool can reach at best.
+        out["answer_in_pool"] = float(np.mean([r.in_pool for r in ans_rows]))
         out["max_quote_sentences"] = max(r.quote_sentences for r in rows)
     unanswerable = [r for r in rows if not r.answerable]
     if unanswerable:

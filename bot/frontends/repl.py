@@ -11,7 +11,8 @@ import numpy as np
 from rich.console import Console
 from rich.text import Text
 
-from bot.answer.compose import Answerer, clean_text
+from bot.answer.compose import Answerer
+from bot.answer.wording import clean_text
 from bot.config import REPL_HELP_TEXT, Settings
 from bot.errors import BotError
 from bot.frontends.render import DECLINE_REPL, render_answer

@@ -43,6 +43,8 @@ CALIBRATED: dict[str, tuple[str, ...]] = {
         "answer_type_penalty",
         "min_further_confidence",
         "min_further_score",
+        "verifier_weight",
+        "min_verifier",
     ),
     "discord": ("help_min_confidence",),
 }

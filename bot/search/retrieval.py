@@ -13,7 +13,8 @@ from functools import cached_property
 import numpy as np
 
 from bot.config import RetrievalSettings
-from bot.search.ann import dense_scores, range_rows, segment_max, top_k
+from bot.search.ann import range_rows, segment_max, top_k
+from bot.search.dense import dense_scores
 from bot.search.embedder import Embedder, TokenEmbedder
 from bot.search.quantize import packed_dots
 from bot.search.store import Index

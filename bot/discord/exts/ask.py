@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answer.compose import clean_question, clean_text
+from bot.answer.wording import clean_question, clean_text
 from bot.config import DiscordSettings
 from bot.discord.checks import Refused, check_place, error_message, help_post, place_allowed
 from bot.discord.client import QuoteBotBase

@@ -126,3 +126,18 @@ def close_section(out: TextBuilder, level: int) -> None:
     directive is cited under the section around it again."""
     out.end_block()
     out.headings.append((out.size, out.size, level))
+
+
+# A role or cross-reference with its own text: "text <target>".
+_TARGET = re.compile(r"^(.*?)\s*<[^<>]*>$", re.DOTALL)
+
+
+def role_text(content: str) -> str:
+    """The visible text of a role or cross-reference: "text <target>" shows text, "~a.b" b."""
+    if m := _TARGET.match(content):
+        if m.group(1).strip():
+            return m.group(1).strip()
+        content = content[content.rfind("<") + 1 : -1]
+    if content.startswith("~"):
+        return content[1:].rsplit(".", 1)[-1]
+    return content.lstrip("!")

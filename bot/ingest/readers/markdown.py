@@ -22,12 +22,12 @@ from bot.ingest.readers.directives import (
     kind,
     label_level,
     prose_like,
+    role_text,
     version_lead,
 )
 
 _FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\n(.*?)\n\1[ \t]*(?:\n|\Z)", re.DOTALL)
 _ROLE = re.compile(r"\{[\w.:+-]+\}$")  # MyST: {ref}`text <target>`
-_TARGET = re.compile(r"^(.*?)\s*<[^<>]*>$", re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
 _INVISIBLE = re.compile(r"<(script|style|template)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
 _SAMP_MARKUP = re.compile(r"\\([\\{}])|[{}]")  # {file}, {samp}: escapes \\ \{ \}, {variable}
@@ -57,17 +57,6 @@ def front_matter(text: str) -> tuple[dict[str, Any], int]:
     except (yaml.YAMLError, tomllib.TOMLDecodeError):
         meta = {}  # not front matter after all; its lines are still not prose to quote
     return (meta if isinstance(meta, dict) else {}), m.end()
-
-
-def role_text(content: str) -> str:
-    """The visible text of a role or cross-reference: "text <target>" shows text, "~a.b" b."""
-    if m := _TARGET.match(content):
-        if m.group(1).strip():
-            return m.group(1).strip()
-        content = content[content.rfind("<") + 1 : -1]
-    if content.startswith("~"):
-        return content[1:].rsplit(".", 1)[-1]
-    return content.lstrip("!")
 
 
 def _inline(out: TextBuilder, children: Sequence[Token]) -> None:

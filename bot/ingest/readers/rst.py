@@ -22,9 +22,9 @@ from bot.ingest.readers.directives import (
     console_like,
     label_level,
     prose_like,
+    role_text,
     version_lead,
 )
-from bot.ingest.readers.markdown import role_text
 
 # Sphinx roles (:ref:, :func:...) are unknown to plain docutils, which keeps them as
 # "problematic" raw text: shown as the text a built page would show.

@@ -1,0 +1,111 @@
+"""The verifier: a small cross-encoder of the project's own that reads a question with a
+passage and says how likely the passage answers it.
+
+Retrieval scores say a passage is about the question; the verifier reads the two together,
+so it can tell the paragraph holding the value from a heading or an introduction that only
+repeats the question's words, and a passage on the topic from one that answers. The model
+(bot/models/verifier: model.onnx, int8, with its tokenizer) is trained by
+training/train_verifier.py from the bundled all-MiniLM-L6-v2 weights; see its model card,
+training/verifier_card.md. It runs with onnxruntime, like the query encoder: no torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "verifier"
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+CONFIG_FILE = "config.json"
+
+
+class Verifies(Protocol):
+    """What the Answerer needs of a verifier (a fake in tests)."""
+
+    def scores(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        """Per passage, the probability (0-1) that it answers the question."""
+        ...
+
+
+class Verifier:
+    """The cross-encoder over onnxruntime: (question, passage) pairs to probabilities."""
+
+    def __init__(self, folder: Path = MODEL_DIR, *, threads: int | None = None) -> None:
+        import onnxruntime as ort  # only when questions are answered
+        from tokenizers import Tokenizer
+
+        config: dict[str, Any] = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        self.max_length = int(config.get("max_length", 256))
+        self.batch_size = int(config.get("batch_size", 8))
+        self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        # The passage is cut, never the question: the question decides what counts.
+        self._tokenizer.enable_truncation(self.max_length, strategy="only_second")
+        self._tokenizer.no_padding()
+        pad = self._tokenizer.token_to_id("[PAD]")
+        self._pad = 0 if pad is None else pad
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self.session.get_inputs()}
+
+    def logits(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        """One logit per passage (higher: more likely to answer), in batches of similar
+        length so short passages are not padded to the longest."""
+        if not passages:
+            return np.zeros(0, np.float32)
+        encoded = self._tokenizer.encode_batch([(question, p) for p in passages])
+        order = np.argsort([len(e.ids) for e in encoded], kind="stable")
+        out = np.empty(len(passages), np.float32)
+        for lo in range(0, len(order), self.batch_size):
+            rows = order[lo : lo + self.batch_size]
+            batch = [encoded[i] for i in rows]
+            width = max(len(e.ids) for e in batch)
+            feed = {
+                "input_ids": np.full((len(batch), width), self._pad, np.int64),
+                "attention_mask": np.zeros((len(batch), width), np.int64),
+                "token_type_ids": np.zeros((len(batch), width), np.int64),
+            }
+            for r, e in enumerate(batch):
+                n = len(e.ids)
+                feed["input_ids"][r, :n] = e.ids
+                feed["attention_mask"][r, :n] = 1
+                feed["token_type_ids"][r, :n] = e.type_ids
+            run = {k: v for k, v in feed.items() if k in self._inputs}
+            out[rows] = np.asarray(self.session.run(None, run)[0], np.float32).reshape(-1)
+        return out
+
+    def scores(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        """Per passage, the probability that it answers the question."""
+        return np.asarray(1.0 / (1.0 + np.exp(-self.logits(question, passages))), np.float32)
+
+
+@functools.cache
+def _shared(folder: Path) -> Verifier | None:
+    try:
+        return Verifier(folder)
+    except Exception as exc:  # answering goes on without it, as before the verifier
+        log.warning("The verifier in %s is unusable (%s); answering without it.", folder, exc)
+        return None
+
+
+def load_verifier(folder: Path = MODEL_DIR) -> Verifier | None:
+    """The shipped verifier, loaded once per process (every index update's Answerer shares
+    it); None when it is missing (said in the log) or cannot be loaded (a warning)."""
+    if not (folder / MODEL_FILE).is_file():
+        log.info("No verifier model in %s; answering without it.", folder)
+        return None
+    return _shared(folder)

@@ -1,0 +1,94 @@
+"""The verifier in answering: it chooses among the pool, its bar declines, its score shows."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from bot.answer.compose import Answerer
+from bot.answer.verify import MODEL_DIR, Verifier, load_verifier
+from bot.config import AnswerSettings, RetrievalSettings
+from bot.ingest.corpus import load_corpus
+from bot.search.build import build_index
+
+QUESTION = "Which volcano is in Sicily?"
+
+
+class KeywordVerifier:
+    """Says a passage answers when it holds the keyword: a stand-in with a known opinion."""
+
+    def __init__(self, keyword: str) -> None:
+        self.keyword = keyword
+        self.read: list[int] = []
+
+    def scores(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        self.read.append(len(passages))
+        return np.array([0.9 if self.keyword in p else 0.05 for p in passages], np.float32)
+
+
+@pytest.fixture
+def index(settings, fake_embedder):
+    docs, _ = load_corpus(settings.seeds_dir)
+    built, _ = build_index(docs, fake_embedder, settings.chunking)
+    return built
+
+
+def answerer(index, fake_embedder, reader, **answer) -> Answerer:
+    settings = AnswerSettings(**answer)
+    return Answerer(index, fake_embedder, RetrievalSettings(k=3), settings, verifier=reader)
+
+
+def test_the_verifier_chooses_the_passage_it_reads_as_the_answer(index, fake_embedder):
+    plain = answerer(index, fake_embedder, None).ask(QUESTION)
+    assert plain.results[0].source == "nested/volcano.txt"
+    # A verifier that believes the bees passage answers, weighted enough to outrank fusion.
+    verifier = KeywordVerifier("colony")
+    chosen = answerer(index, fake_embedder, verifier, verifier_weight=10.0).ask(QUESTION)
+    assert chosen.results[0].source == "bees.md"
+    assert chosen.results[0].verifier == pytest.approx(0.9)
+    assert verifier.read == [min(10, len(index))]  # one call over the pool
+
+
+def test_weight_zero_keeps_the_retrieval_order_and_shows_the_score(index, fake_embedder):
+    plain = answerer(index, fake_embedder, None).ask(QUESTION)
+    verified = answerer(index, fake_embedder, KeywordVerifier("Etna")).ask(QUESTION)
+    assert [r.passage for r in verified.results] == [r.passage for r in plain.results]
+    assert verified.results[0].verifier == pytest.approx(0.9)
+    assert verified.to_json()["results"][0]["verifier"] == pytest.approx(0.9)
+    assert plain.results[0].verifier is None
+
+
+def test_a_passage_the_verifier_rejects_is_declined(index, fake_embedder):
+    accepting = answerer(index, fake_embedder, KeywordVerifier("Etna"), min_verifier=0.5)
+    assert accepting.ask(QUESTION).answered
+    rejecting = answerer(index, fake_embedder, KeywordVerifier("nowhere"), min_verifier=0.5)
+    answer = rejecting.ask(QUESTION)
+    assert not answer.answered
+    assert answer.to_json()["results"] == []
+
+
+def test_the_setting_turns_it_off(index, fake_embedder):
+    verifier = KeywordVerifier("nowhere")
+    off = answerer(index, fake_embedder, verifier, verifier=False, min_verifier=0.5)
+    assert off.ask(QUESTION).answered and verifier.read == []
+
+
+def test_a_missing_model_answers_without_it(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    assert load_verifier(tmp_path) is None
+    assert "No verifier model" in caplog.text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (MODEL_DIR / "model.onnx").is_file(), reason="no shipped verifier")
+def test_the_shipped_verifier_reads_the_answer_above_a_passage_on_the_topic():
+    verifier = Verifier()
+    question = "When did Neil Armstrong walk on the Moon?"
+    answer = "Neil Armstrong walked on the Moon on July 20, 1969, during the Apollo 11 mission."
+    topic = "The Moon is Earth's only natural satellite and the fifth largest in the Solar System."
+    p = verifier.scores(question, [answer, topic])
+    assert p.shape == (2,) and p.min() >= 0 and p.max() <= 1
+    assert p[0] > 0.5 > p[1]
