@@ -204,12 +204,23 @@ def _export_encoder(
         return None
 
 
+# The query encoder last opened, by the hashes of its model and tokenizer files: each index
+# update writes the same export into its new version, which need not be opened again.
+_ENCODER: dict[tuple[str, str], OnnxEmbedder] = {}
+
+
 def query_embedder(index: Index, fallback: Embedder) -> Embedder:
     """The index's ONNX query encoder (no torch), else fallback, with a warning."""
     part = index.query_encoder
     if part is not None and index.folder is not None and part.model == index.params.model:
+        key = (part.sha256, part.tokenizer_sha256)
+        if key in _ENCODER:
+            return _ENCODER[key]
         try:
-            return OnnxEmbedder(index.folder, part)
+            encoder = OnnxEmbedder(index.folder, part)
+            _ENCODER.clear()
+            _ENCODER[key] = encoder
+            return encoder
         except Exception as exc:  # any failure to load means: use the real model
             log.warning(
                 "The ONNX query encoder is unusable (%s); loading the full model for queries.", exc

@@ -90,10 +90,11 @@ def build_index(
     todo = _ToEmbed([], [], [], [])
     doc_rows: list[_DocRows] = []
     embedded, reused = [], []
+    spans = _row_spans(previous) if reusable and previous is not None else None
     for doc in documents:
         old_i = reusable.get((doc.source, doc.sha256, doc.title))
-        if old_i is not None and previous is not None:
-            doc_rows.append(_reused_rows(previous, old_i, params.token_vectors))
+        if old_i is not None and previous is not None and spans is not None:
+            doc_rows.append(_reused_rows(previous, old_i, spans, params.token_vectors))
             reused.append(doc.source)
         else:
             doc_rows.append(_chunked_rows(doc, embedder, chunking, todo))
@@ -115,22 +116,35 @@ def build_index(
     return index, report
 
 
-def _reused_rows(previous: Index, old_i: int, tokens: bool) -> _DocRows:
+def _row_spans(index: Index) -> tuple[np.ndarray, np.ndarray]:
+    """Per document of index, its first passage row and first sentence row, and one past the
+    last of each (rows are in document order): (docs + 1,) boundaries of each table."""
+    docs = np.arange(len(index.documents) + 1)
+    return (
+        np.searchsorted(np.asarray(index.passages.doc), docs),
+        np.searchsorted(np.asarray(index.sentences.doc), docs),
+    )
+
+
+def _reused_rows(
+    previous: Index, old_i: int, spans: tuple[np.ndarray, np.ndarray], tokens: bool
+) -> _DocRows:
     """Document old_i's rows, vectors and tokens from previous, renumbered from 0."""
-    p_mask = np.asarray(previous.passages.doc) == old_i
-    s_mask = np.asarray(previous.sentences.doc) == old_i
-    p_rows = np.array(previous.passages.rows[p_mask])
-    s_base = int(np.flatnonzero(s_mask)[0]) if s_mask.any() else 0
-    PassageTable(p_rows).sentence_ranges[:] -= s_base
+    p_lo, p_hi = int(spans[0][old_i]), int(spans[0][old_i + 1])
+    s_lo, s_hi = int(spans[1][old_i]), int(spans[1][old_i + 1])
+    p_rows = np.array(previous.passages.rows[p_lo:p_hi])
+    PassageTable(p_rows).sentence_ranges[:] -= s_lo
     old_tokens = None
     if tokens:
         t = previous.tokens
-        old_tokens = [(np.array(t.bits[a:b]), np.array(t.scales[a:b])) for a, b in t.ranges[p_mask]]
+        old_tokens = [
+            (np.array(t.bits[a:b]), np.array(t.scales[a:b])) for a, b in t.ranges[p_lo:p_hi]
+        ]
     return _DocRows(
         p_rows,
-        np.array(previous.sentences.rows[s_mask]),
-        np.array(previous.passage_vectors[p_mask]),
-        np.array(previous.sentence_vectors[s_mask]),
+        np.array(previous.sentences.rows[s_lo:s_hi]),
+        np.array(previous.passage_vectors[p_lo:p_hi]),
+        np.array(previous.sentence_vectors[s_lo:s_hi]),
         old_tokens,
     )
 

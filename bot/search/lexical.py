@@ -50,8 +50,7 @@ def _tokens(text: str) -> tuple[str, ...]:
     return tuple(_stemmer().stemWords(words)) if words else ()
 
 
-# Questions and quote candidates repeat; indexing goes through _tokens so passages of a large
-# corpus do not flush the cache.
+# Questions and quote candidates repeat.
 _terms = lru_cache(maxsize=65536)(_tokens)
 
 
@@ -64,9 +63,14 @@ def terms(text: str) -> list[str]:
     return list(_terms(text))
 
 
+# Indexing has a cache of its own, so a large corpus does not flush the questions' one: a
+# live update indexes every passage again, and those it did not change are tokenized once.
+_indexed_terms = lru_cache(maxsize=16384)(_tokens)
+
+
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """terms() of each text, for indexing (uncached)."""
-    return [list(_tokens(t)) for t in texts]
+    """terms() of each text, for indexing."""
+    return [list(_indexed_terms(t)) for t in texts]
 
 
 def pairs(words: Sequence[str]) -> list[str]:
