@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.add_argument(
         "--details", type=Path, help="also write each question's outcome to this JSONL file"
+    )
+    p.add_argument(
+        "--no-verifier",
+        action="store_true",
+        help="answer without the verifier (answer.verifier = false), to compare",
     )
     p.add_argument(
         "--group-by",
@@ -261,6 +267,8 @@ def _cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.evaluation.run import evaluate_files
 
+    if args.no_verifier:
+        settings = replace(settings, answer=replace(settings.answer, verifier=False))
     result = evaluate_files(
         settings,
         args.passages,

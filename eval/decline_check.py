@@ -27,6 +27,7 @@ import numpy as np
 
 import bot.search.retrieval as retrieval
 from bot.answer.compose import Answerer
+from bot.answer.verify import load_verifier
 from bot.answer.wording import clean_question
 from bot.app import make_embedder
 from bot.config import Settings, load_settings
@@ -77,7 +78,8 @@ def withheld(settings: Settings) -> dict[str, float]:
     docs = passages_as_documents(read_jsonl(SQUAD / "passages.jsonl"))
     embedder = make_embedder(settings)
     index = cached_index(docs, embedder, settings, progress=False)
-    answerer = Answerer(index, embedder, settings.retrieval, settings.answer)
+    verifier = load_verifier() if settings.answer.verifier else None
+    answerer = Answerer(index, embedder, settings.retrieval, settings.answer, verifier=verifier)
     rows = in_split(read_jsonl(SQUAD / "questions.jsonl"), index.documents, "tune")
     texts = [clean_question(str(r["question"]), 1000) for r in rows]
     vectors, tokens = question_encoding(answerer.retriever, texts, settings.cache_dir)
@@ -101,7 +103,7 @@ def withheld(settings: Settings) -> dict[str, float]:
 
     retrieval.dense_scores = masked_dense  # type: ignore[assignment]
     lexical.scores, lexical.phrase_scores = masked(scores), masked(phrase_scores)  # type: ignore[method-assign]
-    passage_doc = np.asarray(index.passages[:, 0])
+    passage_doc = np.asarray(index.passages.doc)
     source_of = {d.source: i for i, d in enumerate(index.documents)}
     kept = []
     try:

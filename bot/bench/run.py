@@ -14,6 +14,7 @@ from bot.bench.late_interaction import late_interaction
 from bot.bench.latency import cold_start, float16_recall, query_latency, search_alone, throughput
 from bot.bench.memory import peak_rss
 from bot.bench.synthetic import query_encoder
+from bot.bench.verifier import verifier_cost
 from bot.config import Settings
 from bot.errors import BotError
 
@@ -27,6 +28,7 @@ BENCH_STEPS = (
     "cold_start",
     "index_build",
     "late_interaction",
+    "verifier",
 )
 # The steps that read no SQuAD-dev data (so need no --data).
 WITHOUT_DATA = frozenset({"cold_start"})
@@ -92,6 +94,7 @@ def run_bench(
             settings, encoder, need(), [100_000] if quick else [100_000, 1_000_000], qs
         ),
     )
+    step("verifier", lambda: verifier_cost(settings, encoder, need(), qs))
     step("extraction", lambda: extraction(need(), 5 if quick else 10, 20, 2 if quick else 3))
     results["total_s"] = time.perf_counter() - started
     if as_json:

@@ -16,6 +16,7 @@ import numpy as np
 # must build the embedder the same way the other front ends do.
 from bot import app
 from bot.answer.compose import Answerer, Source
+from bot.answer.verify import load_verifier
 from bot.answer.wording import clean_question
 from bot.config import Settings
 from bot.errors import BotError
@@ -261,7 +262,9 @@ def _open_for_eval(
     if docs is not None:  # the same content read from another format: embed it once
         embedder = memo_embedder(embedder, settings.cache_dir)
     index = cached_index(documents, embedder, settings, progress=True)
-    return index, Answerer(index, embedder, settings.retrieval, settings.answer), extra
+    verifier = load_verifier() if settings.answer.verifier else None
+    answerer = Answerer(index, embedder, settings.retrieval, settings.answer, verifier=verifier)
+    return index, answerer, extra
 
 
 def _metrics_by(
