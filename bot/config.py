@@ -92,6 +92,9 @@ class AnswerSettings:
     verifier_pool: int = 10
     verifier_weight: float = 0.0
     min_verifier: float = 0.0
+    # ...and reads each sentence of the quoted passage, adding this times its probability to
+    # the sentence's score when the answering sentence is marked (0: it does not).
+    verifier_sentence_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,7 @@ _MINIMUM = {
     "answer.verifier_pool": 1,
     "answer.verifier_weight": 0,
     "answer.min_verifier": 0,
+    "answer.verifier_sentence_weight": 0,
     "answer.max_question_chars": 1,
     "discord.cooldown_seconds": 0,
     "discord.shard_count": 0,

@@ -10,7 +10,7 @@ import pytest
 
 from bot.answer.compose import Answerer
 from bot.answer.verify import MODEL_DIR, Verifier, load_verifier
-from bot.config import AnswerSettings, RetrievalSettings
+from bot.config import AnswerSettings, ChunkingSettings, RetrievalSettings
 from bot.ingest.corpus import load_corpus
 from bot.search.build import build_index
 
@@ -92,3 +92,20 @@ def test_the_shipped_verifier_reads_the_answer_above_a_passage_on_the_topic():
     p = verifier.scores(question, [answer, topic])
     assert p.shape == (2,) and p.min() >= 0 and p.max() <= 1
     assert p[0] > 0.5 > p[1]
+
+
+def test_the_verifier_can_choose_the_marked_sentence(settings, fake_embedder):
+    docs, _ = load_corpus(settings.seeds_dir)
+    whole, _ = build_index(docs, fake_embedder, ChunkingSettings(target_tokens=35))
+    question = "Which volcano is in Sicily?"
+    plain = answerer(whole, fake_embedder, None, max_quote_sentences=1).ask(question)
+    assert "Mount Etna in Sicily" in plain.results[0].quote
+    assert "Catania" in plain.results[0].passage  # one passage, two sentences
+    # A verifier that reads the Catania sentence as the answer, weighted to outvote the rest.
+    reader = KeywordVerifier("Catania")
+    chosen = answerer(
+        whole, fake_embedder, reader, max_quote_sentences=1, verifier_sentence_weight=10.0
+    ).ask(question)
+    assert chosen.results[0].passage == plain.results[0].passage
+    assert "Catania" in chosen.results[0].quote and "Sicily" not in chosen.results[0].quote
+    assert len(reader.read) == 2  # the pool, then the quoted passage's sentences

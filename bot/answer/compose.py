@@ -160,7 +160,9 @@ class Answerer:
         if not hits:
             return Answer(q, False)
         q_terms = self.term_weights(q)
-        results = [self.quote(hits[0], q_terms, qv, self.settings.max_quote_sentences)]
+        results = [
+            self.quote(hits[0], q_terms, qv, self.settings.max_quote_sentences, read=q)
+        ]
         results[0] = replace(results[0], verifier=verified.get(hits[0].passage))
         conf, bar = self.confidence(q, hits[0], q_terms, results[0])
         answered = conf >= bar and self.verified(verified.get(hits[0].passage))
@@ -295,9 +297,23 @@ class Answerer:
             sum(w for t, w in zip(q.terms, q.weights, strict=True) if t in present) / q.total
         )
 
-    def quote(self, hit: Hit, q_terms: TermWeights, qv: np.ndarray, max_sentences: int) -> Source:
-        """Quote the hit's passage, marking its best sentence (and a neighbour if it helps)."""
+    def quote(
+        self,
+        hit: Hit,
+        q_terms: TermWeights,
+        qv: np.ndarray,
+        max_sentences: int,
+        *,
+        read: str | None = None,
+    ) -> Source:
+        """Quote the hit's passage, marking its best sentence (and a neighbour if it helps).
+        With read (the question), the verifier also reads each sentence with it, adding
+        verifier_sentence_weight times its probability to the sentence's score."""
         ids, scores = self.sentence_scores(hit, q_terms, qv)
+        weight = self.settings.verifier_sentence_weight
+        if read is not None and self.verifier is not None and weight > 0 and len(ids) > 1:
+            texts = [self.index.sentence_text(j) for j in ids]
+            scores = scores + weight * self.verifier.scores(read, texts)
         best = int(np.argmax(scores))
         lo = hi = best
         if max_sentences >= 2 and len(ids) > 1:

@@ -45,6 +45,7 @@ CALIBRATED: dict[str, tuple[str, ...]] = {
         "min_further_score",
         "verifier_weight",
         "min_verifier",
+        "verifier_sentence_weight",
     ),
     "discord": ("help_min_confidence",),
 }
