@@ -122,3 +122,15 @@ def test_pooled_sentence_vectors_lean_away_from_their_passage(settings):
                 np.testing.assert_allclose(np.linalg.norm(index.sentence_vectors[j]), 1, 1e-5)
                 checked += 1
     assert checked >= 3
+
+
+def test_the_bm25_built_beside_the_model_is_the_one_of_the_passages(settings, fake_embedder):
+    from bot.search.lexical import LexicalIndex
+
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    again = LexicalIndex.build([index.lexical_text(i) for i in range(len(index))])
+    for query in ("Which volcano is in Sicily?", "honey bees colony", "Apollo rocket Moon"):
+        np.testing.assert_array_equal(index.lexical.scores(query), again.scores(query))
+        phrases = index.lexical.phrase_scores(query)
+        np.testing.assert_array_equal(phrases, again.phrase_scores(query))
+    assert index.lexical.scores("Which volcano is in Sicily?").max() > 0

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "verifier"
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
-CONFIG_FILE = "config.json"
+CONFIG_FILE = "verifier.json"
 
 
 class Verifies(Protocol):

@@ -159,6 +159,11 @@ def _counted(others: Counter[str]) -> str:
 def discover(seeds_dir: Path, select: Selection = EVERYTHING) -> list[Path]:
     """List every selected file under seeds_dir that a reader exists for, recursively, in a
     stable order."""
+    return _discovered(seeds_dir, select)[0]
+
+
+def _discovered(seeds_dir: Path, select: Selection) -> tuple[list[Path], Counter[str]]:
+    """discover's files, and the count of the others by suffix (for one warning)."""
     paths, others = _candidates(seeds_dir, select)
     if not paths:
         found = f"; it holds only files of other types ({_counted(others)})" if others else ""
@@ -167,7 +172,7 @@ def discover(seeds_dir: Path, select: Selection = EVERYTHING) -> list[Path]:
             f"The seeds folder {seeds_dir} holds no documents of a supported type "
             f"({', '.join(SUFFIXES)}){chosen}{found}."
         )
-    return paths
+    return paths, others
 
 
 def _cache_file(cache_dir: Path, digest: str, suffix: str) -> Path:
@@ -270,13 +275,11 @@ def load_corpus(
     are the corpus: a document of reuse whose file is unchanged is taken as it is (its file
     is not read again), and a changed file's bytes come from the snapshot when it kept them.
     """
-    paths = (
-        [seeds_dir / source for source in snapshot.files]
-        if snapshot is not None
-        else discover(seeds_dir, select)
-    )
+    if snapshot is not None:
+        paths, others = [seeds_dir / source for source in snapshot.files], snapshot.others
+    else:
+        paths, others = _discovered(seeds_dir, select)
     reusable = {d.source: d for d in reuse} if snapshot is not None else {}
-    _, others = _candidates(seeds_dir, select)
     if others:
         log.warning(
             "Not indexed: %s (unsupported file type%s; supported: %s).",
@@ -330,6 +333,7 @@ class Snapshot:
 
     files: dict[str, str]
     fresh: dict[str, bytes] = field(default_factory=dict)
+    others: Counter[str] = field(default_factory=Counter)  # files of other types, by suffix
 
 
 def take_snapshot(
@@ -337,9 +341,10 @@ def take_snapshot(
 ) -> Snapshot:
     """Hash every selected document file under seeds_dir, reading each once; keep the bytes of
     those whose hash differs from known (up to SNAPSHOT_KEEP_BYTES in all)."""
-    snap = Snapshot({})
+    paths, others = _discovered(seeds_dir, select)
+    snap = Snapshot({}, others=others)
     kept = 0
-    for path in discover(seeds_dir, select):
+    for path in paths:
         source = path.relative_to(seeds_dir).as_posix()
         data = read_file(path)
         digest = snap.files[source] = content_hash(data)

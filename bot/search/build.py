@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,7 @@ from bot.config import ChunkingSettings
 from bot.ingest.chunking import chunk_document
 from bot.ingest.corpus import Document
 from bot.search.embedder import Embedder, SpanEmbedder, TokenEmbedder, normalise
+from bot.search.lexical import LexicalIndex
 from bot.search.quantize import Quantized, fixed_rotation, packed_width, quantize_rows
 from bot.search.rows import PassageTable, SentenceTable, TokenVectors
 from bot.search.store import Index, IndexParams, params_for
@@ -103,10 +105,20 @@ def build_index(
         log.info("Embedding %d passages and %d sentences", len(todo.passages), len(todo.sentences))
     if on_plan is not None:
         on_plan(len(todo.passages), len(todo.sentences))
-    new_p, new_s, new_t = _embed(
-        embedder, todo, rotation if params.token_vectors else None, progress=progress
-    )
-    index = _assemble(params, documents, doc_rows, (new_p, new_s, new_t), rotation)
+    # The BM25 index needs only the passages' texts, known now: it is built in a thread
+    # while the model embeds (the model's work releases the interpreter lock).
+    texts = [
+        f"{doc.title}\n{doc.text[start:end]}"
+        for doc, rows in zip(documents, doc_rows, strict=True)
+        for start, end in PassageTable(rows.passages).spans
+    ]
+    with ThreadPoolExecutor(1, thread_name_prefix="quotebot-bm25") as pool:
+        lexical = pool.submit(LexicalIndex.build, texts)
+        new_p, new_s, new_t = _embed(
+            embedder, todo, rotation if params.token_vectors else None, progress=progress
+        )
+        index = _assemble(params, documents, doc_rows, (new_p, new_s, new_t), rotation)
+        index.lexical = lexical.result()
     index.skipped = skipped or {}
     removed = []
     if previous is not None:

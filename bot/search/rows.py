@@ -57,6 +57,11 @@ class PassageTable:
         return self.rows[:, 0]
 
     @property
+    def spans(self) -> np.ndarray:
+        """(N, 2): each passage's start and end in its document's text."""
+        return self.rows[:, 1:3]
+
+    @property
     def sentence_ranges(self) -> np.ndarray:
         """(N, 2): each passage's first and past-the-end sentence row."""
         return self.rows[:, 3:5]

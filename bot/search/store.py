@@ -124,10 +124,16 @@ class Index:
 
     @property
     def lexical(self) -> LexicalIndex:
-        """The BM25 index, built on first use if it was not loaded."""
+        """The BM25 index, built on first use if it was not loaded or given."""
         if self._lexical is None:
             self._lexical = LexicalIndex.build([self.lexical_text(i) for i in range(len(self))])
         return self._lexical
+
+    @lexical.setter
+    def lexical(self, lexical: LexicalIndex) -> None:
+        if lexical.size != len(self):
+            raise ValueError(f"a BM25 index of {lexical.size} passages for {len(self)}")
+        self._lexical = lexical
 
     def passage(self, i: int) -> PassageRow:
         """Row i of the passage table."""
