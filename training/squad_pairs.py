@@ -1,0 +1,212 @@
+"""Verifier training pairs from SQuAD-dev's TUNE split (never the report split).
+
+For each tune question (bot.evaluation.data.in_split(..., "tune")):
+
+- positive (label 1): the question with the bot's passage (index window) of its gold paragraph
+  that holds a gold answer string; the first such window when the paragraph was cut in several.
+- hard_negative (label 0): the bot's own top-ranked passages for the question with the gold
+  paragraph withheld, exactly as eval/decline_check.py's withheld() does (every score of the gold
+  passages masked before fusion), distinct as the bot keeps them (Answerer._distinct), best
+  first: up to --negatives of them whose text holds no gold answer string.
+- sentence_positive / sentence_negative (label 1 / 0, with --sentences, the default): the
+  sentence of that gold window that holds the answer, and one other sentence of the same window
+  that holds none (seeded choice): for the bot's sentence choice, and cheap to train on.
+
+A fixed 15% of questions (sha1 of the question id) is "heldout", the rest "train"; every pair of
+a question shares its split. Output: cache/training/squad_pairs.jsonl, rows
+{"question","passage","label","kind","project":"squad","format":"squad","source","group","split"}
+(source = passage id, group = question id), plus squad_pairs_stats.json beside it.
+
+    nice -n 10 .venv/bin/python training/squad_pairs.py > cache/training/squad_pairs.log 2>&1
+
+The SQuAD index is built (or reused) by bot.evaluation.memo.cached_index under the settings'
+cache_dir (load_settings(None) defaults, or --cache-dir). Licence of the output: CC BY-SA 4.0
+(SQuAD; passages are Wikipedia text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import bot.search.retrieval as retrieval  # noqa: E402
+from bot.answer.compose import Answerer, clean_question  # noqa: E402
+from bot.app import make_embedder  # noqa: E402
+from bot.config import load_settings  # noqa: E402
+from bot.evaluation.data import (  # noqa: E402
+    contains_answer,
+    in_split,
+    passages_as_documents,
+    read_jsonl,
+)
+from bot.evaluation.memo import cached_index  # noqa: E402
+from bot.evaluation.run import question_encoding  # noqa: E402
+
+SQUAD = ROOT.parent / "shared" / "data" / "squad-dev"
+OUT = ROOT / "cache" / "training"
+HELDOUT_PERCENT = 15
+SEED = 19
+
+log = logging.getLogger("squad_pairs")
+
+
+def split_of_question(qid: str) -> str:
+    """The fixed train/heldout split of a question, by a hash of its id (15% heldout)."""
+    h = int(hashlib.sha1(qid.encode("utf-8")).hexdigest()[:8], 16)
+    return "heldout" if h % 100 < HELDOUT_PERCENT else "train"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT / "squad_pairs.jsonl")
+    parser.add_argument("--cache-dir", type=Path, help="index cache (default: the settings')")
+    parser.add_argument("--negatives", type=int, default=3, help="hard negatives per question")
+    parser.add_argument("--limit", type=int, default=0, help="first N tune questions (smoke)")
+    parser.add_argument(
+        "--no-sentences", dest="sentences", action="store_false", help="no sentence pairs"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    t0 = time.time()
+
+    settings = load_settings(None)
+    if args.cache_dir is not None:
+        settings = dataclasses.replace(settings, cache_dir=args.cache_dir.resolve())
+    passages = read_jsonl(SQUAD / "passages.jsonl")
+    docs = passages_as_documents(passages)
+    embedder = make_embedder(settings)
+    log.info("index (cache %s)", settings.cache_dir)
+    index = cached_index(docs, embedder, settings, progress=False)
+    answerer = Answerer(index, embedder, settings.retrieval, settings.answer)
+    rows = in_split(read_jsonl(SQUAD / "questions.jsonl"), index.documents, "tune")
+    if args.limit:
+        rows = rows[: args.limit]
+    texts = [clean_question(str(r["question"]), 1000) for r in rows]
+    log.info("%d tune questions; encoding", len(rows))
+    vectors, tokens = question_encoding(answerer.retriever, texts, settings.cache_dir)
+    log.info("encoded in %.0fs", time.time() - t0)
+
+    # The gold passage withheld, as eval/decline_check.py's withheld() does it.
+    hidden: list[int] = []
+    dense_scores, lexical = retrieval.dense_scores, index.lexical
+    scores, phrase_scores = lexical.scores, lexical.phrase_scores
+
+    def masked_dense(*a: Any, **kw: Any) -> tuple[np.ndarray, np.ndarray]:
+        dense, sentence = dense_scores(*a, **kw)
+        dense, sentence = dense.copy(), sentence.copy()
+        dense[hidden], sentence[hidden] = -1.0, -1.0
+        return dense, sentence
+
+    def masked(score: Callable[[str], np.ndarray]) -> Callable[[str], np.ndarray]:
+        def inner(question: str) -> np.ndarray:
+            out = score(question).copy()
+            out[hidden] = 0.0
+            return out
+
+        return inner
+
+    passage_doc = np.asarray(index.passages.doc)
+    source_of = {d.source: i for i, d in enumerate(index.documents)}
+    rng = random.Random(SEED)
+    out_rows: list[dict[str, Any]] = []
+    no_positive = 0
+    retrieval.dense_scores = masked_dense  # type: ignore[assignment]
+    lexical.scores, lexical.phrase_scores = masked(scores), masked(phrase_scores)  # type: ignore[method-assign]
+    try:
+        for i, (row, text) in enumerate(zip(rows, texts, strict=True)):
+            qid = str(row["id"])
+            answers = [str(a) for a in row["answers"]]
+            split = split_of_question(qid)
+
+            def pair(passage: str, label: int, kind: str, source: str) -> dict[str, Any]:
+                return {
+                    "question": text,  # noqa: B023
+                    "passage": passage,
+                    "label": label,
+                    "kind": kind,
+                    "project": "squad",
+                    "format": "squad",
+                    "source": source,
+                    "group": qid,  # noqa: B023
+                    "split": split,  # noqa: B023
+                }
+
+            gold = [source_of[str(g)] for g in row["gold"]]
+            gold_rows = np.flatnonzero(np.isin(passage_doc, gold)).tolist()
+            # Positive: the gold paragraph's window holding the answer.
+            pos = next(
+                (p for p in gold_rows if contains_answer(index.passage_text(p), answers)), None
+            )
+            if pos is None:
+                no_positive += 1
+            else:
+                src = index.passage_document(pos).source
+                out_rows.append(pair(index.passage_text(pos), 1, "positive", src))
+                if args.sentences:
+                    sents = [index.sentence_text(j) for j in index.sentence_ids(pos)]
+                    good = [s for s in sents if contains_answer(s, answers)]
+                    bad = [s for s in sents if not contains_answer(s, answers)]
+                    if good and bad:
+                        out_rows.append(pair(good[0], 1, "sentence_positive", src))
+                        out_rows.append(pair(rng.choice(bad), 0, "sentence_negative", src))
+            # Hard negatives: what the bot ranks first with the gold paragraph withheld.
+            hidden[:] = gold_rows
+            qt = tokens[i] if tokens is not None else None
+            hits = answerer.retriever.search(
+                text, 3 * args.negatives, query_vector=vectors[i], query_tokens=qt
+            )
+            kept = 0
+            for h in answerer._distinct(hits, len(hits)):  # the bot's own order
+                if kept == args.negatives:
+                    break
+                if int(passage_doc[h.passage]) in gold:
+                    continue
+                ptext = index.passage_text(h.passage)
+                if contains_answer(ptext, answers):
+                    continue
+                src = index.passage_document(h.passage).source
+                out_rows.append(pair(ptext, 0, "hard_negative", src))
+                kept += 1
+            if (i + 1) % 500 == 0:
+                log.info("%d/%d questions, %d pairs", i + 1, len(rows), len(out_rows))
+    finally:
+        retrieval.dense_scores = dense_scores
+        lexical.scores, lexical.phrase_scores = scores, phrase_scores  # type: ignore[method-assign]
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for r in out_rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    tmp.replace(args.out)
+    counts = Counter(f"{r['split']}/{r['kind']}" for r in out_rows)
+    stats = {
+        "questions": len(rows),
+        "questions_heldout": sum(split_of_question(str(r["id"])) == "heldout" for r in rows),
+        "questions_without_positive_window": no_positive,
+        "pairs": len(out_rows),
+        "by_split_kind": dict(sorted(counts.items())),
+        "seconds": round(time.time() - t0, 1),
+        "index_cache": str(settings.cache_dir),
+    }
+    args.out.with_name(args.out.stem + "_stats.json").write_text(json.dumps(stats, indent=2))
+    log.info("wrote %s: %s", args.out, json.dumps(stats))
+
+
+if __name__ == "__main__":
+    main()
