@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bot.search.onnx_embedder import padded_feed
+
 log = logging.getLogger(__name__)
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "verifier"
@@ -72,19 +74,7 @@ class Verifier:
         out = np.empty(len(passages), np.float32)
         for lo in range(0, len(order), self.batch_size):
             rows = order[lo : lo + self.batch_size]
-            batch = [encoded[i] for i in rows]
-            width = max(len(e.ids) for e in batch)
-            feed = {
-                "input_ids": np.full((len(batch), width), self._pad, np.int64),
-                "attention_mask": np.zeros((len(batch), width), np.int64),
-                "token_type_ids": np.zeros((len(batch), width), np.int64),
-            }
-            for r, e in enumerate(batch):
-                n = len(e.ids)
-                feed["input_ids"][r, :n] = e.ids
-                feed["attention_mask"][r, :n] = 1
-                feed["token_type_ids"][r, :n] = e.type_ids
-            run = {k: v for k, v in feed.items() if k in self._inputs}
+            run = padded_feed([encoded[i] for i in rows], self._pad, self._inputs)
             out[rows] = np.asarray(self.session.run(None, run)[0], np.float32).reshape(-1)
         return out
 

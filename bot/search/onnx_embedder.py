@@ -151,6 +151,23 @@ def export_query_encoder(embedder: Any, folder: Path, cache_dir: Path) -> QueryE
     )
 
 
+def padded_feed(batch: Sequence[Any], pad: int, names: set[str]) -> dict[str, np.ndarray]:
+    """A BERT graph's inputs for a batch of tokenizers Encodings, padded to the longest: ids,
+    attention mask and token types (only those among the graph's input names)."""
+    width = max(len(e.ids) for e in batch)
+    feed = {
+        "input_ids": np.full((len(batch), width), pad, dtype=np.int64),
+        "attention_mask": np.zeros((len(batch), width), dtype=np.int64),
+        "token_type_ids": np.zeros((len(batch), width), dtype=np.int64),
+    }
+    for r, e in enumerate(batch):
+        n = len(e.ids)
+        feed["input_ids"][r, :n] = e.ids
+        feed["attention_mask"][r, :n] = 1
+        feed["token_type_ids"][r, :n] = e.type_ids
+    return {k: v for k, v in feed.items() if k in names}
+
+
 class OnnxEmbedder:
     """The Embedder protocol over an exported model: onnxruntime and tokenizers, no torch."""
 
@@ -229,18 +246,7 @@ class OnnxEmbedder:
         for lo in range(0, len(order), self.batch_size):
             rows = order[lo : lo + self.batch_size]
             batch = [encoded[i] for i in rows]
-            width = len(batch[-1].ids)  # sorted: the last is the longest
-            feed = {
-                "input_ids": np.full((len(batch), width), self._pad, dtype=np.int64),
-                "attention_mask": np.zeros((len(batch), width), dtype=np.int64),
-                "token_type_ids": np.zeros((len(batch), width), dtype=np.int64),
-            }
-            for r, e in enumerate(batch):
-                n = len(e.ids)
-                feed["input_ids"][r, :n] = e.ids
-                feed["attention_mask"][r, :n] = 1
-                feed["token_type_ids"][r, :n] = e.type_ids
-            run = {k: v for k, v in feed.items() if k in self._input_names}
+            run = padded_feed(batch, self._pad, self._input_names)
             result = self.session.run(outputs, run)
             out[rows] = result[0]
             if tokens:
