@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-import bot.search.retrieval as retrieval
 from bot.answer.compose import Answerer
 from bot.answer.verify import load_verifier
 from bot.answer.wording import clean_question
@@ -34,6 +31,7 @@ from bot.config import Settings, load_settings
 from bot.evaluation.data import contains_answer, in_split, passages_as_documents, read_jsonl
 from bot.evaluation.memo import cached_index
 from bot.evaluation.run import evaluate_files, question_encoding
+from bot.evaluation.withheld import passages_withheld
 
 ROOT = Path(__file__).resolve().parent
 SQUAD = ROOT.parent.parent / "shared" / "data" / "squad-dev"
@@ -83,30 +81,10 @@ def withheld(settings: Settings) -> dict[str, float]:
     rows = in_split(read_jsonl(SQUAD / "questions.jsonl"), index.documents, "tune")
     texts = [clean_question(str(r["question"]), 1000) for r in rows]
     vectors, tokens = question_encoding(answerer.retriever, texts, settings.cache_dir)
-    hidden: list[int] = []
-    dense_scores, lexical = retrieval.dense_scores, index.lexical
-    scores, phrase_scores = lexical.scores, lexical.phrase_scores
-
-    def masked_dense(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
-        dense, sentence = dense_scores(*args, **kwargs)
-        dense, sentence = dense.copy(), sentence.copy()
-        dense[hidden], sentence[hidden] = -1.0, -1.0
-        return dense, sentence
-
-    def masked(score: Callable[[str], np.ndarray]) -> Callable[[str], np.ndarray]:
-        def inner(question: str) -> np.ndarray:
-            out = score(question).copy()
-            out[hidden] = 0.0
-            return out
-
-        return inner
-
-    retrieval.dense_scores = masked_dense  # type: ignore[assignment]
-    lexical.scores, lexical.phrase_scores = masked(scores), masked(phrase_scores)  # type: ignore[method-assign]
     passage_doc = np.asarray(index.passages.doc)
     source_of = {d.source: i for i, d in enumerate(index.documents)}
     kept = []
-    try:
+    with passages_withheld(index) as hidden:
         for i, (row, text) in enumerate(zip(rows, texts, strict=True)):
             qt = tokens[i] if tokens is not None else None
             gold = [source_of[str(g)] for g in row["gold"]]
@@ -116,8 +94,6 @@ def withheld(settings: Settings) -> dict[str, float]:
                 contains_answer(r.passage, row["answers"]) for r in answer.results
             ):
                 kept.append(answer.answered)
-    finally:
-        retrieval.dense_scores = dense_scores
     return {
         "unanswerable declined": float(np.mean([not a for a in kept])),
         "unanswerable questions": len(kept),

@@ -82,3 +82,22 @@ def test_memo_of_a_plain_embedder_is_no_span_embedder(tmp_path, fake_embedder):
     from bot.search.embedder import SpanEmbedder
 
     assert not isinstance(memo_embedder(fake_embedder, tmp_path), SpanEmbedder)
+
+
+def test_withheld_passages_leave_retrieval_and_come_back(settings, fake_embedder):
+    from bot.evaluation.withheld import passages_withheld
+    from bot.ingest.corpus import load_corpus
+    from bot.search.build import build_index
+    from bot.search.retrieval import Retriever
+
+    docs, _ = load_corpus(settings.seeds_dir)
+    index, _ = build_index(docs, fake_embedder, settings.chunking)
+    retriever = Retriever(index, fake_embedder, settings.retrieval)
+    question = "Which volcano is in Sicily?"
+    before = [h.passage for h in retriever.search(question, 3)]
+    with passages_withheld(index) as hidden:
+        hidden[:] = [before[0]]
+        during = [h.passage for h in retriever.search(question, 3)]
+        assert before[0] not in during and during
+        assert index.lexical.scores(question)[before[0]] == 0
+    assert [h.passage for h in retriever.search(question, 3)] == before

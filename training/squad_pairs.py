@@ -35,7 +35,6 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +43,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import bot.search.retrieval as retrieval  # noqa: E402
-from bot.answer.compose import Answerer, clean_question  # noqa: E402
+from bot.answer.compose import Answerer  # noqa: E402
+from bot.answer.wording import clean_question  # noqa: E402
 from bot.app import make_embedder  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.evaluation.data import (  # noqa: E402
@@ -56,6 +55,7 @@ from bot.evaluation.data import (  # noqa: E402
 )
 from bot.evaluation.memo import cached_index  # noqa: E402
 from bot.evaluation.run import question_encoding  # noqa: E402
+from bot.evaluation.withheld import passages_withheld  # noqa: E402
 
 SQUAD = ROOT.parent / "shared" / "data" / "squad-dev"
 OUT = ROOT / "cache" / "training"
@@ -101,33 +101,13 @@ def main() -> None:
     vectors, tokens = question_encoding(answerer.retriever, texts, settings.cache_dir)
     log.info("encoded in %.0fs", time.time() - t0)
 
-    # The gold passage withheld, as eval/decline_check.py's withheld() does it.
-    hidden: list[int] = []
-    dense_scores, lexical = retrieval.dense_scores, index.lexical
-    scores, phrase_scores = lexical.scores, lexical.phrase_scores
-
-    def masked_dense(*a: Any, **kw: Any) -> tuple[np.ndarray, np.ndarray]:
-        dense, sentence = dense_scores(*a, **kw)
-        dense, sentence = dense.copy(), sentence.copy()
-        dense[hidden], sentence[hidden] = -1.0, -1.0
-        return dense, sentence
-
-    def masked(score: Callable[[str], np.ndarray]) -> Callable[[str], np.ndarray]:
-        def inner(question: str) -> np.ndarray:
-            out = score(question).copy()
-            out[hidden] = 0.0
-            return out
-
-        return inner
-
     passage_doc = np.asarray(index.passages.doc)
     source_of = {d.source: i for i, d in enumerate(index.documents)}
     rng = random.Random(SEED)
     out_rows: list[dict[str, Any]] = []
     no_positive = 0
-    retrieval.dense_scores = masked_dense  # type: ignore[assignment]
-    lexical.scores, lexical.phrase_scores = masked(scores), masked(phrase_scores)  # type: ignore[method-assign]
-    try:
+    # The gold passage withheld, as eval/decline_check.py's withheld() does it.
+    with passages_withheld(index) as hidden:
         for i, (row, text) in enumerate(zip(rows, texts, strict=True)):
             qid = str(row["id"])
             answers = [str(a) for a in row["answers"]]
@@ -184,9 +164,6 @@ def main() -> None:
                 kept += 1
             if (i + 1) % 500 == 0:
                 log.info("%d/%d questions, %d pairs", i + 1, len(rows), len(out_rows))
-    finally:
-        retrieval.dense_scores = dense_scores
-        lexical.scores, lexical.phrase_scores = scores, phrase_scores  # type: ignore[method-assign]
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".tmp")
