@@ -253,6 +253,7 @@ def answer_from(index: Index, embedder: Embedder, settings: Settings) -> LoadedI
         settings.answer,
         links=settings.sources,
         verifier=load_verifier() if settings.answer.verifier else None,
+        scopes=settings.scopes,
     )
     return LoadedIndex(index, answerer, queries)
 

@@ -6,7 +6,8 @@ import logging
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
+from itertools import combinations
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bot.errors import ConfigError
@@ -135,6 +136,10 @@ class DiscordSettings:
     message_command_public: bool = False
     gaps_file: str = "gaps.jsonl"
     gaps_distance: float = 0.4
+    # Entries of the gaps log older than this many days are dropped (0 keeps them all).
+    gaps_retention_days: int = 90
+    # Roles (ids or names) whose members may use /gaps, besides those with Manage Server.
+    gaps_roles: tuple[int | str, ...] = ()
     decline_text: str = DISCORD_DECLINE_TEXT
     help_text: str = DISCORD_HELP_TEXT  # the start of /help; the commands and limits follow
 
@@ -147,6 +152,35 @@ class SourceLink:
     folder: str
     url: str
     suffixes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A [[scopes]] entry: documents under folders (relative to seeds_dir) may be quoted only
+    where the rules allow. In a server: in channels, or channels under categories (ids or
+    names; a thread counts as its parent channel; none listed = any channel), to members with
+    one of roles (ids or names; none listed = anyone there). In a DM: when dm is true, to users
+    with one of roles in a server the bot shares with them (anyone, when roles is empty)."""
+
+    name: str
+    folders: tuple[str, ...]
+    channels: tuple[int | str, ...] = ()
+    categories: tuple[int | str, ...] = ()
+    roles: tuple[int | str, ...] = ()
+    dm: bool = False
+
+    def rules(self) -> tuple[object, ...]:
+        """What decides who may read it (two scopes over one document must agree on it)."""
+        return (
+            frozenset(self.channels),
+            frozenset(self.categories),
+            frozenset(self.roles),
+            self.dm,
+        )
+
+    def holds(self, source: str) -> bool:
+        """Whether the document at source (relative to seeds_dir, "/"-separated) is in it."""
+        return any(f == "" or source == f or source.startswith(f + "/") for f in self.folders)
 
 
 @dataclass(frozen=True)
@@ -173,6 +207,7 @@ class Settings:
     repl: ReplSettings = field(default_factory=ReplSettings)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     sources: tuple[SourceLink, ...] = ()
+    scopes: tuple[Scope, ...] = ()
     # The keys the config file set ("retrieval.k", "model"): a calibration never overrides them.
     explicit: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
@@ -191,6 +226,8 @@ _DEPRECATED = {
 }
 # Settings that are lists of strings (the others are lists of numeric ids).
 _STRING_LISTS = ("include", "exclude")
+# Settings that name Discord roles or channels by id or by name.
+_ID_OR_NAME_LISTS = ("discord.gaps_roles",)
 # Texts shown to users: not empty, and a Discord one must fit in a message.
 _TEXTS = {
     "answer.decline_text": 4000,
@@ -205,6 +242,7 @@ _CHOICES = {
     "retrieval.storage_dtype": ("float32", "float16"),
 }
 _MINIMUM = {
+    "discord.gaps_retention_days": 0,
     "chunking.target_tokens": 16,
     "chunking.overlap_sentences": 0,
     "retrieval.k": 1,
@@ -283,6 +321,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         except ValueError as exc:
             raise ConfigError(f"{key}: {exc}") from None
         value = tuple(value)
+    elif key in _ID_OR_NAME_LISTS:
+        value = ids_or_names(key, value)
     elif isinstance(default, tuple):
         if not isinstance(value, list) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in value
@@ -366,6 +406,96 @@ def source_links(value: Any) -> tuple[SourceLink, ...]:
     return tuple(links)
 
 
+def ids_or_names(key: str, value: Any) -> tuple[int | str, ...]:
+    """A list of Discord ids (numbers) or names (non-empty strings)."""
+    if not isinstance(value, list) or not all(
+        (isinstance(v, int) and not isinstance(v, bool) and v > 0)
+        or (isinstance(v, str) and v.strip())
+        for v in value
+    ):
+        raise ConfigError(
+            f'{key} must be a list of ids or names such as [1234, "staff"], not {value!r}'
+        )
+    return tuple(v.strip() if isinstance(v, str) else v for v in value)
+
+
+_SCOPE_KEYS = ("name", "folders", "channels", "categories", "roles", "dm")
+
+
+def scopes_from(value: Any) -> tuple[Scope, ...]:
+    """Validate the [[scopes]] tables. Folders are relative to seeds_dir; two scopes over one
+    folder (or one inside the other) must have the same rules, else no one could tell which
+    applies."""
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"scopes must be a list of tables ([[scopes]] blocks), not {value!r}")
+    out: list[Scope] = []
+    for i, table in enumerate(value):
+        key = f"scopes[{i}]"
+        for name in table:
+            if name not in _SCOPE_KEYS:
+                raise ConfigError(f"Unknown setting {key}.{name}")
+        name = table.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{key}.name must be a non-empty string, not {name!r}")
+        key = f"scopes[{i}] ({name})"
+        folders = table.get("folders")
+        if isinstance(folders, str):
+            folders = [folders]
+        if (
+            not isinstance(folders, list)
+            or not folders
+            or not all(isinstance(f, str) and f.strip() for f in folders)
+        ):
+            raise ConfigError(
+                f'{key}.folders must be a list of folders such as ["staff"], not {folders!r}'
+            )
+        clean = []
+        for f in folders:
+            parts = PurePosixPath(f.replace("\\", "/").strip()).parts
+            if (not parts and f.strip() not in (".", "./")) or parts[:1] == ("/",) or ".." in parts:
+                raise ConfigError(f"{key}.folders: {f!r} must be a folder inside seeds_dir")
+            clean.append("/".join(p for p in parts if p != "."))
+        dm = table.get("dm", False)
+        if not isinstance(dm, bool):
+            raise ConfigError(f"{key}.dm must be true or false, not {dm!r}")
+        out.append(
+            Scope(
+                name=name.strip(),
+                folders=tuple(clean),
+                channels=ids_or_names(f"{key}.channels", table.get("channels", [])),
+                categories=ids_or_names(f"{key}.categories", table.get("categories", [])),
+                roles=ids_or_names(f"{key}.roles", table.get("roles", [])),
+                dm=dm,
+            )
+        )
+    names = [s.name for s in out]
+    for n in names:
+        if names.count(n) > 1:
+            raise ConfigError(f"scopes: the name {n!r} is used twice")
+    for a, b in combinations(out, 2):
+        for fa in a.folders:
+            for fb in b.folders:
+                if (a.holds(fb) or b.holds(fa)) and a.rules() != b.rules():
+                    inner = fb if a.holds(fb) else fa
+                    raise ConfigError(
+                        f"scopes {a.name!r} and {b.name!r} both match the documents in "
+                        f"{inner!r} with different rules; give each folder one set of rules"
+                    )
+    return tuple(out)
+
+
+def check_scope_folders(settings: Settings) -> None:
+    """Raise ConfigError naming the first [[scopes]] folder that is not a folder of
+    seeds_dir (a typo there would leave its documents public)."""
+    for scope in settings.scopes:
+        for folder in scope.folders:
+            if not (settings.seeds_dir / folder).is_dir():
+                raise ConfigError(
+                    f"scope {scope.name!r}: the folder {folder!r} does not exist in "
+                    f"{settings.seeds_dir}"
+                )
+
+
 def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     for key in table:
@@ -431,9 +561,9 @@ def _undeprecate(data: dict[str, Any]) -> dict[str, Any]:
 def settings_from_dict(data: dict[str, Any], base: Path) -> Settings:
     """Validate a parsed TOML table into Settings; relative paths resolve against base."""
     data = _undeprecate(data)
-    top = {k: v for k, v in data.items() if k not in _SECTIONS and k != "sources"}
+    top = {k: v for k, v in data.items() if k not in _SECTIONS and k not in ("sources", "scopes")}
     sections = {}
-    explicit = set(top) | ({"sources"} & set(data))
+    explicit = set(top) | ({"sources", "scopes"} & set(data))
     for name, cls in _SECTIONS.items():
         table = data.get(name, {})
         if not isinstance(table, dict):
@@ -464,6 +594,7 @@ def settings_from_dict(data: dict[str, Any], base: Path) -> Settings:
         include=plain.include,
         exclude=plain.exclude,
         sources=source_links(data.get("sources", [])),
+        scopes=scopes_from(data.get("scopes", [])),
         explicit=frozenset(explicit),
         **sections,
     )
@@ -522,4 +653,7 @@ def load_settings(path: Path | None) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Cannot parse {path}: {exc}") from exc
-    return settings_from_dict(data, path.resolve().parent)
+    settings = settings_from_dict(data, path.resolve().parent)
+    if settings.seeds_dir.is_dir():  # a missing seeds_dir has its own message, later
+        check_scope_folders(settings)
+    return settings

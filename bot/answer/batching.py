@@ -12,11 +12,13 @@ import contextlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import NamedTuple
 
 from bot.answer.compose import Answer, Answerer
 from bot.answer.wording import clean_question
 from bot.errors import BotError
 from bot.search.dense import prescore
+from bot.search.scopes import Readable
 
 
 def ask_many(
@@ -25,8 +27,10 @@ def ask_many(
     k: int | None = None,
     *,
     pool: ThreadPoolExecutor | None = None,
+    readable: Sequence[Readable] | None = None,
 ) -> list[Answer | BotError]:
     """Answer each question (or give its BotError), embedding all of them in one model call.
+    readable: per question, the scopes its place may read (None: all; Answerer.for_scopes).
 
     With a pool, search and composition run on its threads (onnxruntime and NumPy release the
     GIL); the Batcher gives it a pool of one, which measured faster than two on two cores.
@@ -44,8 +48,9 @@ def ask_many(
         vectors = prescore(retriever.index, encoded, retriever.settings)
 
         def one(j: int) -> Answer | BotError:
+            scoped = answerer.for_scopes(readable[cleaned[j][0]]) if readable else answerer
             try:
-                return answerer.ask(
+                return scoped.ask(
                     cleaned[j][1],
                     k,
                     query_vector=vectors[j],
@@ -64,6 +69,13 @@ def ask_many(
     return [r for r in results if r is not None]
 
 
+class _Asked(NamedTuple):
+    question: str
+    k: int | None
+    readable: Readable
+    future: asyncio.Future[Answer]
+
+
 class Batcher:
     """Answers questions from many coroutines, batching those that arrive while it is busy."""
 
@@ -74,16 +86,19 @@ class Batcher:
         self.answerer = answerer
         self.max_batch = max_batch
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="answer")
-        self._queue: asyncio.Queue[tuple[str, int | None, asyncio.Future[Answer]]] | None = None
+        self._queue: asyncio.Queue[_Asked] | None = None
         self._worker: asyncio.Task[None] | None = None
 
-    async def ask(self, question: str, k: int | None = None) -> Answer:
-        """Answer one question; raises its BotError like Answerer.ask."""
+    async def ask(
+        self, question: str, k: int | None = None, *, readable: Readable = None
+    ) -> Answer:
+        """Answer one question from a place that may read the scopes readable (None: all);
+        raises its BotError like Answerer.ask."""
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._worker = asyncio.create_task(self._run())
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        await self._queue.put((question, k, future))
+        await self._queue.put(_Asked(question, k, readable, future))
         return await future
 
     async def _run(self) -> None:
@@ -94,19 +109,24 @@ class Batcher:
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             # One k per model call keeps ask_many simple; mixed k values split the batch.
-            for k in {item[1] for item in batch}:
-                group = [item for item in batch if item[1] == k]
+            for k in {item.k for item in batch}:
+                group = [item for item in batch if item.k == k]
                 answers: Sequence[Answer | BaseException]
                 try:
                     answers = await loop.run_in_executor(
                         None,
                         partial(
-                            ask_many, self.answerer, [q for q, _, _ in group], k, pool=self._pool
+                            ask_many,
+                            self.answerer,
+                            [item.question for item in group],
+                            k,
+                            pool=self._pool,
+                            readable=[item.readable for item in group],
                         ),
                     )
                 except Exception as exc:  # hand any failure to every waiting caller
                     answers = [exc] * len(group)
-                for (_, _, future), answer in zip(group, answers, strict=True):
+                for future, answer in zip((item.future for item in group), answers, strict=True):
                     if future.done():
                         continue
                     if isinstance(answer, BaseException):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -11,11 +12,12 @@ import numpy as np
 
 from bot.answer.verify import Verifies
 from bot.answer.wording import SUBJECT_SHARE, WHO, clean_question, names_in
-from bot.config import AnswerSettings, RetrievalSettings, SourceLink
+from bot.config import AnswerSettings, RetrievalSettings, Scope, SourceLink
 from bot.ingest.links import cite_url, published_url
 from bot.search.embedder import Embedder
 from bot.search.lexical import terms
 from bot.search.retrieval import Hit, Retriever
+from bot.search.scopes import Readable, passage_mask, readable_documents
 from bot.search.store import Index
 
 
@@ -107,6 +109,10 @@ class Answer:
 # Paragraphs are separated by a blank line; PDF pages by a form feed on its own line.
 _BLANK_LINE = re.compile(r"\n[ \t\r\f]*\n")
 _CLOSERS = (".", "!", "?", "…", '"', "”", "’", "'", ")", "]", ":", ";")
+# Scoped Answerers kept per Answerer: a server has a few combinations of scopes, not more.
+MAX_SCOPE_SETS = 64
+
+
 class Answerer:
     """Turns a question into an Answer using a Retriever over an Index."""
 
@@ -119,14 +125,50 @@ class Answerer:
         *,
         links: Sequence[SourceLink] = (),
         verifier: Verifies | None = None,
+        scopes: Sequence[Scope] = (),
     ) -> None:
         self.index = index
         self.verifier = verifier if answer.verifier else None
         self.links = tuple(links)  # [[sources]]: URLs for documents that name none themselves
+        self.scopes = tuple(scopes)  # [[scopes]]: who may read which documents
         self.retriever = Retriever(index, embedder, retrieval)
+        self.lexical = self.retriever.lexical
         self.settings = answer
         self.k = retrieval.k
         self._asked: tuple[str, float] = ("", 0.0)  # the last question and its penalty
+        self._scoped: dict[frozenset[str], Answerer] = {}
+
+    def for_scopes(self, readable: Readable) -> Answerer:
+        """The Answerer for a place that may read the scopes readable (None: everything).
+
+        It answers as if the index held only the documents that place may read: retrieval,
+        fusion, re-ranking, the verifier, the penalties' vocabulary and the decline decision
+        all see those passages alone. Made once per set of scopes and kept with this Answerer
+        (so with its index: an updated index gets a new Answerer, and new masks).
+        """
+        if readable is None:
+            return self
+        cached = self._scoped.get(readable)
+        if cached is not None:
+            return cached
+        mask = passage_mask(
+            [d.source for d in self.index.documents], self.index.passages.doc, self.scopes, readable
+        )
+        scoped = self
+        if mask is not None:
+            scoped = copy.copy(self)
+            scoped.retriever = self.retriever.restricted(mask)
+            scoped.lexical = scoped.retriever.lexical
+            scoped._asked = ("", 0.0)
+            scoped._scoped = {}
+        if len(self._scoped) < MAX_SCOPE_SETS:
+            self._scoped[readable] = scoped
+        return scoped
+
+    def readable_documents(self, readable: Readable) -> list[int]:
+        """The numbers of the documents a place that may read readable may quote."""
+        docs = readable_documents([d.source for d in self.index.documents], self.scopes, readable)
+        return [int(i) for i in np.flatnonzero(docs)]
 
     def ask(
         self,
@@ -160,9 +202,7 @@ class Answerer:
         if not hits:
             return Answer(q, False)
         q_terms = self.term_weights(q)
-        results = [
-            self.quote(hits[0], q_terms, qv, self.settings.max_quote_sentences, read=q)
-        ]
+        results = [self.quote(hits[0], q_terms, qv, self.settings.max_quote_sentences, read=q)]
         results[0] = replace(results[0], verifier=verified.get(hits[0].passage))
         conf, bar = self.confidence(q, hits[0], q_terms, results[0])
         answered = conf >= bar and self.verified(verified.get(hits[0].passage))
@@ -285,7 +325,7 @@ class Answerer:
     def term_weights(self, question: str) -> TermWeights:
         """The question's distinct content terms with their idf, looked up once per question."""
         uniq = sorted(set(terms(question)))
-        weights = self.index.lexical.idf(uniq) if uniq else np.zeros(0, np.float32)
+        weights = self.lexical.idf(uniq) if uniq else np.zeros(0, np.float32)
         return TermWeights(uniq, weights, float(weights.sum()))
 
     def coverage(self, q: TermWeights, text: str) -> float:
@@ -394,7 +434,7 @@ class Answerer:
         every further source asks again."""
         asked, penalty = self._asked
         if asked != question:
-            lexical = self.index.lexical
+            lexical = self.lexical
             penalty = 0.0
             if lexical.unknown_names(question):
                 penalty += self.settings.unknown_name_penalty
@@ -406,5 +446,5 @@ class Answerer:
     def names_someone(self, quote: str, question: str) -> bool:
         """Whether the quote holds a name other than the question's own and the corpus's
         subject (a word in more than SUBJECT_SHARE of the passages)."""
-        lexical = self.index.lexical
+        lexical = self.lexical
         return any(lexical.passage_share(w) <= SUBJECT_SHARE for w in names_in(quote, question))

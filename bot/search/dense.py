@@ -81,13 +81,26 @@ def prescore(index: Index, queries: np.ndarray, settings: RetrievalSettings) -> 
     return out
 
 
+# With a scope mask on the approximate path: up to this many allowed passages are scored
+# exactly (a scope of a few documents is one small matrix product); beyond, the ANN is asked
+# for as many more neighbours as the mask keeps out.
+SCOPED_EXACT_ROWS = 100_000
+
+
 def dense_scores(
-    index: Index, q: np.ndarray, settings: RetrievalSettings, lexical: np.ndarray
+    index: Index,
+    q: np.ndarray,
+    settings: RetrievalSettings,
+    lexical: np.ndarray,
+    *,
+    allowed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Passage cosine and best-sentence cosine for q, one float32 score per passage.
 
     Exact: every passage is scored. Approximate: only the ANN's and BM25's candidates are
-    (exactly, from the matrix); the rest hold FLOOR so they never enter the fused pool.
+    (exactly, from the matrix); the rest hold FLOOR so they never enter the fused pool. With
+    allowed (one bool per passage), the approximate path draws its candidates among the
+    allowed passages only; the caller masks the others.
     """
     carried: tuple[np.ndarray, np.ndarray] | None = getattr(q, "scores", None)
     if carried is not None:
@@ -101,9 +114,19 @@ def dense_scores(
             return dense, segment_max(matvec(sent_vectors, q), ranges)
         return dense, dense
     n, c = len(index), min(settings.candidates, len(index))
-    # BM25's top c go in even when all zero: fuse() draws them into its pool either way.
-    cand = np.union1d(ann.search(q, c), top_k(lexical, c))
+    if allowed is None:
+        # BM25's top c go in even when all zero: fuse() draws them into its pool either way.
+        cand = np.union1d(ann.search(q, c), top_k(lexical, c))
+    else:
+        kept = np.flatnonzero(allowed)
+        if kept.size <= SCOPED_EXACT_ROWS:
+            cand = kept
+        else:
+            wider = min(n, int(np.ceil(c * n / kept.size)))
+            cand = np.union1d(ann.search(q, wider), top_k(lexical, c))
     cand = cand[(cand >= 0) & (cand < n)]
+    if allowed is not None:
+        cand = cand[allowed[cand]]
     dense = np.full(n, FLOOR, dtype=np.float32)
     dense[cand] = matvec(np.asarray(index.passage_vectors[cand]), q)
     if not sent_vectors.shape[0]:

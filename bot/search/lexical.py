@@ -179,26 +179,28 @@ class LexicalIndex:
 
     def unknown_names(self, question: str) -> list[str]:
         """Capitalised words of question (names, titles) that no passage of the corpus contains."""
-        vocab = self._bm25.vocab_dict
         return [
             m.group(0)
             for m in _NAME.finditer(question.strip())
-            if any(t not in vocab for t in terms(m.group(0)))
+            if not all(self.knows(t) for t in terms(m.group(0)))
         ]
+
+    def knows(self, stem: str) -> bool:
+        """Whether some passage holds the stem."""
+        return stem in self._bm25.vocab_dict
 
     def unknown_terms(self, question: str) -> list[str]:
         """Words of question the sources never use, which are rare in English and are not
         a misspelling of a word they do use: a question that hinges on one ("What is the
         difference between a list and a tuple?" over pip's docs) asks about something they do
         not cover. Common words the corpus lacks are paraphrases, not a sign ("react")."""
-        vocab = self._bm25.vocab_dict
         stop = _stopwords()
         found = []
         for word in dict.fromkeys(_TOKEN.findall(question.lower())):
             if word in stop or not any(c.isalpha() for c in word):  # "1970", "____"
                 continue
             stem = _stemmer().stemWord(word)
-            if stem in vocab or _zipf(word) >= RARE_ZIPF:
+            if self.knows(stem) or _zipf(word) >= RARE_ZIPF:
                 continue
             if len(stem) >= 4 and _near(stem, self._terms_of_length(len(stem))):
                 continue  # a misspelling of a word the corpus uses
@@ -218,7 +220,8 @@ class LexicalIndex:
         if not hasattr(self, "_by_length"):
             by_length: dict[int, list[str]] = {}
             for t in self._bm25.vocab_dict:
-                by_length.setdefault(len(t), []).append(t)
+                if self.knows(t):
+                    by_length.setdefault(len(t), []).append(t)
             self._by_length = by_length
         return [t for k in range(n - 2, n + 3) for t in self._by_length.get(k, ())]
 
@@ -227,3 +230,88 @@ class LexicalIndex:
             indptr = np.asarray(self._bm25.scores["indptr"])
             self._df = np.diff(indptr)
         return self._df
+
+    def restricted(self, allowed: np.ndarray) -> LexicalIndex:
+        """This index as if it held only the passages allowed marks (one bool per passage):
+        scores, idf, the vocabulary and the shares of passages count those passages alone, so
+        a passage kept from an asker cannot change what the asker gets (see RestrictedLexical)."""
+        return RestrictedLexical(self, allowed)
+
+
+def _lucene_idf(df: np.ndarray, n: int) -> np.ndarray:
+    """BM25's idf as bm25s computes it (method "lucene")."""
+    return np.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+class RestrictedLexical(LexicalIndex):
+    """A LexicalIndex seen through a passage mask (the scopes an asker may read).
+
+    bm25s stores each (term, passage) score with the term's idf over the whole corpus folded
+    in. Here each term's column is rescaled to the idf over the allowed passages, so document
+    frequencies, which terms exist at all, and the shares behind the "corpus subject" test are
+    those of what the asker may read. Kept passages score -1, below any real score. The
+    length normalisation (the corpus's average passage length) is the one thing left from the
+    whole corpus: one number, with nothing of any passage's words in it.
+    """
+
+    def __init__(self, base: LexicalIndex, allowed: np.ndarray) -> None:
+        super().__init__(base._bm25, base.size, base._phrases)
+        self.allowed = np.asarray(allowed, dtype=bool)
+        self.n_allowed = int(self.allowed.sum())
+        self._df = self._allowed_df(self._bm25)
+        self._df_all = np.diff(np.asarray(self._bm25.scores["indptr"]))
+        self._phrase_df = self._allowed_df(self._phrases) if self._phrases is not None else None
+
+    def _allowed_df(self, bm25: Any) -> np.ndarray:
+        """Per term: how many allowed passages hold it."""
+        indptr = np.asarray(bm25.scores["indptr"])
+        indices = np.asarray(bm25.scores["indices"])
+        term_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        return np.bincount(term_of[self.allowed[indices]], minlength=len(indptr) - 1)
+
+    def knows(self, stem: str) -> bool:
+        """Whether some allowed passage holds the stem."""
+        i = self._bm25.vocab_dict.get(stem)
+        return i is not None and bool(self._df[i] > 0)
+
+    def _scores(self, bm25: Any, df: np.ndarray, tokens: Sequence[str]) -> np.ndarray:
+        out = np.zeros(self.size, dtype=np.float32)
+        data = np.asarray(bm25.scores["data"])
+        indices = np.asarray(bm25.scores["indices"])
+        indptr = np.asarray(bm25.scores["indptr"])
+        df_all = np.diff(indptr)
+        for token in tokens:
+            i = bm25.vocab_dict.get(token)
+            if i is None or df[i] == 0:
+                continue
+            ratio = _lucene_idf(df[i], self.n_allowed) / _lucene_idf(df_all[i], self.size)
+            lo, hi = int(indptr[i]), int(indptr[i + 1])
+            # A term's passages are distinct, so one fancy-indexed add is exact.
+            out[indices[lo:hi]] += (data[lo:hi] * ratio).astype(np.float32)
+        out[~self.allowed] = -1.0
+        return out
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 of every passage for query over the allowed passages; kept ones score -1."""
+        return self._scores(self._bm25, self._df, terms(query))
+
+    def phrase_scores(self, query: str) -> np.ndarray:
+        """BM25 over the query's word pairs, over the allowed passages; kept ones score -1."""
+        asked = pairs(_terms(query))
+        if not asked or self._phrases is None or self._phrase_df is None:
+            out = np.zeros(self.size, dtype=np.float32)
+            out[~self.allowed] = -1.0
+            return out
+        return self._scores(self._phrases, self._phrase_df, asked)
+
+    def idf(self, tokens: Sequence[str]) -> np.ndarray:
+        """idf over the allowed passages (an unknown token: the highest, as in LexicalIndex)."""
+        vocab = self._bm25.vocab_dict
+        counts = np.array([self._df[vocab[t]] if t in vocab else 0 for t in tokens], np.float64)
+        return _lucene_idf(counts, max(self.n_allowed, 1)).astype(np.float32)
+
+    def passage_share(self, word: str) -> float:
+        """The share of allowed passages holding word (its most frequent stem)."""
+        vocab = self._bm25.vocab_dict
+        counts = [int(self._df[vocab[t]]) for t in terms(word) if t in vocab]
+        return max(counts, default=0) / max(self.n_allowed, 1)

@@ -13,9 +13,10 @@ from functools import cached_property
 import numpy as np
 
 from bot.config import RetrievalSettings
-from bot.search.ann import range_rows, segment_max, top_k
+from bot.search.ann import FLOOR, range_rows, segment_max, top_k
 from bot.search.dense import dense_scores
 from bot.search.embedder import Embedder, TokenEmbedder
+from bot.search.lexical import LexicalIndex
 from bot.search.quantize import packed_dots
 from bot.search.store import Index
 
@@ -47,12 +48,31 @@ def _max_scale(x: np.ndarray) -> np.ndarray:
 
 
 class Retriever:
-    """Scores passages of an index for a question with dense and lexical evidence."""
+    """Scores passages of an index for a question with dense and lexical evidence.
 
-    def __init__(self, index: Index, embedder: Embedder, settings: RetrievalSettings) -> None:
+    With allowed (one bool per passage: what the asker may read), every other passage is out
+    of every step: candidates, the per-query scaling, fusion and re-ranking.
+    """
+
+    def __init__(
+        self,
+        index: Index,
+        embedder: Embedder,
+        settings: RetrievalSettings,
+        *,
+        allowed: np.ndarray | None = None,
+    ) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
+        self.allowed = allowed
+        self.lexical: LexicalIndex = (
+            index.lexical if allowed is None else index.lexical.restricted(allowed)
+        )
+
+    def restricted(self, allowed: np.ndarray | None) -> Retriever:
+        """This retriever over the passages allowed marks (None: all of them)."""
+        return Retriever(self.index, self.embedder, self.settings, allowed=allowed)
 
     @cached_property
     def uses_tokens(self) -> bool:
@@ -90,12 +110,13 @@ class Retriever:
             query_vector = vectors[0] if query_vector is None else query_vector
             query_tokens = tokens[0] if tokens else None
         q = query_vector
-        lexical = self.index.lexical.scores(question)
+        lexical = self.lexical.scores(question)
         # Exact (memory-mapped matrix) or approximate (usearch) by settings; see bot/ann.py.
-        dense, sentence = dense_scores(self.index, q, self.settings, lexical)
-        phrase = (
-            self.index.lexical.phrase_scores(question) if self.settings.phrase_weight > 0 else None
-        )
+        dense, sentence = dense_scores(self.index, q, self.settings, lexical, allowed=self.allowed)
+        if self.allowed is not None:  # (carried batch scores are shared: never in place)
+            dense = np.where(self.allowed, dense, FLOOR).astype(np.float32, copy=False)
+            sentence = np.where(self.allowed, sentence, FLOOR).astype(np.float32, copy=False)
+        phrase = self.lexical.phrase_scores(question) if self.settings.phrase_weight > 0 else None
         if not late or query_tokens is None:
             return self.fuse(dense, sentence, lexical, k, phrase=phrase)
         depth = max(k, self.settings.rerank_depth)
@@ -149,6 +170,10 @@ class Retriever:
         s = self.settings
         c = min(s.candidates, dense.shape[0])
         pool = np.unique(np.concatenate([top_k(dense, c), top_k(sentence, c), top_k(lexical, c)]))
+        if self.allowed is not None:
+            pool = pool[self.allowed[pool]]
+            if not pool.size:
+                return []
         lex = _max_scale(lexical[pool])
         phr = (
             _max_scale(phrase[pool]) if phrase is not None else np.zeros(pool.shape[0], np.float32)

@@ -1,0 +1,196 @@
+"""[[scopes]]: settings, the passage mask, and answers that see only what the asker may read."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.answer.batching import ask_many
+from bot.answer.compose import Answerer
+from bot.config import Scope, load_settings, settings_from_dict
+from bot.errors import ConfigError
+from bot.ingest.corpus import load_corpus
+from bot.search.build import build_index
+from bot.search.scopes import PUBLIC, passage_mask, readable_documents
+from tests.conftest import DOCS, write_corpus
+
+MARKER = "ZQX-PELICAN-7731"
+STAFF = {
+    "staff/runbook.md": (
+        "# Rotating the vault key\n\n"
+        f"The vault key for the honey bees colony database is {MARKER}. "
+        "Rotate the vault key every ninety days from the staff console."
+    ),
+}
+SCOPES = [{"name": "staff", "folders": ["staff"], "roles": ["Staff"], "channels": ["staff-room"]}]
+
+
+def scoped_settings(tmp_path: Path, scopes=None):
+    write_corpus(tmp_path / "seeds")
+    write_corpus(tmp_path / "seeds", STAFF)
+    return settings_from_dict(
+        {
+            "cache_dir": str(tmp_path / "cache"),
+            "chunking": {"target_tokens": 20},
+            "scopes": SCOPES if scopes is None else scopes,
+        },
+        tmp_path,
+    )
+
+
+def answerer_for(settings, embedder, docs=None):
+    documents, _ = load_corpus(settings.seeds_dir)
+    if docs is not None:
+        documents = [d for d in documents if d.source in docs]
+    index, _ = build_index(documents, embedder, settings.chunking)
+    return Answerer(
+        index, embedder, settings.retrieval, settings.answer, scopes=settings.scopes
+    )
+
+
+# Settings
+
+
+def test_scopes_are_read_with_ids_or_names(tmp_path):
+    settings = scoped_settings(
+        tmp_path,
+        [{"name": "staff", "folders": ["staff/"], "roles": [123, "Staff"], "dm": True}],
+    )
+    (scope,) = settings.scopes
+    assert scope == Scope("staff", ("staff",), roles=(123, "Staff"), dm=True)
+    assert scope.holds("staff/runbook.md") and not scope.holds("staffing.md")
+
+
+@pytest.mark.parametrize(
+    ("scopes", "message"),
+    [
+        ([{"name": "x"}], "scopes[0] (x).folders must be a list"),
+        ([{"folders": ["staff"]}], "scopes[0].name must be a non-empty string"),
+        ([{"name": "x", "folders": ["../etc"]}], "must be a folder inside seeds_dir"),
+        ([{"name": "x", "folders": ["staff"], "roles": [True]}], "roles must be a list of ids"),
+        ([{"name": "x", "folders": ["staff"], "colour": 1}], "Unknown setting scopes[0].colour"),
+        (
+            [{"name": "x", "folders": ["staff"]}, {"name": "x", "folders": ["ops"]}],
+            "the name 'x' is used twice",
+        ),
+        (
+            [
+                {"name": "a", "folders": ["staff"], "roles": ["Staff"]},
+                {"name": "b", "folders": ["staff/secret"], "roles": ["Admin"]},
+            ],
+            "scopes 'a' and 'b' both match the documents in 'staff/secret' with different rules",
+        ),
+    ],
+)
+def test_bad_scopes_name_the_problem(tmp_path, scopes, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        settings_from_dict({"scopes": scopes}, tmp_path)
+
+
+def test_two_scopes_with_the_same_rules_may_share_a_folder(tmp_path):
+    same = {"roles": ["Staff"]}
+    settings = settings_from_dict(
+        {
+            "scopes": [
+                {"name": "a", "folders": ["staff"], **same},
+                {"name": "b", "folders": ["staff/ops"], **same},
+            ]
+        },
+        tmp_path,
+    )
+    assert [s.name for s in settings.scopes] == ["a", "b"]
+
+
+def test_a_scope_folder_that_does_not_exist_stops_the_start(tmp_path):
+    write_corpus(tmp_path / "seeds")
+    config = tmp_path / "config.toml"
+    config.write_text('[[scopes]]\nname = "staff"\nfolders = ["stafff"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="scope 'staff': the folder 'stafff' does not exist"):
+        load_settings(config)
+
+
+# The mask
+
+
+def test_documents_in_no_scope_are_public_and_scoped_ones_need_their_scope():
+    scopes = (Scope("staff", ("staff",)), Scope("ops", ("ops",)))
+    sources = ["a.md", "staff/x.md", "ops/y.md", "staffing.md"]
+    assert readable_documents(sources, scopes, PUBLIC).tolist() == [True, False, False, True]
+    assert readable_documents(sources, scopes, frozenset({"ops"})).tolist() == [
+        True,
+        False,
+        True,
+        True,
+    ]
+    assert readable_documents(sources, scopes, None).all()  # the owner
+    docs = np.array([0, 0, 1, 2, 3])
+    assert passage_mask(sources, docs, scopes, frozenset({"staff", "ops"})) is None
+    assert passage_mask(sources, docs, scopes, PUBLIC).tolist() == [True, True, False, False, True]
+
+
+# Answers
+
+
+def all_text(answer) -> str:
+    return repr(answer.to_json()) + repr(answer)
+
+
+def test_an_outsider_never_gets_a_scoped_passage(tmp_path, fake_embedder):
+    settings = scoped_settings(tmp_path)
+    answerer = answerer_for(settings, fake_embedder)
+    question = "What is the vault key for the honey bees colony database?"
+    insider = answerer.for_scopes(frozenset({"staff"})).ask(question)
+    assert insider.results and MARKER in insider.results[0].passage  # it is findable
+    outsider = answerer.for_scopes(PUBLIC).ask(question, 10)
+    assert MARKER not in all_text(outsider)
+    assert all(not r.source.startswith("staff/") for r in outsider.results)
+    # ask_many (the Discord path) with one insider and one outsider in the same batch
+    both = ask_many(answerer, [question, question], 10, readable=[frozenset({"staff"}), PUBLIC])
+    assert MARKER in all_text(both[0]) and MARKER not in all_text(both[1])
+
+
+def test_a_scoped_answer_equals_the_answer_of_an_index_without_the_scoped_documents(
+    tmp_path, fake_embedder
+):
+    """Nothing of a kept document shapes the outsider's answer: not the ranking, the scores'
+    scaling, the idf, the vocabulary of the penalties, or the decline decision."""
+    settings = scoped_settings(tmp_path)
+    full = answerer_for(settings, fake_embedder).for_scopes(PUBLIC)
+    public = answerer_for(settings, fake_embedder, docs=set(DOCS))
+    for question in [
+        "How many bees can a colony hold?",
+        "Who walked on the Moon first?",
+        "What is the vault key of the colony database?",
+        "Which rocket launched Apollo?",
+        "What is ZQX?",
+    ]:
+        a, b = full.ask(question, 3), public.ask(question, 3)
+        assert [(r.source, r.start, r.quote) for r in a.results] == [
+            (r.source, r.start, r.quote) for r in b.results
+        ]
+        assert a.answered == b.answered
+        assert a.confidence == pytest.approx(b.confidence, abs=1e-5)
+        assert full.lexical.idf(["vault", "bee"]) == pytest.approx(
+            public.lexical.idf(["vault", "bee"])
+        )
+        assert full.lexical.unknown_terms(question) == public.lexical.unknown_terms(question)
+        assert full.lexical.unknown_names(question) == public.lexical.unknown_names(question)
+
+
+def test_the_owner_and_the_insider_see_everything(tmp_path, fake_embedder):
+    settings = scoped_settings(tmp_path)
+    answerer = answerer_for(settings, fake_embedder)
+    assert answerer.for_scopes(None) is answerer
+    assert answerer.for_scopes(frozenset({"staff"})) is answerer  # nothing kept: no copy
+    assert answerer.for_scopes(PUBLIC) is answerer.for_scopes(frozenset())  # made once
+    sources = [answerer.index.documents[i].source for i in answerer.readable_documents(PUBLIC)]
+    assert "staff/runbook.md" not in sources and len(sources) == len(DOCS)
+
+
+def test_an_asker_who_may_read_nothing_gets_a_decline(tmp_path, fake_embedder):
+    settings = scoped_settings(tmp_path, [{"name": "all", "folders": ["."]}])
+    answer = answerer_for(settings, fake_embedder).for_scopes(PUBLIC).ask("Who walked on the Moon?")
+    assert not answer.answered and not answer.results
