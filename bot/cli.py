@@ -17,6 +17,7 @@ from bot.errors import BotError
 
 if TYPE_CHECKING:  # the real import is lazy, so --help stays instant
     from bot.config import Settings
+    from bot.search.scopes import Readable
 
 log = logging.getLogger("bot")
 
@@ -42,6 +43,29 @@ def _global_options(parser: argparse.ArgumentParser, *, default: bool) -> None:
     )
 
 
+def _scope_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scope",
+        action="append",
+        metavar="NAME",
+        help="answer as a place that may read this [[scopes]] entry (repeatable); "
+        "--scope public: the public documents only. Default: everything (the owner)",
+    )
+
+
+def _readable(args: argparse.Namespace, settings: Settings) -> Readable:
+    """The scopes --scope names (None without it: the owner reads everything)."""
+    if not getattr(args, "scope", None):
+        return None
+    known = {s.name for s in settings.scopes}
+    asked = {name.strip() for name in args.scope} - {"public"}
+    unknown = sorted(asked - known)
+    if unknown:
+        names = ", ".join(sorted(known)) or "none are configured"
+        raise BotError(f"--scope {unknown[0]}: no such scope in the config ({names})")
+    return frozenset(asked)
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _global_options(common, default=False)
@@ -56,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rebuild", action="store_true", help="re-embed every document, not just changed ones"
     )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="read and embed on a Ray cluster (pip install -e '.[ray]'), every document: the "
+        "one at ADDRESS (host:port, or auto), else the one on this machine, else a local one",
+    )
 
     p = sub.add_parser(
         "ask", parents=[common], help="answer one question ('-' reads one per line from stdin)"
@@ -63,9 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("question", help="the question, or - to read questions from standard input")
     p.add_argument("--json", action="store_true", help="print one JSON object per answer")
     p.add_argument("-k", type=int, default=None, help="how many sources to quote")
+    _scope_option(p)
 
     p = sub.add_parser("repl", parents=[common], help="ask questions interactively")
     p.add_argument("-k", type=int, default=None, help="how many sources to quote")
+    _scope_option(p)
 
     p = sub.add_parser("eval", parents=[common], help="measure retrieval and answer quality")
     source = p.add_mutually_exclusive_group()
@@ -133,6 +168,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="cosine distance under which questions group (default: discord.gaps_distance)",
     )
+    p.add_argument(
+        "--forget-user",
+        type=int,
+        metavar="ID",
+        help="erase every entry of the Discord user with this id from the gaps log, and stop",
+    )
 
     p = sub.add_parser("bench", parents=[common], help="measure speed (see BENCHMARKS.md)")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -188,7 +229,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import make_embedder, rebuild
 
-    _, report = rebuild(settings, make_embedder(settings), full=args.rebuild, progress=True)
+    if args.ray is not None:
+        from functools import partial
+
+        from bot.search.ray_build import build_on_ray
+
+        args.rebuild = True  # a build on Ray embeds every document
+        _, report = build_on_ray(
+            settings,
+            partial(make_embedder, settings),
+            address=args.ray or None,
+            verbose=args.verbose,
+        )
+    else:
+        _, report = rebuild(settings, make_embedder(settings), full=args.rebuild, progress=True)
     total = len(report.embedded_documents) + len(report.reused_documents)
     if not (report.embedded_documents or report.removed_documents) and not args.rebuild:
         print(f"The index is up to date ({_count(total, 'document')}); nothing to do.")
@@ -215,15 +269,17 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from bot.frontends.render import render_answer
     from bot.live import open_for_ask
 
+    readable = _readable(args, settings)
     opened, note = open_for_ask(settings)
     if note:  # a big update would keep the user waiting: answer from the index as it is
         print(note, file=sys.stderr)
+    answerer = opened.answerer.for_scopes(readable)
     console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
     docs = {d.source: d.text for d in opened.index.documents}
 
     def one(question: str) -> int:
         try:
-            answer = opened.answerer.ask(question, args.k)
+            answer = answerer.ask(question, args.k)
         except BotError as exc:
             if args.json:
                 shown = clean_text(question).strip()
@@ -261,7 +317,7 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
     from bot.frontends.repl import run_repl
 
-    return run_repl(settings, k=args.k)
+    return run_repl(settings, k=args.k, readable=_readable(args, settings))
 
 
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -320,9 +376,15 @@ def _cmd_discord(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.answer.gaps import parse_since
+    from bot.answer.gaps import GapsLog, parse_since
     from bot.app import gaps_report
     from bot.frontends.render import gaps_text
+
+    if args.forget_user is not None:
+        erased = GapsLog(Path(settings.discord.gaps_file)).forget_user(args.forget_user)
+        noun = "entry" if erased == 1 else "entries"
+        print(f"Erased {erased:,} {noun} of user {args.forget_user} from the gaps log.")
+        return 0
 
     since = parse_since(args.since) if args.since else None
     if args.distance is not None and not 0 < args.distance <= 2:

@@ -164,13 +164,18 @@ def message_payload(
 
 
 async def make_bot(
-    tmp_path: Path, answerer: Any, *, core: Any = None, **discord_settings: Any
+    tmp_path: Path,
+    answerer: Any,
+    *,
+    core: Any = None,
+    top: dict[str, Any] | None = None,
+    **discord_settings: Any,
 ) -> tuple[QuoteBot, FakeHTTP, FakeClock]:
     """A QuoteBot with cogs loaded, logged in as BOT_ID, on a fake HTTP layer. With core (a
     bot.discord.client.Core), the real index, background updates and watch mode of its
-    settings instead of answerer."""
+    settings instead of answerer. top: more top-level settings ([[scopes]])."""
     discord_settings.setdefault("feedback_file", str(tmp_path / "feedback.jsonl"))
-    settings = settings_from_dict({"discord": discord_settings}, tmp_path)
+    settings = settings_from_dict({**(top or {}), "discord": discord_settings}, tmp_path)
     clock = FakeClock()
     reindexed = FakeAnswerer()
 
@@ -305,6 +310,7 @@ class FakeInteraction(discord.Interaction):
         guild: bool = True,
         channel_id: int = CHANNEL_ID,
         permissions: int = 0,
+        roles: tuple[int, ...] = (),
         **options: str,
     ) -> None:
         data: dict[str, Any] = {
@@ -327,7 +333,7 @@ class FakeInteraction(discord.Interaction):
             data["channel"] = {"id": str(channel_id), "type": 0}
             data["member"] = {
                 "user": user,
-                "roles": [],
+                "roles": [str(r) for r in roles],
                 "joined_at": "2024-01-01T00:00:00+00:00",
                 "permissions": str(permissions),
                 "deaf": False,
@@ -426,3 +432,42 @@ def message_command(
         "resolved": {"messages": {target["id"]: target}},
     }
     return inter
+
+
+def add_role(bot: QuoteBot, role_id: int, name: str, permissions: int = 0) -> discord.Role:
+    """A role in the fake guild (role_id GUILD_ID: @everyone, whose permissions every member
+    has)."""
+    guild = bot.get_guild(GUILD_ID)
+    assert guild is not None
+    role = discord.Role(
+        guild=guild,
+        state=bot._connection,
+        data={"id": str(role_id), "name": name, "permissions": str(permissions), "position": 1},  # type: ignore[typeddict-item]
+    )
+    guild._add_role(role)
+    return role
+
+
+def add_channel(
+    bot: QuoteBot, channel_id: int, name: str, *, category_id: int | None = None
+) -> discord.TextChannel:
+    """A text channel in the fake guild (under a category when category_id is given)."""
+    guild = bot.get_guild(GUILD_ID)
+    assert guild is not None
+    data: dict[str, Any] = {"id": str(channel_id), "type": 0, "name": name, "position": 2}
+    if category_id is not None:
+        data["parent_id"] = str(category_id)
+    channel = discord.TextChannel(state=bot._connection, guild=guild, data=data)  # type: ignore[arg-type]
+    guild._add_channel(channel)
+    return channel
+
+
+def member_payload(user_id: int, roles: tuple[int, ...] = ()) -> dict[str, Any]:
+    """The "member" of a guild message payload: the author's roles there."""
+    return {
+        "roles": [str(r) for r in roles],
+        "joined_at": "2024-01-01T00:00:00+00:00",
+        "deaf": False,
+        "mute": False,
+        "flags": 0,
+    }

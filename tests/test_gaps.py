@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.answer.compose import Answerer
-from bot.answer.gaps import DECLINED, DOWNVOTE, Gap, GapsLog, find_gaps, parse_since, read_gaps
+from bot.answer.gaps import (
+    DECLINED,
+    DOWNVOTE,
+    Gap,
+    GapsLog,
+    Where,
+    find_gaps,
+    parse_since,
+    read_gaps,
+)
 from bot.cli import main
 from bot.errors import BotError
 from bot.ingest.corpus import load_corpus
@@ -36,7 +45,9 @@ def answerer(settings, fake_embedder) -> Answerer:
     return Answerer(index, fake_embedder, settings.retrieval, settings.answer)
 
 
-def write_log(path, questions, *, time="2026-03-01T12:00:00+00:00", kind=DECLINED):
+def write_log(path, questions, *, time=None, kind=DECLINED):
+    """Entries as the log held them before places were recorded (an hour ago by default)."""
+    time = time or (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
     with path.open("a", encoding="utf-8") as f:
         for q in questions:
             f.write(json.dumps({"time": time, "kind": kind, "question": q, "source": None}) + "\n")
@@ -125,3 +136,43 @@ def test_gaps_command_bad_since_is_one_line(tmp_path, settings, use_fake, capsys
     assert main(["gaps", "--since", "yesterday", "--config", cfg]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: --since must be a date") and err.count("\n") == 1
+
+
+def test_entries_past_the_retention_are_dropped_from_the_file(tmp_path):
+    path = tmp_path / "gaps.jsonl"
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    at = [now - timedelta(days=100)]
+    log = GapsLog(path, clock=lambda: at[0], retention_days=90)
+    log.append("too old?", DECLINED)  # the first append prunes (nothing to drop yet)
+    at[0] = now - timedelta(hours=1)
+    log.append("recent?", DECLINED)  # a day since the last prune: this one drops the old
+    assert [json.loads(x)["question"] for x in path.read_text().splitlines()] == ["recent?"]
+    at[0] = now
+    assert log.prune() == 0  # nothing older left
+    assert [g.question for g in read_gaps(path, retention_days=90, now=now)] == ["recent?"]
+    assert read_gaps(path, retention_days=90, now=now + timedelta(days=91)) == []
+
+
+def test_forget_user_erases_only_their_entries_and_the_log_holds_no_id(tmp_path):
+    path = tmp_path / "gaps.jsonl"
+    log = GapsLog(path)
+    mine = Where(guild=1, channel=2, scopes=(), user=log.user_key(123456789))
+    theirs = Where(guild=1, channel=2, scopes=(), user=log.user_key(987654321))
+    log.append("mine?", DECLINED, where=mine)
+    log.append("theirs?", DOWNVOTE, where=theirs)
+    log.append("mine again?", DECLINED, where=mine)
+    text = path.read_text()
+    assert "123456789" not in text and "987654321" not in text
+    assert (tmp_path / "gaps.jsonl.key").stat().st_mode & 0o077 == 0  # owner only
+    assert GapsLog(path).forget_user(123456789) == 2  # a new process: same key, same hash
+    assert [g.question for g in read_gaps(path)] == ["theirs?"]
+    assert read_gaps(path)[0].where == theirs
+
+
+def test_gaps_forget_user_command(tmp_path, settings, capsys):
+    cfg = write_config(tmp_path)
+    log = GapsLog(tmp_path / "gaps.jsonl")
+    log.append("mine?", DECLINED, where=Where(user=log.user_key(42)))
+    assert main(["gaps", "--forget-user", "42", "--config", cfg]) == 0
+    assert capsys.readouterr().out == "Erased 1 entry of user 42 from the gaps log.\n"
+    assert read_gaps(tmp_path / "gaps.jsonl") == []

@@ -46,9 +46,7 @@ def answerer_for(settings, embedder, docs=None):
     if docs is not None:
         documents = [d for d in documents if d.source in docs]
     index, _ = build_index(documents, embedder, settings.chunking)
-    return Answerer(
-        index, embedder, settings.retrieval, settings.answer, scopes=settings.scopes
-    )
+    return Answerer(index, embedder, settings.retrieval, settings.answer, scopes=settings.scopes)
 
 
 # Settings
@@ -194,3 +192,72 @@ def test_an_asker_who_may_read_nothing_gets_a_decline(tmp_path, fake_embedder):
     settings = scoped_settings(tmp_path, [{"name": "all", "folders": ["."]}])
     answer = answerer_for(settings, fake_embedder).for_scopes(PUBLIC).ask("Who walked on the Moon?")
     assert not answer.answered and not answer.results
+
+
+# The command line: the owner sees everything; --scope asks as a place
+
+
+def test_ask_with_scope_answers_as_that_place(tmp_path, use_fake, capsys):
+    from bot.cli import main
+    from tests.test_cli import write_config
+
+    write_corpus(tmp_path / "seeds")
+    write_corpus(tmp_path / "seeds", STAFF)
+    cfg = write_config(tmp_path, '\n[[scopes]]\nname = "staff"\nfolders = ["staff"]\n')
+    question = "What is the vault key for the honey bees colony database?"
+    runs = {}
+    for scope in ([], ["--scope", "public"], ["--scope", "staff"]):
+        assert main(["ask", question, "--json", "-k", "5", "--config", cfg, *scope]) == 0
+        runs[" ".join(scope)] = capsys.readouterr().out
+    assert MARKER in runs[""] and MARKER in runs["--scope staff"]  # the owner; the staff
+    assert MARKER not in runs["--scope public"] and "runbook" not in runs["--scope public"]
+    assert main(["ask", question, "--scope", "stafff", "--config", cfg]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: --scope stafff: no such scope in the config (staff)\n"
+
+
+def test_the_approximate_path_draws_candidates_among_the_allowed_passages(
+    tmp_path, use_fake, monkeypatch
+):
+    from bot.app import rebuild
+    from bot.search import dense as dense_module
+    from bot.search.ann import FLOOR
+    from bot.search.dense import dense_scores
+    from bot.search.store import Index
+
+    write_corpus(tmp_path / "seeds")
+    write_corpus(tmp_path / "seeds", STAFF)
+    settings = settings_from_dict(
+        {
+            "cache_dir": str(tmp_path / "cache"),
+            "chunking": {"target_tokens": 20},
+            "retrieval": {"backend": "usearch", "candidates": 2},
+        },
+        tmp_path,
+    )
+    rebuild(settings, use_fake, progress=False)
+    index = Index.load(settings.index_dir)
+    staff = np.array([index.documents[d].source.startswith("staff/") for d in index.passages.doc])
+    q = use_fake.embed(["vault key colony database"])[0]
+    lexical = np.zeros(len(index), np.float32)
+    for exact_rows in (10**6, 0):  # a small scope scored exactly; a large one through the ANN
+        monkeypatch.setattr(dense_module, "SCOPED_EXACT_ROWS", exact_rows)
+        dense, _ = dense_scores(index, q, settings.retrieval, lexical, allowed=~staff)
+        assert (dense[staff] == FLOOR).all() and (dense[~staff] > FLOOR).sum() >= 2
+
+
+def test_an_index_update_never_widens_a_scope(tmp_path, use_fake):
+    from bot.app import answer_from, rebuild
+
+    settings = scoped_settings(tmp_path)
+    first, _ = rebuild(settings, use_fake, progress=False)
+    write_corpus(
+        tmp_path / "seeds", {"staff/new.md": "The new staff door code is QWX-OSPREY-4410."}
+    )
+    updated, _ = rebuild(settings, use_fake, previous=first, progress=False)
+    answerer = answer_from(updated, use_fake, settings).answerer
+    outsider = answerer.for_scopes(PUBLIC).ask("What is the new staff door code?", 10)
+    assert "OSPREY" not in all_text(outsider)
+    assert "OSPREY" in all_text(
+        answerer.for_scopes(frozenset({"staff"})).ask("new staff door code?")
+    )

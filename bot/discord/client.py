@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -19,14 +20,16 @@ from discord.ext import commands
 
 from bot.answer.batching import Batcher
 from bot.answer.compose import Answer, Answerer
-from bot.answer.gaps import DECLINED, GapsLog
+from bot.answer.gaps import DECLINED, GapsLog, Where
 from bot.config import Settings
+from bot.discord.access import Access, Asker, dm_roles_of
 from bot.discord.checks import error_message
 from bot.discord.feedback import NO_MENTIONS, FeedbackLog
 from bot.discord.format import message_text
 
 if TYPE_CHECKING:
     from bot.live import LiveIndex, Update
+    from bot.search.scopes import Readable
     from bot.search.staleness import StaleReason
 
 log = logging.getLogger(__name__)
@@ -129,8 +132,14 @@ class QuoteBotBase(commands.Bot):
         self.reindex_lock = asyncio.Lock()
         self._updates = updates
         # Declined questions and 👎 votes, for the documentation team (`gaps`, /gaps).
-        self.gaps = GapsLog(Path(settings.discord.gaps_file))
+        self.gaps = GapsLog(
+            Path(settings.discord.gaps_file), retention_days=settings.discord.gaps_retention_days
+        )
         self.feedback = FeedbackLog(Path(settings.discord.feedback_file), gaps=self.gaps)
+        # [[scopes]] resolved against the guilds once connected; denied until then.
+        d = settings.discord
+        self.access = Access(settings.scopes, d.guild_ids, d.gaps_roles)
+        self.failure: str | None = None  # why the bot stopped itself at start, for run()
 
     async def setup_hook(self) -> None:
         """Open the index, add the cogs, and sync slash commands."""
@@ -172,23 +181,67 @@ class QuoteBotBase(commands.Bot):
             "Synced %d slash commands %s", len(synced), f"to guild {dev}" if dev else "globally"
         )
 
-    async def answer(self, question: str, k: int) -> Answer:
-        """Answer off the event loop. A real Answerer goes through a Batcher, which embeds
-        questions that arrive together in one model call (bot.answer.batching); anything else (a
-        test double) runs in the worker thread."""
+    async def readable(self, asker: Asker | None) -> Readable:
+        """The scopes a question from asker may be answered from (None: everything, when no
+        scopes are configured; a question with no asker gets the public documents only)."""
+        if not self.settings.scopes:
+            return None
+        if asker is None:
+            return frozenset()
+        dm_roles: frozenset[int] = frozenset()
+        if asker.in_dm and self.access.needs_dm_roles():
+            dm_roles = await dm_roles_of(self, asker.user_id, self.settings.discord.guild_ids)
+        return self.access.readable(asker, dm_roles)
+
+    def where(self, asker: Asker | None, readable: Readable) -> Where:
+        """The gaps log's record of where a question was asked (the user as a keyed hash)."""
+        if asker is None:
+            return Where(scopes=tuple(sorted(readable)) if readable is not None else None)
+        return Where(
+            guild=asker.guild_id,
+            channel=asker.channel_id,
+            scopes=tuple(sorted(readable)) if readable is not None else None,
+            user=self.gaps.user_key(asker.user_id),
+        )
+
+    async def answer(
+        self, question: str, k: int, asker: Asker | None = None
+    ) -> tuple[Answer, Where]:
+        """Answer off the event loop, from the documents asker may read here, and say where it
+        was asked (for the gaps log). A real Answerer goes through a Batcher, which embeds
+        questions that arrive together in one model call (bot.answer.batching); anything else
+        (a test double) runs in the worker thread."""
         answerer = self.answerer
         if answerer is None:
             raise RuntimeError("answer() before the index was loaded")
+        readable = await self.readable(asker)
         if isinstance(answerer, Answerer):
             if self._batcher is None:
                 self._batcher = Batcher(answerer)
             self._batcher.answerer = answerer  # follows /reindex
-            answer = await self._batcher.ask(question, k)
+            answer = await self._batcher.ask(question, k, readable=readable)
         else:
             answer = await self.run_blocking(answerer.ask, question, k)
+        where = self.where(asker, readable)
         if not answer.answered:
-            await asyncio.to_thread(self.gaps.append, answer.question, DECLINED)
-        return answer
+            await asyncio.to_thread(
+                partial(self.gaps.append, answer.question, DECLINED, where=where)
+            )
+        return answer, where
+
+    def resolve_scopes(self, *, at_start: bool = False) -> None:
+        """Resolve the scopes' channels, categories and roles against the guilds. At start a
+        name or id that matches nothing stops the bot with one line naming it (a typo there
+        would deny, or grant, the wrong people); later it is logged and denied."""
+        if not (self.settings.scopes or self.settings.discord.gaps_roles):
+            return
+        problems = self.access.resolve(self.guilds)
+        for problem in problems[1:] if at_start else problems:
+            log.warning("%s", problem)
+        if problems and at_start:
+            self.failure = f"error: {problems[0]} (see [[scopes]] in the config file)"
+            log.error("%s", self.failure)
+            asyncio.get_running_loop().create_task(self.close())
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking call in the worker thread, keeping the event loop free."""
@@ -207,13 +260,40 @@ class QuoteBotBase(commands.Bot):
         """No prefix commands: the Ask cog's listener handles messages."""
 
     async def on_ready(self) -> None:
-        """Say who we are once connected."""
+        """Say who we are once connected, and resolve the scopes (the first time: or stop)."""
         log.info(
             "Logged in as %s (id %s) in %d servers",
             self.user,
             getattr(self.user, "id", "?"),
             len(self.guilds),
         )
+        self.resolve_scopes(at_start=not self.access.resolved)
+
+    # Renamed or deleted channels and roles: resolve the scopes again (deny what no longer
+    # matches). Each event is one cheap pass over the guild caches.
+    async def on_guild_channel_create(self, channel: object) -> None:
+        self.resolve_scopes()
+
+    async def on_guild_channel_delete(self, channel: object) -> None:
+        self.resolve_scopes()
+
+    async def on_guild_channel_update(self, before: object, after: object) -> None:
+        self.resolve_scopes()
+
+    async def on_guild_role_create(self, role: object) -> None:
+        self.resolve_scopes()
+
+    async def on_guild_role_delete(self, role: object) -> None:
+        self.resolve_scopes()
+
+    async def on_guild_role_update(self, before: object, after: object) -> None:
+        self.resolve_scopes()
+
+    async def on_guild_join(self, guild: object) -> None:
+        self.resolve_scopes()
+
+    async def on_guild_remove(self, guild: object) -> None:
+        self.resolve_scopes()
 
     def take_update(self) -> None:
         """Answer from the index a background update finished (on the event loop)."""
@@ -325,10 +405,11 @@ def make_bot(settings: Settings, core: Core, **options: Any) -> QuoteBotBase:
     return ShardedQuoteBot(settings, load=core.load, reindex=core.reindex, **options)
 
 
-async def main(settings: Settings, token: str) -> None:
-    """Run the bot until it is closed."""
+async def main(settings: Settings, token: str) -> str | None:
+    """Run the bot until it is closed; return why it stopped itself, if it did."""
     async with make_bot(settings, Core(settings)) as bot:
         await bot.start(token)
+    return bot.failure
 
 
 def run(settings: Settings) -> int:
@@ -343,7 +424,7 @@ def run(settings: Settings) -> int:
     for name in ("bot", "discord"):  # connection progress is worth seeing while the bot runs
         logging.getLogger(name).setLevel(min(logging.INFO, logging.getLogger().getEffectiveLevel()))
     try:
-        asyncio.run(main(settings, token))
+        failure = asyncio.run(main(settings, token))
     except discord.LoginFailure:
         print(BAD_TOKEN, file=sys.stderr)
         return EXIT_ERROR
@@ -354,5 +435,8 @@ def run(settings: Settings) -> int:
         print(
             f"error: cannot reach Discord ({exc}); check the network and try again", file=sys.stderr
         )
+        return EXIT_ERROR
+    if failure:
+        print(failure, file=sys.stderr)
         return EXIT_ERROR
     return 0

@@ -14,7 +14,7 @@ from typing import Any
 import discord
 
 from bot.answer.compose import Answer
-from bot.answer.gaps import DOWNVOTE, GapsLog
+from bot.answer.gaps import DOWNVOTE, GapsLog, Where
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,9 @@ class FeedbackLog:
             "vote": vote,
         }
 
-    def append(self, answer: Answer, vote: str) -> None:
-        """Write the vote as one line (blocking: call it off the event loop)."""
+    def append(self, answer: Answer, vote: str, where: Where | None = None) -> None:
+        """Write the vote as one line (blocking: call it off the event loop); a 👎 goes to the
+        gaps log as asked where the question was."""
         line = json.dumps(self.record(answer, vote), ensure_ascii=False)
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,18 +61,24 @@ class FeedbackLog:
                 f.write(line + "\n")
         if vote == "down" and self.gaps is not None:
             top = answer.results[0] if answer.answered and answer.results else None
-            self.gaps.append(answer.question, DOWNVOTE, top.source if top else None)
+            self.gaps.append(answer.question, DOWNVOTE, top.source if top else None, where=where)
 
 
 class FeedbackView(discord.ui.View):
     """The two vote buttons under one answer; one vote per user per answer."""
 
     def __init__(
-        self, feedback: FeedbackLog, answer: Answer, *, timeout: float = VOTE_TIMEOUT
+        self,
+        feedback: FeedbackLog,
+        answer: Answer,
+        *,
+        where: Where | None = None,
+        timeout: float = VOTE_TIMEOUT,
     ) -> None:
         super().__init__(timeout=timeout)
         self.feedback = feedback
         self.answer = answer
+        self.where = where  # where the question was asked (a 👎 is logged as from there)
         self.voters: set[int] = set()  # in memory only, never written
         self.message: discord.Message | discord.WebhookMessage | None = None
 
@@ -91,7 +98,7 @@ class FeedbackView(discord.ui.View):
             text = "You already voted on this answer."
         else:
             self.voters.add(interaction.user.id)
-            await asyncio.to_thread(self.feedback.append, self.answer, vote)
+            await asyncio.to_thread(self.feedback.append, self.answer, vote, self.where)
             text = "Thanks for the feedback!"
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 

@@ -17,6 +17,7 @@ from bot.config import REPL_HELP_TEXT, Settings
 from bot.errors import BotError
 from bot.frontends.render import DECLINE_REPL, render_answer
 from bot.live import LiveIndex
+from bot.search.scopes import Readable
 from bot.search.store import Index
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,10 @@ class Repl:
         live: LiveIndex | None = None,
         decline: str = DECLINE_REPL,
         help_text: str = REPL_HELP_TEXT,
+        readable: Readable = None,
     ) -> None:
         self.answerer = answerer
+        self.readable = readable  # --scope: ask as a place that may read these (None: all)
         self.index = index
         self.console = console
         self.k = k
@@ -76,7 +79,7 @@ class Repl:
         if line.startswith(":"):
             return self._command(line)
         try:
-            answer = self.answerer.ask(line, self.k)
+            answer = self.answerer.for_scopes(self.readable).ask(line, self.k)
         except BotError as exc:
             self.console.print(Text(str(exc), style="red"))
             return True
@@ -112,7 +115,8 @@ class Repl:
             counts = np.bincount(
                 np.asarray(self.index.passages.doc), minlength=len(self.index.documents)
             )
-            for i, doc in enumerate(self.index.documents):
+            for i in self.answerer.readable_documents(self.readable):
+                doc = self.index.documents[i]
                 self.console.print(
                     Text.assemble((doc.title, "cyan"), f"  {doc.source}  ({counts[i]} passages)")
                 )
@@ -151,7 +155,7 @@ def history_file(settings: Settings) -> Path:
     return settings.cache_dir / "repl_history" / f"{folder.parent.name}-{folder.name}-{key}"
 
 
-def run_repl(settings: Settings, *, k: int | None = None) -> int:
+def run_repl(settings: Settings, *, k: int | None = None, readable: Readable = None) -> int:
     """Open the index (updating it if stale) and run the REPL on the terminal."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
@@ -173,6 +177,7 @@ def run_repl(settings: Settings, *, k: int | None = None) -> int:
         live=live,
         decline=settings.repl.decline_text,
         help_text=settings.repl.help_text,
+        readable=readable,
     )
     with console.status("Loading the model…"):
         loaded.answerer.retriever.encode(["warm up"])  # so the first answer is not the slow one

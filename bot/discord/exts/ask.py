@@ -16,6 +16,7 @@ from discord.ext import commands
 
 from bot.answer.wording import clean_question, clean_text
 from bot.config import DiscordSettings
+from bot.discord.access import Asker, asker_of
 from bot.discord.checks import Refused, check_place, error_message, help_post, place_allowed
 from bot.discord.client import QuoteBotBase
 from bot.discord.feedback import NO_MENTIONS, FeedbackLog, FeedbackView
@@ -118,13 +119,14 @@ class AskCog(commands.Cog):
             )
         return q
 
-    async def respond(self, question: str) -> Reply:
-        """The reply to an admitted question, computed off the event loop."""
+    async def respond(self, question: str, asker: Asker) -> Reply:
+        """The reply to an admitted question from asker, computed off the event loop from the
+        documents asker may read where they asked."""
         if self.bot.answerer is None:
             raise Refused("I'm still loading my sources; please try again in a minute.")
-        answer = await self.bot.answer(question, self.bot.settings.retrieval.k)
+        answer, where = await self.bot.answer(question, self.bot.settings.retrieval.k, asker)
         embed = answer_embed(answer) if answer.answered else None
-        view = FeedbackView(self.feedback, answer)
+        view = FeedbackView(self.feedback, answer, where=where)
         declined = Reply(content=self.settings.decline_text, view=view)
         return Reply(embed=embed, view=view) if answer.answered else declined
 
@@ -134,7 +136,9 @@ class AskCog(commands.Cog):
         """Ask a question; I answer by quoting my sources word for word."""
         q = self.admit(question, interaction.user.id)  # refusals go to the error handler
         await interaction.response.defer(thinking=True)
-        reply = await self.respond(q)
+        reply = await self.respond(
+            q, asker_of(interaction.user, interaction.guild, interaction.channel)
+        )
         sent = await interaction.followup.send(wait=True, **reply.kwargs())
         if reply.view is not None:
             reply.view.message = sent
@@ -170,7 +174,9 @@ class AskCog(commands.Cog):
         try:
             q = self.admit(question, message.author.id)
             async with message.channel.typing():
-                reply = await self.respond(q)
+                reply = await self.respond(
+                    q, asker_of(message.author, message.guild, message.channel)
+                )
         except TooQuick as exc:
             if exc.repeat:  # told once this window already: stay silent
                 log.info("Cooldown: not answering user %s again", message.author.id)

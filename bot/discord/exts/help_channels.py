@@ -10,6 +10,7 @@ import discord
 from discord.ext import commands
 
 from bot.config import DiscordSettings, HelpChannel
+from bot.discord.access import asker_of
 from bot.discord.checks import help_post
 from bot.discord.client import QuoteBotBase
 from bot.discord.exts.ask import Cooldown, Reply
@@ -66,11 +67,15 @@ class HelpChannelsCog(commands.Cog):
         if self.cooldown.take(message.author.id) > 0 or self.bot.answerer is None:
             return
         try:
-            answer = await self.bot.answer(question, self.bot.settings.retrieval.k)
+            answer, where = await self.bot.answer(
+                question,
+                self.bot.settings.retrieval.k,
+                asker_of(message.author, message.guild, message.channel),
+            )
         except Exception:
             log.exception("Answering a help post failed")
             return
-        view = FeedbackView(self.bot.feedback, answer)
+        view = FeedbackView(self.bot.feedback, answer, where=where)
         if answer.answered and answer.confidence >= self.bar(channel):
             reply = Reply(embed=answer_embed(answer), view=view)
         elif mentioned:  # asked by name: say the sources don't cover it, as everywhere else

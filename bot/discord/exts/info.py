@@ -6,7 +6,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.answer.compose import Answerer
 from bot.config import DiscordSettings
+from bot.discord.access import asker_of
 from bot.discord.checks import NotAllowed, can_manage, check_place
 from bot.discord.client import QuoteBotBase
 from bot.discord.feedback import NO_MENTIONS
@@ -30,9 +32,15 @@ class InfoCog(commands.Cog):
 
     @app_commands.command(name="sources")
     async def sources(self, interaction: discord.Interaction) -> None:
-        """List the documents I quote from."""
+        """List the documents I quote from (those that may be quoted here, to you)."""
         answerer = self.bot.answerer
-        docs = [(d.title, d.source) for d in answerer.index.documents] if answerer else []
+        readable = await self.bot.readable(
+            asker_of(interaction.user, interaction.guild, interaction.channel)
+        )
+        documents = answerer.index.documents if answerer else []
+        if isinstance(answerer, Answerer):
+            documents = [documents[i] for i in answerer.readable_documents(readable)]
+        docs = [(d.title, d.source) for d in documents]
         await interaction.response.send_message(
             sources_text(docs), ephemeral=True, allowed_mentions=NO_MENTIONS
         )

@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import DiscordSettings
+from bot.discord.access import asker_of
 from bot.discord.checks import Refused, check_place
 from bot.discord.client import QuoteBotBase
 from bot.discord.exts.ask import AskCog
@@ -43,7 +44,10 @@ class MessageCommandCog(commands.Cog):
         q = ask.admit(text, interaction.user.id)  # length and cooldown, as for /ask
         private = not self.settings.message_command_public
         await interaction.response.defer(ephemeral=private, thinking=True)
-        reply = await ask.respond(q)
+        # Answered from what the asker may read here (not what the message's author may).
+        reply = await ask.respond(
+            q, asker_of(interaction.user, interaction.guild, interaction.channel)
+        )
         sent = await interaction.followup.send(wait=True, ephemeral=private, **reply.kwargs())
         if reply.view is not None:
             reply.view.message = sent
