@@ -15,7 +15,11 @@ from bot.errors import ConfigError
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
 # Lists of tables: documented as commented-out blocks at the end of the example.
-TABLE_LISTS = {"discord.help_channels": "[[discord.help_channels]]", "sources": "[[sources]]"}
+TABLE_LISTS = {
+    "discord.help_channels": "[[discord.help_channels]]",
+    "sources": "[[sources]]",
+    "scopes": "[[scopes]]",
+}
 
 
 def setting_keys(cls: type = Settings, prefix: str = "") -> set[str]:
@@ -58,7 +62,9 @@ def test_every_setting_is_in_the_example_config_with_its_default():
     # Lists of tables are shown commented out, every field of their blocks included.
     for key, header in TABLE_LISTS.items():
         block = text[text.index(f"# {header}") :]
-        cls = {"discord.help_channels": "HelpChannel", "sources": "SourceLink"}[key]
+        cls = {"discord.help_channels": "HelpChannel", "sources": "SourceLink", "scopes": "Scope"}[
+            key
+        ]
         from bot import config
 
         for f in fields(getattr(config, cls)):

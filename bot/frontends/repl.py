@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +79,10 @@ class Repl:
         if line.startswith(":"):
             return self._command(line)
         try:
-            answer = self.answerer.for_scopes(self.readable).ask(line, self.k)
+            answerer = self.answerer
+            if self.readable is not None:
+                answerer = answerer.for_scopes(self.readable)
+            answer = answerer.ask(line, self.k)
         except BotError as exc:
             self.console.print(Text(str(exc), style="red"))
             return True
@@ -115,7 +118,10 @@ class Repl:
             counts = np.bincount(
                 np.asarray(self.index.passages.doc), minlength=len(self.index.documents)
             )
-            for i in self.answerer.readable_documents(self.readable):
+            listed: Sequence[int] = range(len(self.index.documents))
+            if self.readable is not None:
+                listed = self.answerer.readable_documents(self.readable)
+            for i in listed:
                 doc = self.index.documents[i]
                 self.console.print(
                     Text.assemble((doc.title, "cyan"), f"  {doc.source}  ({counts[i]} passages)")
