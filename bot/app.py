@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.answer.compose import Answerer
-from bot.answer.gaps import GapGroup, find_gaps, read_gaps
+from bot.answer.gaps import GapGroup, GapsLog, find_gaps, read_gaps
 from bot.answer.verify import load_verifier
 from bot.config import Settings
 from bot.errors import (
@@ -24,12 +24,12 @@ from bot.errors import (
     IndexOutdatedError,
     IndexReadOnlyError,
 )
-from bot.ingest.corpus import Selection, Snapshot, load_corpus, take_snapshot
+from bot.ingest.corpus import Selection, Snapshot, read_corpus, take_snapshot
 from bot.search.ann import wants_ann
 from bot.search.build import BuildReport, build_index
 from bot.search.embedder import Embedder, SentenceTransformerEmbedder
 from bot.search.lock import unwritable, write_lock
-from bot.search.onnx_embedder import OnnxEmbedder, export_query_encoder
+from bot.search.onnx_embedder import GRAPHS, OnnxEmbedder, export_query_encoder
 from bot.search.parts import QueryEncoderPart
 from bot.search.progress import SLICE, BuildProgress, ProgressEmbedder
 from bot.search.staleness import Staleness, StaleReason, describe, stale_reasons
@@ -43,8 +43,11 @@ STOPPABLE_SLICE = 64
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    """The embedder the settings name (loaded lazily on first use)."""
-    return SentenceTransformerEmbedder(settings.model, device=settings.device)
+    """The embedder the settings name (loaded lazily on first use; builds on the CPU go
+    through its cached ONNX export when there is one)."""
+    return SentenceTransformerEmbedder(
+        settings.model, device=settings.device, graphs=settings.cache_dir / GRAPHS
+    )
 
 
 def keeps_token_vectors(settings: Settings, embedder: Embedder) -> bool:
@@ -165,7 +168,9 @@ def _build(
     # One labelled bar for the whole build (files read, texts embedded), not the model's.
     bar = BuildProgress(f"Indexing {settings.seeds_dir.name}/") if progress else None
     try:
-        docs, skipped = load_corpus(
+        # Costly formats are parsed in other processes while the model embeds the documents
+        # already read (the build takes them as they come); else all are read first.
+        stream = read_corpus(
             settings.seeds_dir,
             cache_dir=settings.cache_dir,
             on_read=bar.reading if bar else None,
@@ -178,11 +183,11 @@ def _build(
             size = SLICE if stop is None else STOPPABLE_SLICE
             sliced = ProgressEmbedder(embedder, bar, stop=stop, slice_size=size)
         return build_index(
-            docs,
+            iter(stream) if stream.parallel else list(stream),
             sliced,
             settings.chunking,
             previous=previous,
-            skipped=skipped,
+            skipped=stream.skipped,
             on_plan=bar.plan if bar else None,
         )
     finally:
@@ -297,7 +302,11 @@ def gaps_report(
     """The gaps log (declined questions, 👎 votes) grouped by meaning, largest group first,
     embedded by the index's own query encoder; how many logged questions it held; and the
     documents' texts by source (to say where a closest passage sits)."""
-    gaps = read_gaps(Path(settings.discord.gaps_file), since)
+    log_file = GapsLog(
+        Path(settings.discord.gaps_file), retention_days=settings.discord.gaps_retention_days
+    )
+    log_file.prune()  # past discord.gaps_retention_days: gone from the file, not only hidden
+    gaps = read_gaps(log_file.path, since, retention_days=log_file.retention_days)
     if not gaps:
         return [], 0, {}
     loaded, _ = open_index(settings, make_embedder(settings), update=True)

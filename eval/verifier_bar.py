@@ -7,9 +7,9 @@ answer_in_quote@1 on the tune split, through eval's own code, with the verifier 
 first verifier_pool passages; the weight with the best answer_in_quote@1 is chosen (the
 smaller on a tie), then the sentence weight with it, the same way. Then the bar: the 1st
 percentile of the verifier's probability for the quoted passage over the tune questions whose
-quote holds the answer (as min_confidence is chosen), and the 1st percentile of its probability over the held-out positive training
-pairs (documentation); the lower of the two is the bar, so neither kind of answerable
-question loses more than 1% to it.
+quote holds the answer (as min_confidence is chosen), and the 1st percentile of its
+probability over the held-out positive training pairs (documentation); the lower of the two
+is the bar, so neither kind of answerable question loses more than 1% to it.
 
     .venv/bin/python eval/verifier_bar.py --weights 0 0.5 1 2 4
 """

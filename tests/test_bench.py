@@ -120,3 +120,28 @@ def test_a_synthetic_index_without_sentence_vectors_has_no_word_pieces(settings,
     index = Index.load(folder)
     assert len(index) == 20 and index.sentence_vectors.shape[0] == 0
     assert len(index.tokens) == 0 and not index.params.token_vectors
+
+
+def test_the_whole_process_bench_writes_files_a_config_and_counts_stored_bytes(settings, tmp_path):
+    from bot.bench.process import stored_bytes, write_seeds
+    from bot.config import load_settings
+
+    texts = write_seeds(squad_folder(tmp_path), tmp_path / "run", 3, settings)
+    assert len(texts) == 3 and texts[0].startswith("T\n\n")
+    assert sorted(p.name for p in (tmp_path / "run" / "seeds").iterdir()) == [
+        "p0.txt",
+        "p1.txt",
+        "p2.txt",
+    ]
+    config = load_settings(tmp_path / "run" / "config.toml")
+    assert config.seeds_dir == tmp_path / "run" / "seeds"
+    assert config.index_dir == tmp_path / "run" / "embeddings"
+    assert config.cache_dir == settings.cache_dir
+    index = tmp_path / "index"
+    (index / "v-1").mkdir(parents=True)
+    (index / "shared").mkdir()
+    (index / "CURRENT").write_text("v-1\n")
+    (index / "v-1" / "a.npy").write_bytes(b"x" * 10)
+    (index / "v-1" / "query_encoder.onnx").write_bytes(b"x" * 1000)  # not counted
+    (index / "shared" / "rotation.npy").write_bytes(b"x" * 100)
+    assert stored_bytes(index) == (10, 114)  # CURRENT's 4 bytes too

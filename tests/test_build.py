@@ -21,7 +21,6 @@ def build(seeds: Path, embedder: FakeEmbedder, previous: Index | None = None):
     return build_index(docs, embedder, CHUNKING, previous=previous, skipped=skipped)
 
 
-
 def test_titles_come_from_first_heading_or_line(settings, fake_embedder):
     index, _ = build(settings.seeds_dir, fake_embedder)
     assert [d.title for d in index.documents] == ["Apollo Program", "Honey Bees", "Volcanoes"]
@@ -134,3 +133,40 @@ def test_the_bm25_built_beside_the_model_is_the_one_of_the_passages(settings, fa
         phrases = index.lexical.phrase_scores(query)
         np.testing.assert_array_equal(phrases, again.phrase_scores(query))
     assert index.lexical.scores("Which volcano is in Sicily?").max() > 0
+
+
+def test_token_rows_quantized_together_equal_one_passage_at_a_time(monkeypatch):
+    from bot.search.build import quantize_each
+    from bot.search.quantize import fixed_rotation, quantize_rows
+
+    monkeypatch.setattr("bot.search.build.QUANTIZE_ROWS", 10)  # several products, one too big
+    rng = np.random.default_rng(3)
+    pieces = [unit_rows_f16(rng.standard_normal((n, 64))) for n in (3, 0, 25, 4, 6)]
+    rotation = fixed_rotation(64)
+    together = quantize_each(pieces, rotation)
+    assert len(together) == len(pieces)
+    for got, piece in zip(together, pieces, strict=True):
+        want = quantize_rows(piece, rotation)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_documents_still_being_read_are_embedded_in_waves_to_the_same_index(settings, monkeypatch):
+    docs, _ = load_corpus(settings.seeds_dir)
+    whole, whole_report = build_index(docs, SpanFake(), CHUNKING)
+    monkeypatch.setattr("bot.search.build.WAVE", 2)
+    embedder, plans = SpanFake(), []
+    waved, report = build_index(
+        iter(docs), embedder, CHUNKING, on_plan=lambda p, s: plans.append((p, s))
+    )
+    assert len(embedder.calls) > 1  # the model ran before the last document came
+    assert sum(embedder.calls) == report.embedded_passages == whole_report.embedded_passages
+    assert report.embedded_sentences == whole_report.embedded_sentences
+    assert len(plans) == 1 and plans[0][0] < report.embedded_passages  # the last wave only
+    np.testing.assert_array_equal(waved.passages.rows, whole.passages.rows)
+    np.testing.assert_array_equal(waved.sentences.rows, whole.sentences.rows)
+    np.testing.assert_allclose(waved.passage_vectors, whole.passage_vectors)
+    np.testing.assert_allclose(waved.sentence_vectors, whole.sentence_vectors, atol=1e-6)
+    np.testing.assert_array_equal(waved.tokens.bits, whole.tokens.bits)
+    np.testing.assert_array_equal(waved.tokens.ranges, whole.tokens.ranges)
+    assert [d.source for d in waved.documents] == [d.source for d in docs]

@@ -1,4 +1,5 @@
-"""The device choice for index builds and pooling span vectors from word pieces (no model)."""
+"""The device choice for index builds (CUDA in float16) and pooling span vectors from word
+pieces (no model)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ import pytest
 from bot.app import make_embedder
 from bot.config import settings_from_dict
 from bot.errors import ConfigError
-from bot.search.embedder import SentenceTransformerEmbedder, pick_device, pool_spans
+from bot.search.embedder import (
+    SentenceTransformerEmbedder,
+    device_dtype,
+    pick_device,
+    pool_spans,
+)
 
 
 def fake_torch(cuda: bool, mps: bool | None) -> SimpleNamespace:
@@ -38,7 +44,53 @@ def test_auto_prefers_cuda_then_mps_then_cpu(
     monkeypatch: pytest.MonkeyPatch, cuda: bool, mps: bool | None, expected: str
 ) -> None:
     monkeypatch.setitem(sys.modules, "torch", fake_torch(cuda, mps))
+    monkeypatch.setattr("bot.search.embedder.may_have_accelerator", lambda: True)
     assert pick_device("auto") == expected
+
+
+def test_auto_without_a_gpu_driver_is_the_cpu_without_importing_torch(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # importing torch would now fail
+    monkeypatch.setattr("bot.search.embedder.may_have_accelerator", lambda: False)
+    assert pick_device("auto") == "cpu"
+
+
+def test_cuda_loads_the_model_in_float16(monkeypatch):
+    """device = "auto" on a machine with CUDA: the model is loaded there, in float16."""
+    loaded: list[tuple[str, str]] = []
+
+    class FakeModel:
+        def __init__(self, location, device):
+            self.device, self.dtype = device, "float32"
+
+        def to(self, dtype):
+            self.dtype = dtype
+            return self
+
+    torch = fake_torch(cuda=True, mps=None)
+    torch.float16 = "torch.float16"
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setitem(
+        sys.modules, "sentence_transformers", SimpleNamespace(SentenceTransformer=FakeModel)
+    )
+    quiet = SimpleNamespace(logging=SimpleNamespace(disable_progress_bar=lambda: None))
+    monkeypatch.setitem(sys.modules, "transformers", SimpleNamespace(utils=quiet))
+    monkeypatch.setitem(sys.modules, "transformers.utils", quiet)
+    monkeypatch.setattr("bot.search.embedder.may_have_accelerator", lambda: True)
+    model = SentenceTransformerEmbedder(device="auto").model
+    loaded.append((model.device, model.dtype))
+    assert loaded == [("cuda", "torch.float16")]
+    assert device_dtype("cuda") == device_dtype("cuda:1") == "float16"
+    assert device_dtype("cpu") == device_dtype("mps") == "float32"
+    # and on the CPU the weights stay float32
+    monkeypatch.setattr("bot.search.embedder.may_have_accelerator", lambda: False)
+    assert SentenceTransformerEmbedder(device="auto").model.dtype == "float32"
+
+
+def test_a_build_without_a_cached_export_embeds_with_torch(tmp_path):
+    embedder = SentenceTransformerEmbedder(device="cpu", graphs=tmp_path / "onnx")
+    assert embedder.onnx is None  # nothing exported yet: torch embeds (loaded when used)
+    assert SentenceTransformerEmbedder(device="cuda", graphs=tmp_path).onnx is None
+    assert SentenceTransformerEmbedder(device="cpu").onnx is None
 
 
 def test_an_explicit_device_is_kept_without_asking_torch(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -369,7 +369,7 @@ async def test_discord_bot_switches_on_the_event_loop_and_logs(
     assert await asyncio.to_thread(said_index_updated.wait, WAIT)
     assert bot.answerer is not first
     assert "Index updated: 1 file added (tea.txt)" in caplog.text
-    answer = await bot.answer("Which plant do green tea leaves come from?", 1)
+    answer, _ = await bot.answer("Which plant do green tea leaves come from?", 1)
     assert answer.results[0].source == "tea.txt"
     await bot.close()
 

@@ -156,3 +156,91 @@ def test_file_digests_are_remembered_until_the_file_changes(tmp_path, monkeypatc
     assert file_sha256(linked) == first and len(calls) == 1  # a hard link is the same file
     path.write_bytes(b"b" * 999)
     assert file_sha256(path) == real(b"b" * 999).hexdigest() and len(calls) == 2
+
+
+def test_file_digests_are_kept_on_disk_for_the_next_process(tmp_path, monkeypatch):
+    from bot.search import onnx_embedder
+
+    path, memo = tmp_path / "weights.bin", tmp_path / "onnx" / "digests.json"
+    path.write_bytes(b"c" * 100)
+    digest = file_sha256(path, memo)
+    monkeypatch.setattr(onnx_embedder, "_DIGESTS", {})  # as a new process starts
+    monkeypatch.setattr(onnx_embedder.hashlib, "sha256", None)  # hashing would now fail
+    assert file_sha256(path, memo) == digest
+    memo.write_text("not json", encoding="utf-8")  # a damaged memo only costs a hash
+    monkeypatch.undo()
+    monkeypatch.setattr(onnx_embedder, "_DIGESTS", {})
+    assert file_sha256(path, memo) == digest
+
+
+def test_only_a_mean_pooled_model_is_exported(tmp_path):
+    from bot.search.onnx_embedder import graph_path, mean_pooled, pooled_dim
+
+    def model(pooling: dict, extra: tuple[str, ...] = ()):
+        folder = tmp_path / f"m{len(list(tmp_path.iterdir()))}"
+        (folder / "1_Pooling").mkdir(parents=True)
+        types = ["Transformer", "Pooling", "Normalize", *extra]
+        modules = [
+            {
+                "path": "1_Pooling" if t == "Pooling" else "",
+                "type": f"sentence_transformers.models.{t}",
+            }
+            for t in types
+        ]
+        (folder / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
+        (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling), encoding="utf-8")
+        return folder
+
+    mean = {"word_embedding_dimension": 8, "pooling_mode_mean_tokens": True}
+    assert mean_pooled(model(mean)) and pooled_dim(model(mean)) == 8
+    assert not mean_pooled(
+        model({**mean, "pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True})
+    )
+    assert not mean_pooled(model(mean, ("Dense",)))  # a projection the graph leaves out
+    assert not mean_pooled(tmp_path / "nowhere")
+    assert graph_path("m", model({**mean, "pooling_mode_max_tokens": True}), tmp_path) is None
+
+
+@pytest.mark.slow
+def test_onnx_span_vectors_match_sentence_transformers(real_index):
+    settings, embedder = real_index
+    index = Index.load(settings.index_dir)
+    onnx = OnnxEmbedder(index.folder, index.query_encoder)
+    spans = [[(0, 3), (4, len(t))] if len(t) > 4 else [(0, len(t))] for t in TEXTS]
+    got = onnx.embed_spans(TEXTS, spans)
+    want = embedder.embed_spans(TEXTS, spans)
+    np.testing.assert_allclose(got[0], want[0], atol=1e-3)
+    for g, w in zip(got[1] + got[2], want[1] + want[2], strict=True):
+        assert g.shape == w.shape
+        cosine = np.sum(g.astype(np.float32) * w.astype(np.float32), axis=1)
+        assert cosine.min() >= 0.999
+
+
+@pytest.mark.slow
+def test_a_build_with_the_export_cached_imports_no_torch(real_index, tmp_path):
+    settings, _ = real_index
+    index = Index.load(settings.index_dir)
+    # The query encoder's tokenizer lives once in the index's shared folder.
+    assert index.query_encoder is not None
+    assert index.query_encoder.tokenizer.startswith("../shared/tokenizer-")
+    assert not (index.folder / "tokenizer.json").exists()
+    root, cache = str(settings.seeds_dir.parent), str(settings.cache_dir)
+    index_dir = str(tmp_path / "index")
+    code = f"""
+import sys
+from pathlib import Path
+from bot.app import make_embedder, rebuild
+from bot.config import settings_from_dict
+from bot.search.store import Index
+s = settings_from_dict({{"cache_dir": {cache!r}, "index_dir": {index_dir!r}}}, Path({root!r}))
+embedder = make_embedder(s)
+index, _ = rebuild(s, embedder, full=True, progress=False)
+print(embedder.onnx is not None, index.query_encoder is not None)
+print(sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["True True", "[]"]
+    # The same vectors as the torch build's, to float and int8 rounding.
+    built, torch_built = Index.load(tmp_path / "index"), index
+    np.testing.assert_allclose(built.passage_vectors, torch_built.passage_vectors, atol=1e-4)
+    np.testing.assert_allclose(built.sentence_vectors, torch_built.sentence_vectors, atol=0.01)

@@ -1,4 +1,5 @@
-"""Token vectors at 1 bit a dimension: the fixed rotation, quantizing, packed dot products."""
+"""Vectors in fewer bytes: 1-bit token vectors (the fixed rotation, packed dot products) and
+int8 sentence vectors."""
 
 import numpy as np
 import pytest
@@ -71,3 +72,32 @@ def test_packed_dots_are_the_dots_of_the_decoded_rows():
     np.testing.assert_allclose(
         packed_dots(quantized, q @ rotation), dequantize_rows(quantized, rotation) @ q.T, atol=1e-5
     )
+
+
+def test_int8_rows_keep_dot_products_within_their_scale():
+    from bot.search.embedder import normalise
+    from bot.search.quantize import dequantize_int8, quantize_int8
+
+    rng = np.random.default_rng(5)
+    rows = normalise(rng.standard_normal((200, 384)))
+    codes, scales = quantize_int8(rows)
+    assert codes.dtype == np.int8 and codes.shape == rows.shape
+    assert scales.dtype == np.float32 and scales.shape == (200,)
+    assert np.abs(codes).max() == 127  # each row's largest coordinate takes the whole range
+    decoded = dequantize_int8(codes, scales)
+    assert np.abs(decoded - rows).max() <= scales.max() / 2 + 1e-7
+    questions = normalise(rng.standard_normal((10, 384)))
+    assert np.abs(decoded @ questions.T - rows @ questions.T).max() < 0.003
+    # Quantizing what was decoded gives the same codes: a reused row does not drift.
+    again = quantize_int8(decoded)
+    np.testing.assert_array_equal(again[0], codes)
+
+
+def test_int8_rows_of_nothing_and_of_zeros():
+    from bot.search.quantize import dequantize_int8, quantize_int8
+
+    codes, scales = quantize_int8(np.zeros((0, 8), np.float32))
+    assert codes.shape == (0, 8) and scales.shape == (0,)
+    codes, scales = quantize_int8(np.zeros((2, 8), np.float32))
+    assert not codes.any() and not scales.any()
+    assert not dequantize_int8(codes, scales).any()

@@ -136,5 +136,104 @@ def test_save_replaces_old_versions(settings, fake_embedder):
     index, _ = build(settings.seeds_dir, fake_embedder)
     index.save(settings.index_dir)
     index.save(settings.index_dir)
-    versions = [p for p in settings.index_dir.iterdir() if p.is_dir()]
+    versions = [p for p in settings.index_dir.iterdir() if p.name.startswith("v-")]
     assert len(versions) == 1
+
+
+def test_sentence_vectors_are_stored_as_int8_and_answer_as_saved(settings, fake_embedder):
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    built = np.array(index.sentence_vectors)
+    folder = index.save(settings.index_dir)
+    codes = np.load(folder / "sentence_vectors.npy")
+    assert codes.dtype == np.int8 and codes.shape == built.shape
+    assert np.load(folder / "sentence_scales.npy").shape == (built.shape[0],)
+    assert json.loads((folder / "manifest.json").read_text())["sentence_vector_dtype"] == "int8"
+    # The saved index's own vectors are the stored ones: it answers as the loaded one will.
+    loaded = Index.load(settings.index_dir)
+    assert loaded.sentence_vectors.dtype == np.float32
+    np.testing.assert_array_equal(loaded.sentence_vectors, index.sentence_vectors)
+    np.testing.assert_allclose(loaded.sentence_vectors, built, atol=0.01)
+    assert not np.array_equal(loaded.sentence_vectors, built)  # quantized, not float32
+
+
+def test_mismatched_sentence_scales_are_damage(settings, fake_embedder):
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    folder = index.save(settings.index_dir)
+    np.save(folder / "sentence_scales.npy", np.ones(2, np.float32))
+    with pytest.raises(IndexCorruptError, match="sentence_scales"):
+        Index.load(settings.index_dir)
+
+
+def test_shared_files_live_once_beside_the_versions(settings, fake_embedder):
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    first = index.save(settings.index_dir)
+    second = index.save(settings.index_dir)
+    shared = settings.index_dir / "shared"
+    assert [p.name for p in shared.iterdir()] == [f"rotation-{_rotation_hash(64)}.npy"]
+    assert not (second / "token_rotation.npy").exists() and not first.exists()
+    manifest = json.loads((second / "manifest.json").read_text())
+    assert manifest["token_rotation"] == f"../shared/rotation-{_rotation_hash(64)}.npy"
+    np.testing.assert_array_equal(
+        Index.load(settings.index_dir).tokens.rotation, fixed_rotation(64)
+    )
+    # A file no version names any more goes with the last version that named it.
+    other, _ = build(settings.seeds_dir, FakeEmbedder(dim=32))
+    other.save(settings.index_dir)
+    assert [p.name for p in shared.iterdir()] == [f"rotation-{_rotation_hash(32)}.npy"]
+
+
+def _rotation_hash(dim):
+    import hashlib
+
+    return hashlib.sha256(fixed_rotation(dim).tobytes()).hexdigest()[:32]
+
+
+def test_the_query_encoders_tokenizer_is_shared_not_copied(settings, fake_embedder):
+    from bot.search.parts import QueryEncoderPart
+
+    def encoder(folder: Path) -> QueryEncoderPart:
+        (folder / "q.onnx").write_bytes(b"graph")
+        (folder / "tokenizer.json").write_text('{"a": 1}', encoding="utf-8")
+        return QueryEncoderPart(
+            file="q.onnx",
+            sha256="0" * 64,
+            bytes=5,
+            opset=17,
+            tokenizer="tokenizer.json",
+            tokenizer_sha256="ab" * 32,
+            weights="w",
+            model="fake-embedder",
+            dim=64,
+            max_tokens=40,
+        )
+
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    for _ in range(2):
+        folder = index.save(settings.index_dir, query_encoder=encoder)
+        assert not (folder / "tokenizer.json").exists()
+    part = Index.load(settings.index_dir).query_encoder
+    assert part is not None and part.tokenizer == f"../shared/tokenizer-{'ab' * 16}.json"
+    assert (folder / part.tokenizer).read_text(encoding="utf-8") == '{"a": 1}'
+    assert len(list((settings.index_dir / "shared").glob("tokenizer-*"))) == 1
+
+
+def test_an_update_reads_a_kept_documents_sentences_without_decoding_all(settings, fake_embedder):
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    index.save(settings.index_dir)
+    loaded = Index.load(settings.index_dir)
+    part = loaded.sentence_rows(2, 5)
+    assert loaded._sentence_vectors is None  # nothing else decoded
+    np.testing.assert_array_equal(part, index.sentence_vectors[2:5])
+    (settings.seeds_dir / "bees.md").write_text("# Bees\n\nBees dance.", encoding="utf-8")
+    updated, report = build(settings.seeds_dir, fake_embedder, previous=loaded)
+    assert "apollo.txt" in report.reused_documents
+    assert loaded._sentence_vectors is None
+    apollo = [i for i in range(len(updated)) if updated.passage_document(i).source == "apollo.txt"]
+    rows = [j for i in apollo for j in updated.sentence_ids(i)]
+    old = [
+        j
+        for i in range(len(index))
+        if index.passage_document(i).source == "apollo.txt"
+        for j in index.sentence_ids(i)
+    ]
+    np.testing.assert_array_equal(updated.sentence_vectors[rows], index.sentence_vectors[old])

@@ -28,9 +28,12 @@ def ask_many(
     *,
     pool: ThreadPoolExecutor | None = None,
     readable: Sequence[Readable] | None = None,
+    contexts: Sequence[str | None] | None = None,
 ) -> list[Answer | BotError]:
     """Answer each question (or give its BotError), embedding all of them in one model call.
     readable: per question, the scopes its place may read (None: all; Answerer.for_scopes).
+    contexts: per question, the question asked before it in its conversation (None: none;
+    Answerer.ask's context).
 
     With a pool, search and composition run on its threads (onnxruntime and NumPy release the
     GIL); the Batcher gives it a pool of one, which measured faster than two on two cores.
@@ -55,6 +58,7 @@ def ask_many(
                     k,
                     query_vector=vectors[j],
                     query_tokens=tokens[j] if tokens else None,
+                    context=contexts[cleaned[j][0]] if contexts else None,
                 )
             except BotError as exc:
                 return exc
@@ -74,6 +78,7 @@ class _Asked(NamedTuple):
     k: int | None
     readable: Readable
     future: asyncio.Future[Answer]
+    context: str | None = None
 
 
 class Batcher:
@@ -90,15 +95,21 @@ class Batcher:
         self._worker: asyncio.Task[None] | None = None
 
     async def ask(
-        self, question: str, k: int | None = None, *, readable: Readable = None
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        readable: Readable = None,
+        context: str | None = None,
     ) -> Answer:
-        """Answer one question from a place that may read the scopes readable (None: all);
-        raises its BotError like Answerer.ask."""
+        """Answer one question from a place that may read the scopes readable (None: all),
+        after context (the conversation's previous question, Answerer.ask); raises its
+        BotError like Answerer.ask."""
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._worker = asyncio.create_task(self._run())
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Asked(question, k, readable, future))
+        await self._queue.put(_Asked(question, k, readable, future, context))
         return await future
 
     async def _run(self) -> None:
@@ -122,6 +133,7 @@ class Batcher:
                             k,
                             pool=self._pool,
                             readable=[item.readable for item in group],
+                            contexts=[item.context for item in group],
                         ),
                     )
                 except Exception as exc:  # hand any failure to every waiting caller

@@ -13,6 +13,7 @@ from bot.bench.data import questions, squad_dev
 from bot.bench.late_interaction import late_interaction
 from bot.bench.latency import cold_start, float16_recall, query_latency, search_alone, throughput
 from bot.bench.memory import peak_rss
+from bot.bench.process import index_process
 from bot.bench.synthetic import query_encoder
 from bot.bench.verifier import verifier_cost
 from bot.config import Settings
@@ -27,6 +28,7 @@ BENCH_STEPS = (
     "memory",
     "cold_start",
     "index_build",
+    "index_process",
     "late_interaction",
     "verifier",
 )
@@ -56,7 +58,7 @@ def run_bench(
 
     started = time.perf_counter()
     # The build figure needs no query encoder (nor a seeds index).
-    build_only = only is not None and set(only) <= {"index_build"}
+    build_only = only is not None and set(only) <= {"index_build", "index_process"}
     encoder = None if build_only else query_encoder(settings)
     qs = questions(squad, 40 if quick else 200) if squad is not None else []
     sizes = [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
@@ -88,6 +90,7 @@ def run_bench(
         "index_build",
         lambda: index_build(settings, need(), 200 if quick else None, 2 if quick else 3),
     )
+    step("index_process", lambda: index_process(settings, need(), 400, 3 if quick else 5))
     step(
         "late_interaction",
         lambda: late_interaction(

@@ -24,6 +24,7 @@ from bot.answer.gaps import DECLINED, GapsLog, Where
 from bot.config import Settings
 from bot.discord.access import Access, Asker, dm_roles_of
 from bot.discord.checks import error_message
+from bot.discord.conversations import Conversations
 from bot.discord.feedback import NO_MENTIONS, FeedbackLog
 from bot.discord.format import message_text
 
@@ -140,6 +141,8 @@ class QuoteBotBase(commands.Bot):
         d = settings.discord
         self.access = Access(settings.scopes, d.guild_ids, d.gaps_roles)
         self.failure: str | None = None  # why the bot stopped itself at start, for run()
+        # Threads it started, forum posts it answered, DMs: what follow-ups are read with.
+        self.conversations = Conversations(clock)
 
     async def setup_hook(self) -> None:
         """Open the index, add the cogs, and sync slash commands."""
@@ -205,12 +208,13 @@ class QuoteBotBase(commands.Bot):
         )
 
     async def answer(
-        self, question: str, k: int, asker: Asker | None = None
+        self, question: str, k: int, asker: Asker | None = None, *, context: str | None = None
     ) -> tuple[Answer, Where]:
         """Answer off the event loop, from the documents asker may read here, and say where it
-        was asked (for the gaps log). A real Answerer goes through a Batcher, which embeds
-        questions that arrive together in one model call (bot.answer.batching); anything else
-        (a test double) runs in the worker thread."""
+        was asked (for the gaps log). context: the question of the conversation it was asked
+        in, which a follow-up is read with (never quoted or shown). A real Answerer goes
+        through a Batcher, which embeds questions that arrive together in one model call
+        (bot.answer.batching); anything else (a test double) runs in the worker thread."""
         answerer = self.answerer
         if answerer is None:
             raise RuntimeError("answer() before the index was loaded")
@@ -219,7 +223,7 @@ class QuoteBotBase(commands.Bot):
             if self._batcher is None:
                 self._batcher = Batcher(answerer)
             self._batcher.answerer = answerer  # follows /reindex
-            answer = await self._batcher.ask(question, k, readable=readable)
+            answer = await self._batcher.ask(question, k, readable=readable, context=context)
         else:
             answer = await self.run_blocking(answerer.ask, question, k)
         where = self.where(asker, readable)

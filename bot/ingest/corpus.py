@@ -6,10 +6,12 @@ import contextlib
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -275,11 +277,160 @@ def load_corpus(
     are the corpus: a document of reuse whose file is unchanged is taken as it is (its file
     is not read again), and a changed file's bytes come from the snapshot when it kept them.
     """
+    stream = read_corpus(
+        seeds_dir,
+        cache_dir=cache_dir,
+        on_read=on_read,
+        snapshot=snapshot,
+        reuse=reuse,
+        select=select,
+    )
+    return list(stream), stream.skipped
+
+
+# Formats whose parsing costs enough (a PDF page takes ~3 ms, an HTML page ~1 ms) to be worth
+# other processes, from POOL_FROM such files to parse; fewer, or only plain text, are read
+# here: starting a worker costs ~0.3 s.
+POOLED_SUFFIXES = frozenset({".pdf", ".docx", ".html", ".htm"})
+POOL_FROM = 16
+
+
+class CorpusStream:
+    """The documents of a seeds folder as they are read, in a stable order (iterate once).
+
+    Files of the formats in POOLED_SUFFIXES that are not in the extraction cache are parsed
+    in a pool of processes, all started at once, so a build embeds the first documents while
+    the others are parsed. skipped (source -> sha256 of each unreadable file) is complete
+    once the iteration ends; CorpusError then if no document was readable. Use::
+
+        stream = read_corpus(seeds_dir, cache_dir=cache)
+        index, report = build_index(stream, embedder, chunking, skipped=stream.skipped)
+    """
+
+    def __init__(
+        self,
+        seeds_dir: Path,
+        paths: list[Path],
+        *,
+        cache_dir: Path | None,
+        on_read: Callable[[int, int], None] | None,
+        snapshot: Snapshot | None,
+        reusable: dict[str, Document],
+    ) -> None:
+        self.seeds_dir, self.paths, self.cache_dir = seeds_dir, paths, cache_dir
+        self.on_read, self.snapshot, self.reusable = on_read, snapshot, reusable
+        self.skipped: dict[str, str] = {}
+
+    @cached_property
+    def _plan(self) -> tuple[dict[Path, bytes | None], dict[Path, bytes]]:
+        """The files to read (their bytes when the snapshot kept them), and those of them to
+        parse in other processes (their bytes)."""
+        todo: dict[Path, bytes | None] = {}
+        for path in self.paths:
+            source = path.relative_to(self.seeds_dir).as_posix()
+            kept = self.reusable.get(source)
+            snap = self.snapshot
+            if kept is not None and snap is not None and kept.sha256 == snap.files[source]:
+                continue
+            todo[path] = snap.fresh.get(source) if snap is not None else None
+        return todo, self._pooled(todo)
+
+    @property
+    def parallel(self) -> bool:
+        """Whether files are parsed in other processes (so it pays to embed while reading)."""
+        return bool(self._plan[1])
+
+    def __iter__(self) -> Iterator[Document]:
+        todo, pooled = self._plan
+        workers = min(len(pooled), max(1, (os.cpu_count() or 1) - 1)) if pooled else 0
+        pool = (
+            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            if workers
+            else None
+        )
+        try:
+            futures = {
+                path: pool.submit(read_document, path, self.seeds_dir, self.cache_dir, data=data)
+                for path, data in pooled.items()
+                if pool is not None
+            }
+            yield from self._in_order(todo, futures)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+
+    def _pooled(self, todo: dict[Path, bytes | None]) -> dict[Path, bytes]:
+        """The files of todo to parse in other processes (their bytes, read now), or none."""
+        costly = [p for p in todo if p.suffix.lower() in POOLED_SUFFIXES]
+        if len(costly) < POOL_FROM or (os.cpu_count() or 1) < 2:
+            return {}
+        out: dict[Path, bytes] = {}
+        for path in costly:
+            try:
+                data = todo[path] or read_file(path)
+            except OSError:
+                continue  # said when the file's turn comes
+            cached = (
+                self.cache_dir is not None
+                and _cache_file(self.cache_dir, content_hash(data), path.suffix.lower()).exists()
+            )
+            if not cached:
+                out[path] = data
+        return out if len(out) >= POOL_FROM else {}
+
+    def _in_order(
+        self,
+        todo: dict[Path, bytes | None],
+        futures: dict[Path, Future[Document]],
+    ) -> Iterator[Document]:
+        total, found = len(self.paths), 0
+        reasons: list[str] = []
+        for done, path in enumerate(self.paths):
+            if self.on_read is not None:
+                self.on_read(done, total)
+            source = path.relative_to(self.seeds_dir).as_posix()
+            if path not in todo:
+                found += 1
+                yield self.reusable[source]
+                continue
+            try:
+                if path in futures:
+                    doc = futures[path].result()
+                else:
+                    doc = read_document(path, self.seeds_dir, self.cache_dir, data=todo[path])
+            except (UnreadableError, OSError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                log.warning("Skipping %s: %s.", source, reason)
+                reasons.append(f"{source}: {reason}")
+                with contextlib.suppress(OSError):  # gone or unreadable: the next scan says so
+                    known = self.snapshot.files[source] if self.snapshot is not None else None
+                    self.skipped[source] = known or content_hash(read_file(path))
+                continue
+            found += 1
+            yield doc
+        if self.on_read is not None:
+            self.on_read(total, total)
+        if not found:
+            more = f"; and {len(reasons) - 5} more" if len(reasons) > 5 else ""
+            shown = "; ".join(reasons[:5]) + more
+            raise CorpusError(f"No readable document in {self.seeds_dir}: {shown}.")
+
+
+def read_corpus(
+    seeds_dir: Path,
+    *,
+    cache_dir: Path | None = None,
+    on_read: Callable[[int, int], None] | None = None,
+    snapshot: Snapshot | None = None,
+    reuse: Sequence[Document] = (),
+    select: Selection = EVERYTHING,
+) -> CorpusStream:
+    """load_corpus's documents as a stream, read as they are iterated (costly formats in a
+    process pool); the files are listed, and unsupported ones counted in a warning, now."""
     if snapshot is not None:
         paths, others = [seeds_dir / source for source in snapshot.files], snapshot.others
     else:
         paths, others = _discovered(seeds_dir, select)
-    reusable = {d.source: d for d in reuse} if snapshot is not None else {}
     if others:
         log.warning(
             "Not indexed: %s (unsupported file type%s; supported: %s).",
@@ -287,32 +438,15 @@ def load_corpus(
             "s" if len(others) > 1 else "",
             ", ".join(SUFFIXES),
         )
-    docs, skipped, reasons = [], {}, []
-    for done, path in enumerate(paths):
-        if on_read is not None:
-            on_read(done, len(paths))
-        source = path.relative_to(seeds_dir).as_posix()
-        kept = reusable.get(source)
-        if kept is not None and snapshot is not None and kept.sha256 == snapshot.files[source]:
-            docs.append(kept)
-            continue
-        try:
-            data = snapshot.fresh.get(source) if snapshot is not None else None
-            docs.append(read_document(path, seeds_dir, cache_dir, data=data))
-        except (UnreadableError, OSError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            log.warning("Skipping %s: %s.", source, reason)
-            reasons.append(f"{source}: {reason}")
-            with contextlib.suppress(OSError):  # gone or unreadable: the next scan says so
-                known = snapshot.files[source] if snapshot is not None else None
-                skipped[source] = known or content_hash(read_file(path))
-    if on_read is not None:
-        on_read(len(paths), len(paths))
-    if not docs:
-        more = f"; and {len(reasons) - 5} more" if len(reasons) > 5 else ""
-        shown = "; ".join(reasons[:5]) + more
-        raise CorpusError(f"No readable document in {seeds_dir}: {shown}.")
-    return docs, skipped
+    reusable = {d.source: d for d in reuse} if snapshot is not None else {}
+    return CorpusStream(
+        seeds_dir,
+        paths,
+        cache_dir=cache_dir,
+        on_read=on_read,
+        snapshot=snapshot,
+        reusable=reusable,
+    )
 
 
 def read_file(path: Path) -> bytes:
@@ -348,8 +482,10 @@ def take_snapshot(
         source = path.relative_to(seeds_dir).as_posix()
         data = read_file(path)
         digest = snap.files[source] = content_hash(data)
-        if known is not None and known.get(source) != digest and kept + len(data) <= (
-            SNAPSHOT_KEEP_BYTES
+        if (
+            known is not None
+            and known.get(source) != digest
+            and kept + len(data) <= (SNAPSHOT_KEEP_BYTES)
         ):
             snap.fresh[source] = data
             kept += len(data)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -29,6 +29,10 @@ CONTEXT_WEIGHT = 0.5
 # Token vectors beyond this are worth a warning at build time: ~1.6M SQuAD-sized passages at
 # ~6 KB each (a million passages with late interaction on is a supported size).
 TOKEN_WARN_BYTES = 10**10
+# Token rows quantized in one product (~40 MB of float32 at dimension 384).
+QUANTIZE_ROWS = 25_000
+# Passages embedded at a time while the documents are still being read.
+WAVE = 512
 
 
 @dataclass
@@ -59,6 +63,11 @@ class _DocRows:
     tokens: list[Quantized] | None = None
 
 
+# What a build embeds, in order: passage vectors, sentence vectors, quantized tokens (None:
+# none embedded, or tokens not kept).
+_Vectors = tuple[np.ndarray | None, np.ndarray | None, list[Quantized] | None]
+
+
 @dataclass
 class _ToEmbed:
     """The texts a build embeds: passages (with their title when embedded so), sentences, and
@@ -71,7 +80,7 @@ class _ToEmbed:
 
 
 def build_index(
-    documents: Sequence[Document],
+    documents: Iterable[Document],
     embedder: Embedder,
     chunking: ChunkingSettings,
     *,
@@ -81,7 +90,14 @@ def build_index(
     on_plan: Callable[[int, int], None] | None = None,
 ) -> tuple[Index, BuildReport]:
     """Chunk and embed documents, reusing rows of unchanged documents from previous;
-    on_plan(passages, sentences) hears how many will be embedded, before embedding starts."""
+    on_plan(passages, sentences) hears how many will be embedded, before embedding starts.
+
+    documents may be an iterator whose documents are still being read (in other processes,
+    bot.ingest.corpus.read_corpus): the model then embeds every WAVE passages as they come,
+    while the rest are read, and on_plan hears only of the last wave, once all are read.
+    skipped (source -> sha256 of each file that could not be read) is read when the build
+    ends, so a reader may still be filling it while the documents come.
+    """
     params = params_for(embedder, chunking)
     reusable: dict[tuple[str, str, str], int] = {}
     rotation = fixed_rotation(params.dim)
@@ -89,11 +105,17 @@ def build_index(
         # The title is embedded with each passage, so a new title means new vectors.
         reusable = {(d.source, d.sha256, d.title): i for i, d in enumerate(previous.documents)}
         rotation = np.asarray(previous.tokens.rotation)  # reused tokens were turned so
+    turn = rotation if params.token_vectors else None
     todo = _ToEmbed([], [], [], [])
+    docs: list[Document] = []
     doc_rows: list[_DocRows] = []
     embedded, reused = [], []
+    waves: list[_Vectors] = []
+    counts = [0, 0]  # passages and sentences embedded
+    streamed = not isinstance(documents, Sequence)
     spans = _row_spans(previous) if reusable and previous is not None else None
     for doc in documents:
+        docs.append(doc)
         old_i = reusable.get((doc.source, doc.sha256, doc.title))
         if old_i is not None and previous is not None and spans is not None:
             doc_rows.append(_reused_rows(previous, old_i, spans, params.token_vectors))
@@ -101,6 +123,10 @@ def build_index(
         else:
             doc_rows.append(_chunked_rows(doc, embedder, chunking, todo))
             embedded.append(doc.source)
+        if streamed and len(todo.passages) >= WAVE:
+            waves.append(_embed(embedder, todo, turn, progress=False))
+            counts = [counts[0] + len(todo.passages), counts[1] + len(todo.sentences)]
+            todo = _ToEmbed([], [], [], [])
     if progress and (todo.passages or todo.sentences):
         log.info("Embedding %d passages and %d sentences", len(todo.passages), len(todo.sentences))
     if on_plan is not None:
@@ -109,23 +135,36 @@ def build_index(
     # while the model embeds (the model's work releases the interpreter lock).
     texts = [
         f"{doc.title}\n{doc.text[start:end]}"
-        for doc, rows in zip(documents, doc_rows, strict=True)
+        for doc, rows in zip(docs, doc_rows, strict=True)
         for start, end in PassageTable(rows.passages).spans
     ]
     with ThreadPoolExecutor(1, thread_name_prefix="quotebot-bm25") as pool:
         lexical = pool.submit(LexicalIndex.build, texts)
-        new_p, new_s, new_t = _embed(
-            embedder, todo, rotation if params.token_vectors else None, progress=progress
-        )
-        index = _assemble(params, documents, doc_rows, (new_p, new_s, new_t), rotation)
+        waves.append(_embed(embedder, todo, turn, progress=progress))
+        counts = [counts[0] + len(todo.passages), counts[1] + len(todo.sentences)]
+        index = _assemble(params, docs, doc_rows, _joined(waves), rotation)
         index.lexical = lexical.result()
     index.skipped = skipped or {}
     removed = []
     if previous is not None:
-        current = {d.source for d in documents}
+        current = {d.source for d in docs}
         removed = [d.source for d in previous.documents if d.source not in current]
-    report = BuildReport(embedded, reused, removed, len(todo.passages), len(todo.sentences))
+    report = BuildReport(embedded, reused, removed, counts[0], counts[1])
     return index, report
+
+
+def _joined(waves: list[_Vectors]) -> _Vectors:
+    """The vectors of several waves, in order, as one wave's."""
+    if len(waves) == 1:
+        return waves[0]
+    p = [w[0] for w in waves if w[0] is not None]
+    s = [w[1] for w in waves if w[1] is not None]
+    t = [w[2] for w in waves if w[2] is not None]
+    return (
+        np.concatenate(p) if p else None,
+        np.concatenate(s) if s else None,
+        [q for part in t for q in part] if t else None,
+    )
 
 
 def _row_spans(index: Index) -> tuple[np.ndarray, np.ndarray]:
@@ -156,7 +195,7 @@ def _reused_rows(
         p_rows,
         np.array(previous.sentences.rows[s_lo:s_hi]),
         np.array(previous.passage_vectors[p_lo:p_hi]),
-        np.array(previous.sentence_vectors[s_lo:s_hi]),
+        previous.sentence_rows(s_lo, s_hi),
         old_tokens,
     )
 
@@ -202,14 +241,12 @@ def _chunked_rows(
         todo.spans.append([(s.start - shift, s.end - shift) for s in p.sentences])
         todo.span_rows.append([len(todo.sentences) + spans[(s.start, s.end)] for s in p.sentences])
     todo.sentences.extend(doc.text[a:b] for (a, b) in spans)
-    return _DocRows(
-        p_rows.reshape(-1, PassageTable.WIDTH), s_rows.reshape(-1, SentenceTable.WIDTH)
-    )
+    return _DocRows(p_rows.reshape(-1, PassageTable.WIDTH), s_rows.reshape(-1, SentenceTable.WIDTH))
 
 
 def _embed(
     embedder: Embedder, todo: _ToEmbed, rotation: np.ndarray | None, *, progress: bool
-) -> tuple[np.ndarray | None, np.ndarray | None, list[Quantized] | None]:
+) -> _Vectors:
     """Vectors of todo's passages and sentences, and the passages' quantized tokens when
     rotation is given (token vectors kept)."""
     new_p = new_s = None
@@ -233,7 +270,7 @@ def _embed(
                 todo.passages[lo : lo + TOKEN_SLICE], progress=progress
             )
             parts.append(vecs)
-            new_t.extend(quantize_rows(t, rotation) for t in pieces)
+            new_t.extend(quantize_each(pieces, rotation))
         new_p = np.concatenate(parts)
     elif todo.passages:
         new_p = embedder.embed(todo.passages, progress=progress)
@@ -246,7 +283,7 @@ def _assemble(
     params: IndexParams,
     documents: Sequence[Document],
     doc_rows: list[_DocRows],
-    new: tuple[np.ndarray | None, np.ndarray | None, list[Quantized] | None],
+    new: _Vectors,
     rotation: np.ndarray,
 ) -> Index:
     """The index of documents: each document's rows numbered in order, with the reused
@@ -287,6 +324,26 @@ def _assemble(
         np.concatenate(sv_out) if sv_out else np.zeros((0, dim), np.float32),
         tokens,
     )
+
+
+def quantize_each(pieces: list[np.ndarray], rotation: np.ndarray) -> list[Quantized]:
+    """Each passage's token rows quantized (quantize_rows), QUANTIZE_ROWS rows a product:
+    one product per passage took 14% of a small build, mostly in call overhead."""
+    out: list[Quantized] = []
+    lo = 0
+    while lo < len(pieces):
+        hi, rows = lo, 0
+        while hi < len(pieces) and (hi == lo or rows + pieces[hi].shape[0] <= QUANTIZE_ROWS):
+            rows += pieces[hi].shape[0]
+            hi += 1
+        bits, scales = quantize_rows(np.concatenate(pieces[lo:hi]), rotation)
+        ends = np.cumsum([p.shape[0] for p in pieces[lo:hi]])
+        out.extend(
+            (bits[e - p.shape[0] : e], scales[e - p.shape[0] : e])
+            for p, e in zip(pieces[lo:hi], ends, strict=True)
+        )
+        lo = hi
+    return out
 
 
 def _token_vectors(tokens: list[Quantized], dim: int, rotation: np.ndarray) -> TokenVectors:
@@ -334,7 +391,7 @@ def _embed_pooled(
         vecs, pieces, pooled = embedder.embed_spans(texts[lo:hi], spans[lo:hi], progress=progress)
         parts.append(vecs)
         if tokens is not None and rotation is not None:
-            tokens.extend(quantize_rows(t, rotation) for t in pieces)
+            tokens.extend(quantize_each(pieces, rotation))
         for rows, vectors, passage in zip(span_rows[lo:hi], pooled, vecs, strict=True):
             np.add.at(summed, rows, vectors)
             np.add.at(context, rows, passage)

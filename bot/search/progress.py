@@ -32,6 +32,9 @@ class BuildProgress:
     def __init__(self, label: str) -> None:
         self.label = label
         self.bar: tqdm[Any] | None = None
+        # Texts embedded while files are still read (bot.search.build's waves) are not counted:
+        # the bar counts files until plan().
+        self.embedding = False
 
     def reading(self, done: int, total: int) -> None:
         """Files read so far, of total."""
@@ -44,6 +47,7 @@ class BuildProgress:
 
     def plan(self, passages: int, sentences: int) -> None:
         """From now on the bar counts texts embedded: passages, then their sentences."""
+        self.embedding = True
         desc = f"{self.label}: embedding {passages:,} passages and {sentences:,} sentences"
         if self.bar is None:
             self.bar = tqdm(total=passages + sentences, desc=desc, unit=" texts", disable=None)
@@ -54,7 +58,7 @@ class BuildProgress:
 
     def advance(self, n: int) -> None:
         """n more texts embedded."""
-        if self.bar is not None and self.bar.total:
+        if self.bar is not None and self.bar.total and self.embedding:
             self.bar.update(min(n, self.bar.total - self.bar.n))
 
     def close(self) -> None:

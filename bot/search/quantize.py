@@ -1,8 +1,9 @@
-"""Token vectors kept as 1 bit a dimension: a fixed random turn, then the signs.
+"""Vectors kept in fewer bytes: token vectors at 1 bit a dimension, sentence vectors as int8.
 
 A token's vector (one per token of every passage, for late-interaction re-ranking)
 is turned by an orthogonal matrix from a fixed seed and kept as the signs of its coordinates,
-packed 8 to a byte, with one float16 scale: dim / 8 + 2 bytes a row.
+packed 8 to a byte, with one float16 scale: dim / 8 + 2 bytes a row. A sentence's vector is
+kept as int8 codes with one float32 scale: dim + 4 bytes a row, a quarter of float32.
 """
 
 from __future__ import annotations
@@ -83,3 +84,23 @@ def packed_dots(quantized: Quantized, turned: np.ndarray) -> np.ndarray:
 def packed_width(dim: int) -> int:
     """Bytes of one packed token row."""
     return (dim + 7) // 8
+
+
+def quantize_int8(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows as int8 codes and one float32 scale each (max |x| / 127): row ~ codes * scale.
+
+    For unit rows of dimension 384 a coordinate is off by at most scale / 2 (~0.001), so a
+    dot product with a unit question moves by ~0.0005: sentence scores keep their order
+    (SQuAD-dev tune split, BENCHMARKS.md: recall@1 within 0.001 of float32).
+    """
+    m = np.asarray(matrix, dtype=np.float32)
+    peak = np.abs(m).max(axis=1) if m.size else np.zeros(m.shape[0], np.float32)
+    scales = (peak / 127).astype(np.float32)
+    safe = np.where(scales > 0, scales, 1).astype(np.float32)
+    codes = np.rint(m / safe[:, None]).clip(-127, 127).astype(np.int8)
+    return codes.reshape(m.shape), scales
+
+
+def dequantize_int8(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """The float32 rows quantize_int8 keeps."""
+    return np.asarray(codes, np.float32) * np.asarray(scales, np.float32)[:, None]

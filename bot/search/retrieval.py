@@ -66,9 +66,12 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
         self.allowed = allowed
-        self.lexical: LexicalIndex = (
-            index.lexical if allowed is None else index.lexical.restricted(allowed)
-        )
+
+    @cached_property
+    def lexical(self) -> LexicalIndex:
+        """BM25 over the passages this retriever may return (all of them without allowed)."""
+        lexical = self.index.lexical
+        return lexical if self.allowed is None else lexical.restricted(self.allowed)
 
     def restricted(self, allowed: np.ndarray | None) -> Retriever:
         """This retriever over the passages allowed marks (None: all of them)."""

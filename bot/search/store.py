@@ -8,14 +8,20 @@ Layout of the index folder::
     v-<id>/passages.npy         int64 (N, 5): PassageRow fields
     v-<id>/sentences.npy        int64 (M, 3): SentenceRow fields
     v-<id>/passage_vectors.npy  float32 or float16 (N, dim), unit rows
-    v-<id>/sentence_vectors.npy float32 or float16 (M, dim), unit rows; (0, dim) when off
+    v-<id>/sentence_vectors.npy int8 (M, dim): unit rows over their scale; (0, dim) when off
+    v-<id>/sentence_scales.npy  float32 (M,): each sentence row's scale (bot.search.quantize)
     v-<id>/token_vectors.npy    uint8 (T, dim / 8): every token of every passage, 1 bit a
                                 dimension (bot.search.quantize)
     v-<id>/token_scales.npy     float16 (T,): each token row's scale
-    v-<id>/token_rotation.npy   float32 (dim, dim): the turn applied before quantizing
     v-<id>/token_ranges.npy     int64 (N, 2): each passage's rows of token_vectors
     v-<id>/bm25/                the lexical index
-    v-<id>/query_encoder.onnx, tokenizer.json, ann.usearch: the parts (bot.search.parts)
+    v-<id>/query_encoder.onnx, ann.usearch: the parts (bot.search.parts)
+    shared/rotation-<sha>.npy   float32 (dim, dim): the turn applied to tokens before quantizing
+    shared/tokenizer-<sha>.json the query encoder's tokenizer
+
+Files that are the same from one version to the next live once in shared/, named by their
+content's hash; the manifest names them relative to its version folder ("../shared/...").
+A save deletes those no version names any more.
 
 A token is a word piece of the model's tokenizer; "token vectors" are the model's output for
 each of them, kept for late-interaction re-ranking.
@@ -24,13 +30,14 @@ each of them, kept for late-interaction re-ranking.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +51,14 @@ from bot.search.ann import ANN_FILE, build_ann
 from bot.search.embedder import Embedder, TokenEmbedder
 from bot.search.lexical import LexicalIndex
 from bot.search.parts import AnnPart, QueryEncoderPart, from_stamp, to_stamp
-from bot.search.quantize import packed_width
+from bot.search.quantize import dequantize_int8, packed_width, quantize_int8
 from bot.search.rows import PassageRow, PassageTable, SentenceTable, TokenVectors
 
 # The files' layout and meaning; an index of another format is rebuilt (CHANGELOG.md lists
 # what each version changed).
-FORMAT_VERSION = 9
+FORMAT_VERSION = 10
 POINTER = "CURRENT"
+SHARED = "shared"
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,9 @@ class Index:
         self.passages = passages
         self.sentences = sentences
         self.passage_vectors = passage_vectors
-        self.sentence_vectors = sentence_vectors
+        # Stored as int8 codes and a scale a row; read as float32 on first use.
+        self._sentence_vectors: np.ndarray | None = sentence_vectors
+        self._sentence_codes: tuple[np.ndarray, np.ndarray] | None = None
         self.tokens = tokens if tokens is not None else TokenVectors.empty(params.dim)
         self.skipped = skipped or {}
         self._lexical = lexical
@@ -116,6 +126,32 @@ class Index:
 
     def __len__(self) -> int:
         return len(self.passages)
+
+    @property
+    def sentence_vectors(self) -> np.ndarray:
+        """(M, dim) float32 unit rows of the sentences ((0, dim): sentence scoring off)."""
+        if self._sentence_vectors is None:
+            assert self._sentence_codes is not None  # one of the two is always set
+            self._sentence_vectors = dequantize_int8(*self._sentence_codes)
+        return self._sentence_vectors
+
+    @sentence_vectors.setter
+    def sentence_vectors(self, vectors: np.ndarray) -> None:
+        self._sentence_vectors, self._sentence_codes = vectors, None
+
+    def sentence_rows(self, lo: int, hi: int) -> np.ndarray:
+        """Sentence vectors lo to hi as float32, decoding only those (an update reuses an
+        unchanged document's rows without decoding the whole matrix)."""
+        if self._sentence_vectors is None and self._sentence_codes is not None:
+            codes, scales = self._sentence_codes
+            return dequantize_int8(codes[lo:hi], scales[lo:hi])
+        return np.array(self.sentence_vectors[lo:hi], dtype=np.float32)
+
+    def _sentence_shape(self) -> tuple[int, ...]:
+        """The sentence matrix's shape, without reading it."""
+        if self._sentence_codes is not None:
+            return tuple(self._sentence_codes[0].shape)
+        return tuple(self.sentence_vectors.shape)
 
     @property
     def version(self) -> str | None:
@@ -174,9 +210,10 @@ class Index:
         """Write a new version folder, then switch CURRENT to it in one atomic rename.
 
         query_encoder(folder) writes the ONNX query encoder into the folder (None: it could
-        not); ann builds the approximate index. vector_dtype is the storage type of the vector
-        matrices ("float32" or "float16"); this index's own vectors take that type too, so it
-        answers exactly as the saved one read back would. The caller holds the write lock.
+        not); ann builds the approximate index. vector_dtype is the storage type of the passage
+        vectors ("float32" or "float16"); sentence vectors are kept as int8 codes with a scale
+        a row. This index's own vectors take the stored values too, so it answers exactly as
+        the saved one read back would. The caller holds the write lock.
         """
         index_dir.mkdir(parents=True, exist_ok=True)
         version = f"v-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -184,10 +221,13 @@ class Index:
         tmp.mkdir()
         try:
             self.passage_vectors = np.asarray(self.passage_vectors, dtype=vector_dtype)
-            self.sentence_vectors = np.asarray(self.sentence_vectors, dtype=vector_dtype)
+            codes = quantize_int8(self.sentence_vectors)
+            self.sentence_vectors = dequantize_int8(*codes)
             encoder = query_encoder(tmp) if query_encoder is not None else None
+            if encoder is not None:
+                encoder = _share_tokenizer(tmp, encoder)
             graph = build_ann(self.passage_vectors, tmp / ANN_FILE) if ann and len(self) else None
-            self._write(tmp, vector_dtype, encoder, graph)
+            self._write(tmp, vector_dtype, codes, encoder, graph)
             final = index_dir / version
             tmp.rename(final)
             pointer_tmp = index_dir / f".{POINTER}.{version}"
@@ -202,12 +242,14 @@ class Index:
         for old in index_dir.iterdir():
             if old.is_dir() and old.name != version and (old.name.startswith(("v-", ".tmp-"))):
                 shutil.rmtree(old, ignore_errors=True)
+        _collect_shared(index_dir)
         return final
 
     def _write(
         self,
         folder: Path,
         vector_dtype: str,
+        sentence_codes: tuple[np.ndarray, np.ndarray],
         encoder: QueryEncoderPart | None,
         graph: AnnPart | None,
     ) -> None:
@@ -222,6 +264,8 @@ class Index:
             ],
             "skipped": self.skipped,
             "vector_dtype": vector_dtype,
+            "sentence_vector_dtype": "int8",
+            "token_rotation": _share_array(folder, "rotation", self.tokens.rotation),
         }
         if encoder is not None:
             manifest["query_encoder"] = to_stamp(encoder)
@@ -234,11 +278,11 @@ class Index:
             "passages": self.passages.rows,
             "sentences": self.sentences.rows,
             "passage_vectors": self.passage_vectors,
-            "sentence_vectors": self.sentence_vectors,
+            "sentence_vectors": sentence_codes[0],
+            "sentence_scales": sentence_codes[1],
             "token_vectors": np.asarray(self.tokens.bits, dtype=np.uint8),
             "token_scales": np.asarray(self.tokens.scales, dtype=np.float16),
             "token_ranges": np.asarray(self.tokens.ranges, dtype=np.int64),
-            "token_rotation": np.asarray(self.tokens.rotation, dtype=np.float32),
         }
         for name, arr in arrays.items():
             np.save(folder / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
@@ -248,6 +292,7 @@ class Index:
         for path in folder.rglob("*"):
             if path.is_file():
                 _fsync(path)
+        _fsync_dir(folder.parent / SHARED)
 
     # ------------------------------------------------------------------- loading
 
@@ -300,11 +345,12 @@ class Index:
             return np.asarray(np.load(path, allow_pickle=False))
 
         passages = PassageTable(array("passages", False))
+        rotation = np.load(folder / manifest["token_rotation"], allow_pickle=False)
         tokens = TokenVectors(
             array("token_vectors", True),
             array("token_scales", False),
             array("token_ranges", False),
-            array("token_rotation", False),
+            np.asarray(rotation, dtype=np.float32),
         )
         index = cls(
             params,
@@ -312,11 +358,13 @@ class Index:
             passages,
             SentenceTable(array("sentences", False)),
             array("passage_vectors", True),
-            array("sentence_vectors", True),
+            np.zeros((0, params.dim), np.float32),
             tokens,
             lexical=LexicalIndex.load(folder / "bm25", len(passages)),
             skipped=manifest.get("skipped", {}),
         )
+        index._sentence_vectors = None
+        index._sentence_codes = (array("sentence_vectors", True), array("sentence_scales", False))
         index.folder = folder
         if "query_encoder" in manifest:
             index.query_encoder = from_stamp(QueryEncoderPart, manifest["query_encoder"])
@@ -330,8 +378,13 @@ class Index:
         if self.passage_vectors.shape != (n, d):
             problems.append(f"passage_vectors is {self.passage_vectors.shape}, expected {(n, d)}")
         # (0, d) sentence vectors: sentence-level scoring off (large corpora), not damage.
-        if self.sentence_vectors.shape not in ((m, d), (0, d)):
-            problems.append(f"sentence_vectors is {self.sentence_vectors.shape}, expected {(m, d)}")
+        sentence_shape = self._sentence_shape()
+        if sentence_shape not in ((m, d), (0, d)):
+            problems.append(f"sentence_vectors is {sentence_shape}, expected {(m, d)}")
+        if self._sentence_codes is not None and self._sentence_codes[1].shape != (
+            sentence_shape[0],
+        ):
+            problems.append(f"sentence_scales is {self._sentence_codes[1].shape}, expected {(m,)}")
         if self.passages.rows.ndim != 2 or self.passages.rows.shape[1] != PassageTable.WIDTH:
             problems.append("passages table has the wrong shape")
         if self.sentences.rows.ndim != 2 or self.sentences.rows.shape[1] != SentenceTable.WIDTH:
@@ -354,6 +407,58 @@ class Index:
         if tok.rotation.shape != (d, d):
             problems.append(f"token_rotation is {tok.rotation.shape}, expected {(d, d)}")
         return problems
+
+
+def _share_array(folder: Path, stem: str, array: np.ndarray) -> str:
+    """array saved once in the shared folder beside folder, named by its content; its path
+    relative to folder."""
+    data = np.ascontiguousarray(array, dtype=np.float32)
+    name = f"{stem}-{hashlib.sha256(data.tobytes()).hexdigest()[:32]}.npy"
+    shared = folder.parent / SHARED
+    if not (shared / name).is_file():
+        shared.mkdir(exist_ok=True)
+        tmp = shared / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+        with tmp.open("wb") as fh:
+            np.save(fh, data, allow_pickle=False)
+        _fsync(tmp)
+        tmp.replace(shared / name)
+    return f"../{SHARED}/{name}"
+
+
+def _share_tokenizer(folder: Path, part: QueryEncoderPart) -> QueryEncoderPart:
+    """part with its tokenizer moved from folder to the shared folder (named by its hash)."""
+    if part.tokenizer.startswith(f"../{SHARED}/"):
+        return part
+    local = folder / part.tokenizer
+    name = f"tokenizer-{part.tokenizer_sha256[:32]}{local.suffix}"
+    shared = folder.parent / SHARED
+    shared.mkdir(exist_ok=True)
+    if (shared / name).is_file():
+        local.unlink()
+    else:
+        _fsync(local)
+        local.replace(shared / name)
+    return replace(part, tokenizer=f"../{SHARED}/{name}")
+
+
+def _collect_shared(index_dir: Path) -> None:
+    """Delete the shared files no version folder's manifest names (the caller holds the write
+    lock, so no version is being written)."""
+    shared = index_dir / SHARED
+    if not shared.is_dir():
+        return
+    named: set[str] = set()
+    for version in index_dir.glob("v-*"):
+        try:
+            manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        paths = [manifest.get("token_rotation"), manifest.get("query_encoder", {}).get("tokenizer")]
+        named.update(Path(p).name for p in paths if isinstance(p, str))
+    for path in shared.iterdir():
+        if path.name not in named:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def current_version(index_dir: Path) -> str | None:

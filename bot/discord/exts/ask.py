@@ -86,6 +86,14 @@ class Reply:
         return out
 
 
+def conversation_of(channel: object) -> int | None:
+    """The conversation a question asked in channel belongs to: a thread or a DM, by id; a
+    channel's own messages are no conversation (each stands alone)."""
+    if isinstance(channel, discord.Thread | discord.DMChannel):
+        return channel.id
+    return None
+
+
 class AskCog(commands.Cog):
     """Answers questions from /ask, mentions, replies to the bot's answers, and DMs."""
 
@@ -119,12 +127,19 @@ class AskCog(commands.Cog):
             )
         return q
 
-    async def respond(self, question: str, asker: Asker) -> Reply:
+    async def respond(self, question: str, asker: Asker, conversation: int | None = None) -> Reply:
         """The reply to an admitted question from asker, computed off the event loop from the
-        documents asker may read where they asked."""
+        documents asker may read where they asked; in a conversation (a thread the bot started
+        or answered in, a DM), read with the question it is about when it follows up on it."""
         if self.bot.answerer is None:
             raise Refused("I'm still loading my sources; please try again in a minute.")
-        answer, where = await self.bot.answer(question, self.bot.settings.retrieval.k, asker)
+        talk = self.bot.conversations
+        context = talk.context(conversation) if conversation is not None else None
+        answer, where = await self.bot.answer(
+            question, self.bot.settings.retrieval.k, asker, context=context
+        )
+        if conversation is not None:
+            talk.asked(conversation, question)
         embed = answer_embed(answer) if answer.answered else None
         view = FeedbackView(self.feedback, answer, where=where)
         declined = Reply(content=self.settings.decline_text, view=view)
@@ -137,7 +152,9 @@ class AskCog(commands.Cog):
         q = self.admit(question, interaction.user.id)  # refusals go to the error handler
         await interaction.response.defer(thinking=True)
         reply = await self.respond(
-            q, asker_of(interaction.user, interaction.guild, interaction.channel)
+            q,
+            asker_of(interaction.user, interaction.guild, interaction.channel),
+            conversation_of(interaction.channel),
         )
         sent = await interaction.followup.send(wait=True, **reply.kwargs())
         if reply.view is not None:
@@ -161,7 +178,15 @@ class AskCog(commands.Cog):
             mentioned = any(u.id == me.id for u in message.mentions)
             ref = message.reference.resolved if message.reference else None
             replying = isinstance(ref, discord.Message) and ref.author.id == me.id
-            if not (mentioned or replying):
+            # A thread the bot started for an answer is a conversation with it, as a DM is
+            # (not in help channels, where the community answers too: mention it there).
+            channel = message.channel
+            own_thread = (
+                isinstance(channel, discord.Thread)
+                and channel.owner_id == me.id
+                and all(h.id != channel.parent_id for h in self.settings.help_channels)
+            )
+            if not (mentioned or replying or own_thread):
                 return None
         return clean_text(re.sub(rf"<@!?{me.id}>", " ", message.content)).strip()
 
@@ -175,7 +200,9 @@ class AskCog(commands.Cog):
             q = self.admit(question, message.author.id)
             async with message.channel.typing():
                 reply = await self.respond(
-                    q, asker_of(message.author, message.guild, message.channel)
+                    q,
+                    asker_of(message.author, message.guild, message.channel),
+                    conversation_of(message.channel),
                 )
         except TooQuick as exc:
             if exc.repeat:  # told once this window already: stay silent
@@ -198,6 +225,7 @@ class AskCog(commands.Cog):
             try:
                 thread = await message.create_thread(name=thread_name(question))
                 sent = await thread.send(**kwargs)
+                self.bot.conversations.asked(thread.id, question)  # follow-ups go there
             except discord.HTTPException as exc:
                 log.warning("Could not answer in a thread (%s); replying in the channel", exc)
         if sent is None:

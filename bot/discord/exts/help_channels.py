@@ -100,6 +100,7 @@ class HelpChannelsCog(commands.Cog):
             try:
                 thread = await message.create_thread(name=thread_name(question))
                 sent = await thread.send(**kwargs)
+                self.bot.conversations.asked(thread.id, question)  # follow-ups go there
             except discord.HTTPException as exc:
                 log.warning("Could not answer in a thread (%s); replying in the channel", exc)
         if sent is None:
@@ -112,6 +113,8 @@ class HelpChannelsCog(commands.Cog):
             except discord.HTTPException as exc:
                 log.warning("Could not answer a help post in %s: %s", message.channel.id, exc)
                 return
+        if isinstance(message.channel, discord.Thread):  # a forum post: follow-ups go there
+            self.bot.conversations.asked(message.channel.id, question)
         if reply.view is not None:
             reply.view.message = sent
 

@@ -12,7 +12,7 @@ from bot.config import DiscordSettings
 from bot.discord.access import asker_of
 from bot.discord.checks import Refused, check_place
 from bot.discord.client import QuoteBotBase
-from bot.discord.exts.ask import AskCog
+from bot.discord.exts.ask import AskCog, conversation_of
 
 MENU_NAME = "Ask quotebot"
 NO_TEXT = "That message has no text for me to answer."
@@ -46,7 +46,9 @@ class MessageCommandCog(commands.Cog):
         await interaction.response.defer(ephemeral=private, thinking=True)
         # Answered from what the asker may read here (not what the message's author may).
         reply = await ask.respond(
-            q, asker_of(interaction.user, interaction.guild, interaction.channel)
+            q,
+            asker_of(interaction.user, interaction.guild, interaction.channel),
+            conversation_of(interaction.channel),
         )
         sent = await interaction.followup.send(wait=True, ephemeral=private, **reply.kwargs())
         if reply.view is not None:
