@@ -25,9 +25,10 @@ from bot.search.lexical import terms
 # How much of the earlier question goes into a follow-up's query: its share of the mixed
 # dense vector, and the weight of its words against 1 for the follow-up's own (BM25, late
 # interaction, the marked sentence). Chosen on the pairs from SQuAD-dev's tune split
-# (eval/followups.py, FOLLOW_UP_MARGIN 0): answer in quote@1 0.898 here, 0.910 with words at
-# 1/2 (but one of 2,060 tune questions asked after an unrelated one lost its answer), 0.885
-# with a vector share of 0.2, 0.873 with words at 1 (plain concatenation; 2 lost).
+# (eval/followups.py, each answer kept by confidence, FOLLOW_UP_MARGIN 0): answer in quote@1
+# 0.898 here (0.902 with surely_depends), 0.910 with words at 1/2 (but one of 2,060 tune
+# questions asked after an unrelated one lost its answer), 0.885 with a vector share of 0.2,
+# 0.873 with words at 1 (as plain concatenation weighs them; 2 lost).
 CONTEXT_WEIGHT = 0.3
 CONTEXT_TERM_WEIGHT = 1 / 3
 
