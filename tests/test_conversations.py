@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.discord.conversations import Conversations
+from bot.answer.conversations import Conversations
 from tests.discord_fakes import FakeClock
 
 

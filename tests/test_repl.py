@@ -124,3 +124,15 @@ def test_history_is_kept_per_index_folder(tmp_path):
     assert history_file(a) != history_file(b)
     assert history_file(settings("a/embeddings")) == history_file(a)  # the next session's
     assert history_file(a).is_relative_to(tmp_path / "cache")
+
+
+def test_a_follow_up_is_read_with_the_question_before_it(session):
+    repl, console = session
+    repl.handle("And in what year?")  # nothing before it: asked alone
+    alone = console.export_text(clear=True)
+    repl.handle("Who was the first person to walk on the lunar surface?")
+    console.export_text(clear=True)
+    repl.handle("And in what year?")
+    after = console.export_text()
+    assert "1969" not in alone.split("Also in the sources")[0]
+    assert "1969" in after.split("Also in the sources")[0]

@@ -20,11 +20,11 @@ from discord.ext import commands
 
 from bot.answer.batching import Batcher
 from bot.answer.compose import Answer, Answerer
+from bot.answer.conversations import Conversations
 from bot.answer.gaps import DECLINED, GapsLog, Where
 from bot.config import Settings
 from bot.discord.access import Access, Asker, dm_roles_of
 from bot.discord.checks import error_message
-from bot.discord.conversations import Conversations
 from bot.discord.feedback import NO_MENTIONS, FeedbackLog
 from bot.discord.format import message_text
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from bot.answer.compose import Answerer
+from bot.answer.conversations import Conversations
 from bot.answer.wording import clean_text
 from bot.config import REPL_HELP_TEXT, Settings
 from bot.errors import BotError
@@ -51,6 +52,7 @@ class Repl:
     ) -> None:
         self.answerer = answerer
         self.readable = readable  # --scope: ask as a place that may read these (None: all)
+        self.conversation = Conversations()  # a follow-up is read with the question before
         self.index = index
         self.console = console
         self.k = k
@@ -82,7 +84,13 @@ class Repl:
             answerer = self.answerer
             if self.readable is not None:
                 answerer = answerer.for_scopes(self.readable)
-            answer = answerer.ask(line, self.k)
+            context = self.conversation.context(0)
+            answer = (
+                answerer.ask(line, self.k)
+                if context is None
+                else (answerer.ask(line, self.k, context=context))
+            )
+            self.conversation.asked(0, line)
         except BotError as exc:
             self.console.print(Text(str(exc), style="red"))
             return True

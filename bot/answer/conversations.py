@@ -1,6 +1,7 @@
 """The question a conversation is about, so a follow-up can be read with it.
 
-A conversation is a thread the bot started, a forum post it answered, or a DM channel. Each
+A conversation is a Discord thread the bot started, a forum post it answered, a DM channel, or
+a REPL session (one conversation, key 0). Each
 keeps the last question that stood alone ("Who directed Inception?"); a follow-up that leans on
 it ("and when was it released?", bot.answer.followup.depends) is answered with it as context
 and leaves it in place, so a second follow-up still has the film. Kept in memory only (a
