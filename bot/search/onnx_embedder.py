@@ -242,6 +242,12 @@ def padded_feed(batch: Sequence[Any], pad: int, names: set[str]) -> dict[str, np
     return {k: v for k, v in feed.items() if k in names}
 
 
+# Texts per model call when a build embeds through the export. The texts are sorted by length,
+# so smaller batches pad less: 400 SQuAD-dev passages as files, 2 cores, 3 alternating runs
+# each, median 9.87 s at 8, 10.15 s at 16, 10.74 s at 32 (sentence-transformers' default).
+BUILD_BATCH = 8
+
+
 class OnnxEmbedder:
     """The Embedder protocol over an exported model: onnxruntime and tokenizers, no torch.
 
@@ -278,10 +284,11 @@ class OnnxEmbedder:
         cls, graph: Path, tokenizer: Path, *, name: str, dim: int, max_tokens: int
     ) -> OnnxEmbedder:
         """The export at graph with the tokenizer file, to embed an index's passages: every
-        core, batches of 32 (as sentence-transformers encodes)."""
+        core, batches of BUILD_BATCH."""
         self = cls.__new__(cls)
         self._open(graph, tokenizer, os.cpu_count() or 1, True)
-        self.name, self.dim, self.max_tokens, self.batch_size = name, dim, max_tokens, 32
+        self.name, self.dim, self.max_tokens = name, dim, max_tokens
+        self.batch_size = BUILD_BATCH
         self._finish_tokenizer()
         return self
 
