@@ -70,7 +70,8 @@ def asker_of(user: discord.abc.User, guild: discord.Guild | None, channel: objec
         guild.id,
         channel_id,
         getattr(place, "category_id", None),
-        frozenset(r.id for r in roles),
+        # (older discord.py lists None for an @everyone role not in the cache)
+        frozenset(r.id for r in roles if r is not None),
     )
 
 
@@ -168,7 +169,7 @@ class Access:
 
     def has_gaps_role(self, member: discord.Member) -> bool:
         """Whether member has one of discord.gaps_roles (as last resolved)."""
-        return any(r.id in self._gaps_role_ids for r in member.roles)
+        return any(r is not None and r.id in self._gaps_role_ids for r in member.roles)
 
     def readable(self, asker: Asker, dm_roles: frozenset[int] = frozenset()) -> frozenset[str]:
         """The scopes a question from asker may be answered from. dm_roles: in a DM, the
@@ -216,5 +217,5 @@ async def dm_roles_of(
                 member = await guild.fetch_member(user_id)
             except discord.HTTPException:
                 continue
-        roles.update(r.id for r in member.roles)
+        roles.update(r.id for r in member.roles if r is not None)
     return frozenset(roles)
