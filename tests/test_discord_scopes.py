@@ -13,6 +13,7 @@ import discord
 import pytest
 
 from bot.answer.compose import Answerer
+from bot.discord.exts.gaps import GAPS_DENIED
 from bot.ingest.corpus import load_corpus
 from bot.search.build import build_index
 from tests.conftest import write_corpus
@@ -310,4 +311,17 @@ async def test_gaps_shows_only_questions_from_places_the_caller_can_read(tmp_pat
     shown = json.dumps(gaps.fake_followup.sent[0]["embed"].to_dict())
     assert public_question in shown
     assert staff_question in shown
+    await bot.close()
+
+
+async def test_a_gaps_role_may_use_gaps_without_manage_server(tmp_path, fake_embedder):
+    bot, _ = await scoped_bot(tmp_path, fake_embedder, gaps_roles=["Staff"])
+    await deliver(bot, member_message(bot, "Why do volcano bees sing at night?", user_id=OUTSIDER))
+    staff = FakeInteraction(bot, "gaps", user_id=STAFF_USER, roles=(STAFF_ROLE,))
+    await run_command(bot, staff)
+    assert "volcano bees" in json.dumps(staff.fake_followup.sent[0]["embed"].to_dict())
+    outsider = FakeInteraction(bot, "gaps", user_id=OUTSIDER)
+    await run_command(bot, outsider)
+    [(kind, kwargs)] = outsider.fake_response.calls
+    assert (kind, kwargs["content"]) == ("send_message", GAPS_DENIED)
     await bot.close()
