@@ -122,23 +122,30 @@ class FakeHTTP:
     ) -> dict:
         thread_id = next(_ids)
         self.threads.append({"id": thread_id, "name": name, "parent": int(channel_id)})
-        return {
-            "id": str(thread_id),
-            "type": 11,
-            "name": name,
-            "parent_id": str(channel_id),
-            "guild_id": str(GUILD_ID),
-            "owner_id": str(BOT_ID),
-            "message_count": 0,
-            "member_count": 1,
-            "rate_limit_per_user": 0,
-            "thread_metadata": {
-                "archived": False,
-                "auto_archive_duration": 1440,
-                "archive_timestamp": "2024-01-01T00:00:00+00:00",
-                "locked": False,
-            },
-        }
+        return thread_payload(thread_id, name, int(channel_id), BOT_ID, messages=0)
+
+
+def thread_payload(
+    thread_id: int, name: str, parent_id: int, owner_id: int, *, messages: int = 1
+) -> dict[str, Any]:
+    """A thread (or forum post) in the fake guild, as the gateway describes it."""
+    return {
+        "id": str(thread_id),
+        "type": 11,
+        "name": name,
+        "parent_id": str(parent_id),
+        "guild_id": str(GUILD_ID),
+        "owner_id": str(owner_id),
+        "message_count": messages,
+        "member_count": 1,
+        "rate_limit_per_user": 0,
+        "thread_metadata": {
+            "archived": False,
+            "auto_archive_duration": 1440,
+            "archive_timestamp": "2024-01-01T00:00:00+00:00",
+            "locked": False,
+        },
+    }
 
 
 def message_payload(
@@ -223,6 +230,15 @@ async def deliver(bot: QuoteBot, message: discord.Message) -> None:
         for event, listener in cog.get_listeners():
             if event == "on_message":
                 await listener(message)
+
+
+async def dispatch(bot: QuoteBot, event: str, *args: Any) -> None:
+    """What discord.py does with a gateway event: every listener added for it (add_listener)
+    gets the arguments (awaited here one after the other; discord.py schedules each)."""
+    listeners = bot.extra_events.get(f"on_{event}", [])
+    assert listeners, f"nothing listens to {event}"
+    for listener in listeners:
+        await listener(*args)
 
 
 async def run_command(bot: QuoteBot, interaction: discord.Interaction) -> None:
@@ -388,23 +404,7 @@ def forum_post(
     thread = discord.Thread(
         guild=guild,
         state=state,
-        data={  # type: ignore[typeddict-item]
-            "id": str(thread_id),
-            "type": 11,
-            "name": title,
-            "parent_id": str(forum_id),
-            "guild_id": str(GUILD_ID),
-            "owner_id": str(author_id),
-            "message_count": 1,
-            "member_count": 1,
-            "rate_limit_per_user": 0,
-            "thread_metadata": {
-                "archived": False,
-                "auto_archive_duration": 1440,
-                "archive_timestamp": "2024-01-01T00:00:00+00:00",
-                "locked": False,
-            },
-        },
+        data=thread_payload(thread_id, title, forum_id, author_id),  # type: ignore[arg-type]
     )
     guild._add_thread(thread)
     data = message_payload(

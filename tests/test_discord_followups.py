@@ -20,6 +20,7 @@ from tests.discord_fakes import (
     guild_message,
     make_bot,
     message_payload,
+    thread_payload,
     user_payload,
 )
 
@@ -65,23 +66,7 @@ async def test_a_thread_the_bot_started_is_a_conversation(tmp_path, settings, fa
     thread_channel = discord.Thread(  # the thread as the gateway then announces it
         guild=guild,
         state=bot._connection,
-        data={  # type: ignore[typeddict-item]
-            "id": str(thread["id"]),
-            "type": 11,
-            "name": thread["name"],
-            "parent_id": str(thread["parent"]),
-            "guild_id": str(GUILD_ID),
-            "owner_id": str(BOT_ID),
-            "message_count": 1,
-            "member_count": 1,
-            "rate_limit_per_user": 0,
-            "thread_metadata": {
-                "archived": False,
-                "auto_archive_duration": 1440,
-                "archive_timestamp": "2024-01-01T00:00:00+00:00",
-                "locked": False,
-            },
-        },
+        data=thread_payload(thread["id"], thread["name"], thread["parent"], BOT_ID),  # type: ignore[arg-type]
     )
     guild._add_thread(thread_channel)
     data = message_payload(

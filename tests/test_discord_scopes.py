@@ -26,6 +26,7 @@ from tests.discord_fakes import (
     add_channel,
     add_role,
     deliver,
+    dispatch,
     dm_message,
     forum_post,
     guild_message,
@@ -234,14 +235,14 @@ async def test_a_renamed_role_is_denied_until_resolved_again(tmp_path, fake_embe
     bot, http = await scoped_bot(tmp_path, fake_embedder)
     role = bot.get_guild(GUILD_ID).get_role(STAFF_ROLE)
     role.name = "Former staff"
-    await bot.on_guild_role_update(role, role)
+    await dispatch(bot, "guild_role_update", role, role)
     msg = member_message(
         bot, QUESTION, user_id=STAFF_USER, roles=(STAFF_ROLE,), channel_id=STAFF_ROOM
     )
     await deliver(bot, msg)
     assert MARKER not in json.dumps(http.sent)
     role.name = "Staff"
-    await bot.on_guild_role_update(role, role)
+    await dispatch(bot, "guild_role_update", role, role)
     await deliver(bot, msg)
     assert MARKER in json.dumps(http.sent[-1])
     await bot.close()

@@ -60,6 +60,22 @@ NO_INTENT = (
 )
 
 
+# The gateway events after which the scopes' channels and roles are resolved again.
+RESCOPE_EVENTS = tuple(
+    f"on_guild_{what}"
+    for what in (
+        "channel_create",
+        "channel_delete",
+        "channel_update",
+        "role_create",
+        "role_delete",
+        "role_update",
+        "join",
+        "remove",
+    )
+)
+
+
 class QuoteTree(app_commands.CommandTree):
     """The command tree with the bot's one error handler for slash commands."""
 
@@ -140,6 +156,8 @@ class QuoteBotBase(commands.Bot):
         # [[scopes]] resolved against the guilds once connected; denied until then.
         d = settings.discord
         self.access = Access(settings.scopes, d.guild_ids, d.gaps_roles)
+        for event in RESCOPE_EVENTS:
+            self.add_listener(self._rescope, event)
         self.failure: str | None = None  # why the bot stopped itself at start, for run()
         # Threads it started, forum posts it answered, DMs: what follow-ups are read with.
         self.conversations = Conversations(clock)
@@ -273,30 +291,9 @@ class QuoteBotBase(commands.Bot):
         )
         self.resolve_scopes(at_start=not self.access.resolved)
 
-    # Renamed or deleted channels and roles: resolve the scopes again (deny what no longer
-    # matches). Each event is one cheap pass over the guild caches.
-    async def on_guild_channel_create(self, channel: object) -> None:
-        self.resolve_scopes()
-
-    async def on_guild_channel_delete(self, channel: object) -> None:
-        self.resolve_scopes()
-
-    async def on_guild_channel_update(self, before: object, after: object) -> None:
-        self.resolve_scopes()
-
-    async def on_guild_role_create(self, role: object) -> None:
-        self.resolve_scopes()
-
-    async def on_guild_role_delete(self, role: object) -> None:
-        self.resolve_scopes()
-
-    async def on_guild_role_update(self, before: object, after: object) -> None:
-        self.resolve_scopes()
-
-    async def on_guild_join(self, guild: object) -> None:
-        self.resolve_scopes()
-
-    async def on_guild_remove(self, guild: object) -> None:
+    async def _rescope(self, *_: object) -> None:
+        """A channel or role renamed, made or deleted, a server joined or left: resolve the
+        scopes again (deny what no longer matches). One cheap pass over the guild caches."""
         self.resolve_scopes()
 
     def take_update(self) -> None:

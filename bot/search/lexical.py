@@ -238,9 +238,9 @@ class LexicalIndex:
         return RestrictedLexical(self, allowed)
 
 
-def _lucene_idf(df: np.ndarray, n: int) -> np.ndarray:
+def _lucene_idf(df: np.ndarray | float, n: int) -> np.ndarray:
     """BM25's idf as bm25s computes it (method "lucene")."""
-    return np.log(1 + (n - df + 0.5) / (df + 0.5))
+    return np.asarray(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
 
 class RestrictedLexical(LexicalIndex):
@@ -259,7 +259,6 @@ class RestrictedLexical(LexicalIndex):
         self.allowed = np.asarray(allowed, dtype=bool)
         self.n_allowed = int(self.allowed.sum())
         self._df = self._allowed_df(self._bm25)
-        self._df_all = np.diff(np.asarray(self._bm25.scores["indptr"]))
         self._phrase_df = self._allowed_df(self._phrases) if self._phrases is not None else None
 
     def _allowed_df(self, bm25: Any) -> np.ndarray:
@@ -279,13 +278,12 @@ class RestrictedLexical(LexicalIndex):
         data = np.asarray(bm25.scores["data"])
         indices = np.asarray(bm25.scores["indices"])
         indptr = np.asarray(bm25.scores["indptr"])
-        df_all = np.diff(indptr)
         for token in tokens:
             i = bm25.vocab_dict.get(token)
             if i is None or df[i] == 0:
                 continue
-            ratio = _lucene_idf(df[i], self.n_allowed) / _lucene_idf(df_all[i], self.size)
-            lo, hi = int(indptr[i]), int(indptr[i + 1])
+            lo, hi = int(indptr[i]), int(indptr[i + 1])  # the term's passages: hi - lo of all
+            ratio = _lucene_idf(df[i], self.n_allowed) / _lucene_idf(hi - lo, self.size)
             # A term's passages are distinct, so one fancy-indexed add is exact.
             out[indices[lo:hi]] += (data[lo:hi] * ratio).astype(np.float32)
         out[~self.allowed] = -1.0
