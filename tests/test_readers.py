@@ -432,6 +432,26 @@ def test_rst_sections_roles_lines_and_code():
     assert e.layout.is_block(code, code + 3)
 
 
+def test_rst_substitution_nesting_one_defined_elsewhere_is_read():
+    # Sphinx projects define |br| once in conf.py (rst_epilog); docutils raised KeyError on
+    # a reference to it inside another definition, and the whole file was skipped.
+    text = (
+        "Platform\n========\n\n"
+        "===========  =============\n"
+        "Mode         |enable_mode|\n"
+        "===========  =============\n\n"
+        "Later |br| and |version| stay as written.\n\n"
+        ".. |enable_mode| replace:: Enable Mode |br| (Privilege Escalation)\n"
+        ".. |twice| replace:: |enable_mode| again\n\n"
+        "Uses |twice|.\n"
+    )
+    e = read_bytes(text.encode(), ".rst")
+    assert "Enable Mode |br| (Privilege Escalation)" in e.text
+    assert "Uses Enable Mode |br| (Privilege Escalation) again." in e.text
+    assert "Later |br| and |version| stay as written." in e.text
+    assert at(e, "Later").line_start == source_line(text, "Later")
+
+
 # ------------------------------------------------------------------ the corpus
 
 

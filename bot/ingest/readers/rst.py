@@ -343,7 +343,7 @@ class _Walker:
 
     def inline(self, node: nodes.Node) -> None:
         if isinstance(node, nodes.Text):
-            self.out.inline(str(node))
+            self.out.inline(node.astext())  # without escapes (\x00)
         elif isinstance(node, nodes.problematic):
             raw = node.astext()
             m = _RAW_ROLE.match(raw)
@@ -383,9 +383,33 @@ def _code_line(node: nodes.Element, text: str) -> int | None:
     return line
 
 
+# A substitution definition (".. |name| replace:: ..."), and a reference to one in its text.
+_SUBSTITUTION_DEFINITION = re.compile(r"^(\s*\.\.\s+\|([^|\n]+)\|\s+replace::)(.*)$", re.MULTILINE)
+_SUBSTITUTION_REFERENCE = re.compile(r"(?<![\\\w])\|([^|\s][^|\n]*)\|(?=\W|$)")
+_DEFINED = re.compile(r"^\s*\.\.\s+\|([^|\n]+)\|", re.MULTILINE)
+
+
+def _escape_undefined_nested(text: str) -> str:
+    """text with references to undefined substitutions inside a replace:: definition
+    escaped, so they read as written ("Enable Mode |br| (Privilege Escalation)"), as an
+    undefined reference elsewhere does: a Sphinx project defines |br| once in its conf.py
+    (rst_epilog), and docutils' Substitutions transform raises KeyError on a nested one it
+    does not know. The line breaks stay where they are (line numbers are cited)."""
+    defined = {" ".join(m.group(1).lower().split()) for m in _DEFINED.finditer(text)}
+
+    def escape(m: re.Match[str]) -> str:
+        name = " ".join(m.group(1).lower().split())
+        return m.group(0) if name in defined else "\\" + m.group(0)
+
+    def definition(m: re.Match[str]) -> str:
+        return m.group(1) + _SUBSTITUTION_REFERENCE.sub(escape, m.group(3))
+
+    return _SUBSTITUTION_DEFINITION.sub(definition, text)
+
+
 def _doctree(text: str) -> nodes.document:
     return publish_doctree(
-        text,
+        _escape_undefined_nested(text),
         parser=_parser(),
         settings_overrides={**SETTINGS, "warning_stream": io.StringIO()},
     )
