@@ -339,9 +339,7 @@ def watch_folder(
 # ---------------------------------------------------------------------- opening
 
 
-def open_live(
-    settings: Settings, *, progress: bool = True
-) -> tuple[LiveIndex, list[StaleReason]]:
+def open_live(settings: Settings, *, progress: bool = True) -> tuple[LiveIndex, list[StaleReason]]:
     """Open the index for a long-running front end without waiting for an update (it is built
     only when there is none to answer from). Returns it and why it is stale (empty: current)."""
     embedder = app.make_embedder(settings)

@@ -92,13 +92,22 @@ def rows_of(answers: Sequence[Answer], items: Sequence[dict[str, Any]]) -> list[
     return rows
 
 
-def unrelated(items: Sequence[dict[str, Any]], article: Sequence[str]) -> list[str]:
-    """For each question, an earlier one about another article: the question half the list
-    away, or the next one after it about another article (a fixed, reproducible choice)."""
+# Where the unrelated earlier question is taken from: this share of the list away. The first is
+# the measure the issue asks for; --unrelated N asks each question after the first N of them
+# (more chances to see a question pulled off its answer by a context it has nothing to do with).
+UNRELATED_AT = (1 / 2, 1 / 3, 1 / 5, 2 / 3, 1 / 7, 3 / 4, 1 / 11, 5 / 6)
+
+
+def unrelated(
+    items: Sequence[dict[str, Any]], article: Sequence[str], at: float = 1 / 2
+) -> list[str]:
+    """For each question, an earlier one about another article: the question the share at of
+    the list away, or the next one after it about another article (a fixed, reproducible
+    choice)."""
     n = len(items)
     out = []
     for i in range(n):
-        j = (i + n // 2) % n
+        j = (i + int(n * at)) % n
         while article[j] == article[i]:
             j = (j + 1) % n
         out.append(str(items[j]["question"]))
@@ -124,6 +133,14 @@ def main() -> None:
     )
     parser.add_argument("--no-standalone", action="store_true", help="pairs only")
     parser.add_argument("--details", type=Path, help="write each pair's answers here")
+    parser.add_argument(
+        "--unrelated",
+        type=int,
+        default=1,
+        choices=range(1, len(UNRELATED_AT) + 1),
+        metavar=f"1..{len(UNRELATED_AT)}",
+        help="ask each standalone question after this many different unrelated ones",
+    )
     args = parser.parse_args()
     for pair in args.set:
         name, value = pair.split("=")
@@ -158,19 +175,36 @@ def main() -> None:
         article = [str(q["gold"][0]).rsplit("-p", 1)[0] for q in items]
         questions = [str(q["question"]) for q in items]
         by_itself = rows_of(ask_all(answerer, settings, questions), items)
-        after = rows_of(ask_all(answerer, settings, questions, unrelated(items, article)), items)
-        changed = sum(a.results != b.results for a, b in zip(by_itself, after, strict=True))
         result["standalone"] = {
             "questions": len(items),
             "detected as follow-ups": round(
                 float(np.mean([followup.depends(q) for q in questions])), 4
             ),
-            "answered differently": changed,
             "alone": figures(by_itself),
-            "after an unrelated question": figures(after),
         }
+        for at in UNRELATED_AT[: args.unrelated]:
+            after = rows_of(
+                ask_all(answerer, settings, questions, unrelated(items, article, at)), items
+            )
+            result["standalone"][f"after an unrelated question ({at:.2f} away)"] = {
+                **figures(after),
+                "answered differently": sum(
+                    a.results != b.results for a, b in zip(by_itself, after, strict=True)
+                ),
+                "lost": sum(lost(a, b) for a, b in zip(by_itself, after, strict=True)),
+            }
     result["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(result, indent=1))
+
+
+def lost(alone: Row, after: Row) -> bool:
+    """Whether a question answered with its answer quoted alone loses that after another."""
+    return quoted(alone) and not quoted(after)
+
+
+def quoted(row: Row) -> bool:
+    """Whether row's top quote holds one of the answers (answer_in_quote@1 for one row)."""
+    return bool(row.answered and row.details()["answer_in_quote"])
 
 
 def _quote(answer: Answer) -> dict[str, Any]:

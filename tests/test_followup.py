@@ -1,8 +1,10 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from bot.answer.batching import Batcher, ask_many
-from bot.answer.compose import Answerer
+from bot.answer.compose import FOLLOW_UP_MARGIN, Answerer
 from bot.answer.followup import FollowUp, depends, mixed_tokens, mixed_vector, surely_depends
 from bot.config import AnswerSettings, RetrievalSettings
 from bot.ingest.corpus import load_corpus
@@ -129,6 +131,26 @@ def test_a_question_that_only_looks_like_a_follow_up_keeps_its_own_answer(answer
     after = answerer.ask(question, context="Where is Mount Etna?")
     assert alone.results[0].source == "bees.md"
     assert after == alone  # read with the context it is less sure, so it is answered alone
+
+
+@pytest.mark.parametrize(("surer_by", "read_with_context"), [(0.05, False), (0.2, True)])
+def test_the_context_read_must_be_surer_by_a_margin(
+    answerer, monkeypatch, surer_by, read_with_context
+):
+    # A question that may lean on an earlier one but has words of its own: the context may
+    # complete it, not outvote those words on a close call (a SQuAD question asked after an
+    # unrelated one lost its answer to a context read surer by 0.002).
+    assert 0.05 < FOLLOW_UP_MARGIN < 0.2
+    question = "What did the worker bees turn it into?"
+    real = Answerer.compose
+
+    def compose(self, q, qv, ranked, k, *, follow=None):
+        answer = real(self, q, qv, ranked, k, follow=follow)
+        return replace(answer, confidence=1.0 + (surer_by if follow else 0.0))
+
+    monkeypatch.setattr(Answerer, "compose", compose)
+    after = answerer.ask(question, context="Where is Mount Etna?")
+    assert after.confidence == pytest.approx(1.0 + surer_by if read_with_context else 1.0)
 
 
 def test_ask_many_takes_a_context_per_question(answerer):
