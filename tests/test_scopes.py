@@ -14,6 +14,7 @@ from bot.config import Scope, load_settings, settings_from_dict
 from bot.errors import ConfigError
 from bot.ingest.corpus import load_corpus
 from bot.search.build import build_index
+from bot.search.lexical import LENGTHS, LexicalIndex
 from bot.search.scopes import PUBLIC, passage_mask, readable_documents
 from tests.conftest import DOCS, write_corpus
 
@@ -176,6 +177,54 @@ def test_a_scoped_answer_equals_the_answer_of_an_index_without_the_scoped_docume
         )
         assert full.lexical.unknown_terms(question) == public.lexical.unknown_terms(question)
         assert full.lexical.unknown_names(question) == public.lexical.unknown_names(question)
+
+
+def test_a_long_scoped_document_does_not_change_an_outsiders_scores(tmp_path, fake_embedder):
+    """BM25's length normalisation divides by the average passage length: a long kept
+    document once moved the outsider's scores (1.3461 became 1.3382 here)."""
+    settings = scoped_settings(tmp_path)
+    note = " ".join(f"Operational note {i} about rotating shards and replicas." for i in range(60))
+    write_corpus(tmp_path / "seeds", {"staff/notes.md": f"# Notes\n\n{note}"})
+    full = answerer_for(settings, fake_embedder).for_scopes(PUBLIC)
+    public = answerer_for(settings, fake_embedder, docs=set(DOCS))
+    for question in ["How many bees can a colony hold?", "Which rocket launched Apollo?"]:
+        a, b = full.ask(question, 3), public.ask(question, 3)
+        assert [(r.source, r.start) for r in a.results] == [(r.source, r.start) for r in b.results]
+        assert [r.score for r in a.results] == pytest.approx([r.score for r in b.results], abs=1e-5)
+        # BM25 of every public passage, words and word pairs, as in the index without them
+        keep = full.retriever.allowed
+        for scores in ("scores", "phrase_scores"):
+            got = getattr(full.lexical, scores)(question)[keep]
+            want = getattr(public.lexical, scores)(question)
+            assert got == pytest.approx(want, abs=1e-5), scores
+
+
+def test_an_index_saved_without_passage_lengths_still_restricts(tmp_path, fake_embedder):
+    """An index written before passage lengths were kept: the idf is restricted (the length
+    normalisation waits for the next update), and the lengths round-trip once saved."""
+    settings = scoped_settings(tmp_path)
+    answerer = answerer_for(settings, fake_embedder)
+    lexical = answerer.index.lexical
+    lexical.save(tmp_path / "bm25")
+    back = LexicalIndex.load(tmp_path / "bm25", lexical.size)
+    assert back.lengths is not None and (back.lengths == lexical.lengths).all()
+    assert back.phrase_lengths is not None
+    (tmp_path / "bm25" / LENGTHS).unlink()
+    old = LexicalIndex.load(tmp_path / "bm25", lexical.size)
+    assert old.lengths is None
+    mask = passage_mask(
+        [d.source for d in answerer.index.documents],
+        answerer.index.passages.doc,
+        settings.scopes,
+        PUBLIC,
+    )
+    assert mask is not None
+    question = "How many bees can a colony hold?"
+    scores = old.restricted(mask).scores(question)
+    assert (scores[~mask] == -1).all() and scores[mask].max() > 0
+    assert old.restricted(mask).idf(["vault"]) == pytest.approx(
+        lexical.restricted(mask).idf(["vault"])
+    )
 
 
 def test_the_owner_and_the_insider_see_everything(tmp_path, fake_embedder):

@@ -113,10 +113,23 @@ def _near(stem: str, candidates: Sequence[str]) -> bool:
 class LexicalIndex:
     """BM25 over passages, on stemmed words and on word pairs; scores every passage for a query."""
 
-    def __init__(self, retriever: Any, size: int, phrases: Any = None) -> None:
+    def __init__(
+        self,
+        retriever: Any,
+        size: int,
+        phrases: Any = None,
+        *,
+        lengths: np.ndarray | None = None,
+        phrase_lengths: np.ndarray | None = None,
+    ) -> None:
         self._bm25 = retriever
         self._phrases = phrases
         self.size = size
+        # Each passage's length as BM25 counted it (terms; word pairs), which its length
+        # normalisation needs to score the passages as if others were not there (restricted).
+        # None for an index saved before they were kept (its next update writes them).
+        self.lengths = lengths
+        self.phrase_lengths = phrase_lengths
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
@@ -125,17 +138,29 @@ class LexicalIndex:
         words = tokenize(texts)  # once: the word pairs come from the same tokens
         retriever = bm25s.BM25(k1=1.2, b=0.75)
         # bm25s cannot index an empty document; a passage of stop words only gets a placeholder.
-        retriever.index([t or ["<none>"] for t in words], show_progress=False)
+        passages = [t or ["<none>"] for t in words]
+        retriever.index(passages, show_progress=False)
         phrases = bm25s.BM25(k1=1.2, b=0.75)
         # Likewise for passages of one content word, which have no pairs.
-        phrases.index([pairs(t) or ["<none>"] for t in words], show_progress=False)
-        return cls(retriever, len(texts), phrases)
+        phrased = [pairs(t) or ["<none>"] for t in words]
+        phrases.index(phrased, show_progress=False)
+        return cls(
+            retriever,
+            len(texts),
+            phrases,
+            lengths=np.array([len(t) for t in passages], dtype=np.int32),
+            phrase_lengths=np.array([len(t) for t in phrased], dtype=np.int32),
+        )
 
     def save(self, folder: Path) -> None:
-        """Write the BM25 matrices and vocabularies into folder."""
+        """Write the BM25 matrices, vocabularies and passage lengths into folder."""
         self._bm25.save(str(folder))
+        if self.lengths is not None:
+            np.save(folder / LENGTHS, self.lengths)
         if self._phrases is not None:
             self._phrases.save(str(folder / "phrases"))
+            if self.phrase_lengths is not None:
+                np.save(folder / "phrases" / LENGTHS, self.phrase_lengths)
 
     @classmethod
     def load(cls, folder: Path, size: int) -> LexicalIndex:
@@ -146,7 +171,13 @@ class LexicalIndex:
             if (folder / "phrases").exists()
             else None
         )
-        return cls(bm25s.BM25.load(str(folder), mmap=False), size, phrases)
+        return cls(
+            bm25s.BM25.load(str(folder), mmap=False),
+            size,
+            phrases,
+            lengths=_load_lengths(folder / LENGTHS, size),
+            phrase_lengths=_load_lengths(folder / "phrases" / LENGTHS, size),
+        )
 
     def phrase_scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage over the query's word pairs (zeros when none match)."""
@@ -238,6 +269,17 @@ class LexicalIndex:
         return RestrictedLexical(self, allowed)
 
 
+LENGTHS = "lengths.npy"
+
+
+def _load_lengths(path: Path, size: int) -> np.ndarray | None:
+    """Passage lengths saved beside a BM25 index, or None (saved before they were kept)."""
+    if not path.exists():
+        return None
+    lengths = np.load(path)
+    return lengths if lengths.shape == (size,) else None
+
+
 def _lucene_idf(df: np.ndarray | float, n: int) -> np.ndarray:
     """BM25's idf as bm25s computes it (method "lucene")."""
     return np.asarray(np.log(1 + (n - df + 0.5) / (df + 0.5)))
@@ -246,20 +288,35 @@ def _lucene_idf(df: np.ndarray | float, n: int) -> np.ndarray:
 class RestrictedLexical(LexicalIndex):
     """A LexicalIndex seen through a passage mask (the scopes an asker may read).
 
-    bm25s stores each (term, passage) score with the term's idf over the whole corpus folded
-    in. Here each term's column is rescaled to the idf over the allowed passages, so document
-    frequencies, which terms exist at all, and the shares behind the "corpus subject" test are
-    those of what the asker may read. Kept passages score -1, below any real score. The
-    length normalisation (the corpus's average passage length) is the one thing left from the
-    whole corpus: one number, with nothing of any passage's words in it.
+    bm25s stores each (term, passage) score with the whole corpus folded in twice: the term's
+    idf, and the length normalisation by the average passage length. Here both are taken over
+    the allowed passages: each stored score is unfolded to the term's count in its passage
+    (exact: counts are whole numbers) and scored again, so document frequencies, which terms
+    exist at all, the scores' scale and the shares behind the "corpus subject" test are those
+    of an index of the allowed passages alone. Kept passages score -1, below any real score.
+    (An index saved before passage lengths were kept has its idf restricted, not its length
+    normalisation, until its next update.)
     """
 
     def __init__(self, base: LexicalIndex, allowed: np.ndarray) -> None:
-        super().__init__(base._bm25, base.size, base._phrases)
+        super().__init__(
+            base._bm25,
+            base.size,
+            base._phrases,
+            lengths=base.lengths,
+            phrase_lengths=base.phrase_lengths,
+        )
         self.allowed = np.asarray(allowed, dtype=bool)
         self.n_allowed = int(self.allowed.sum())
         self._df = self._allowed_df(self._bm25)
-        self._phrase_df = self._allowed_df(self._phrases) if self._phrases is not None else None
+        self._data = self._allowed_data(self._bm25, self._df, self.lengths)
+        self._phrase_df: np.ndarray | None = None
+        self._phrase_data: np.ndarray | None = None
+        if self._phrases is not None:
+            self._phrase_df = self._allowed_df(self._phrases)
+            self._phrase_data = self._allowed_data(
+                self._phrases, self._phrase_df, self.phrase_lengths
+            )
 
     def _allowed_df(self, bm25: Any) -> np.ndarray:
         """Per term: how many allowed passages hold it."""
@@ -268,30 +325,54 @@ class RestrictedLexical(LexicalIndex):
         term_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
         return np.bincount(term_of[self.allowed[indices]], minlength=len(indptr) - 1)
 
+    def _allowed_data(self, bm25: Any, df: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+        """bm25's stored (term, passage) scores as an index of the allowed passages would hold
+        them (0 for a kept passage). Lucene's BM25: idf(t) * tf / (tf + k1 * (1 - b + b * dl /
+        avgdl)); tf is recovered from the stored score, dl and avgdl are lengths'."""
+        data = np.asarray(bm25.scores["data"], dtype=np.float64)
+        indices = np.asarray(bm25.scores["indices"])
+        indptr = np.asarray(bm25.scores["indptr"])
+        term_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        idf_all = _lucene_idf(np.diff(indptr), self.size)[term_of]
+        idf = _lucene_idf(df, max(self.n_allowed, 1))[term_of]
+        if lengths is None or self.n_allowed == 0:
+            out = data * (idf / idf_all)
+        else:
+            k1, b = float(bm25.k1), float(bm25.b)
+            dl = lengths[indices].astype(np.float64)
+            norm_all = k1 * (1 - b + b * dl / lengths.mean())
+            norm = k1 * (1 - b + b * dl / lengths[self.allowed].mean())
+            part = data / idf_all  # tf / (tf + norm_all), below 1
+            tf = np.maximum(np.rint(part * norm_all / (1 - part)), 1.0)
+            out = idf * tf / (tf + norm)
+        out[~self.allowed[indices]] = 0.0
+        scores: np.ndarray = out.astype(np.float32)
+        return scores
+
     def knows(self, stem: str) -> bool:
         """Whether some allowed passage holds the stem."""
         i = self._bm25.vocab_dict.get(stem)
         return i is not None and bool(self._df[i] > 0)
 
-    def _scores(self, bm25: Any, df: np.ndarray, tokens: Sequence[str]) -> np.ndarray:
+    def _scores(
+        self, bm25: Any, data: np.ndarray, df: np.ndarray, tokens: Sequence[str]
+    ) -> np.ndarray:
         out = np.zeros(self.size, dtype=np.float32)
-        data = np.asarray(bm25.scores["data"])
         indices = np.asarray(bm25.scores["indices"])
         indptr = np.asarray(bm25.scores["indptr"])
         for token in tokens:
             i = bm25.vocab_dict.get(token)
             if i is None or df[i] == 0:
                 continue
-            lo, hi = int(indptr[i]), int(indptr[i + 1])  # the term's passages: hi - lo of all
-            ratio = _lucene_idf(df[i], self.n_allowed) / _lucene_idf(hi - lo, self.size)
+            lo, hi = int(indptr[i]), int(indptr[i + 1])
             # A term's passages are distinct, so one fancy-indexed add is exact.
-            out[indices[lo:hi]] += (data[lo:hi] * ratio).astype(np.float32)
+            out[indices[lo:hi]] += data[lo:hi]
         out[~self.allowed] = -1.0
         return out
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 of every passage for query over the allowed passages; kept ones score -1."""
-        return self._scores(self._bm25, self._df, terms(query))
+        return self._scores(self._bm25, self._data, self._df, terms(query))
 
     def phrase_scores(self, query: str) -> np.ndarray:
         """BM25 over the query's word pairs, over the allowed passages; kept ones score -1."""
@@ -300,7 +381,8 @@ class RestrictedLexical(LexicalIndex):
             out = np.zeros(self.size, dtype=np.float32)
             out[~self.allowed] = -1.0
             return out
-        return self._scores(self._phrases, self._phrase_df, asked)
+        assert self._phrase_data is not None
+        return self._scores(self._phrases, self._phrase_data, self._phrase_df, asked)
 
     def idf(self, tokens: Sequence[str]) -> np.ndarray:
         """idf over the allowed passages (an unknown token: the highest, as in LexicalIndex)."""
