@@ -76,6 +76,7 @@ def rebuild(
     embedder: Embedder,
     *,
     previous: Index | None = None,
+    snapshot: Snapshot | None = None,
     full: bool = False,
     progress: bool = True,
     stop: threading.Event | None = None,
@@ -85,7 +86,9 @@ def rebuild(
 
     Only new and changed documents are embedded unless full. previous is the index the caller
     answers from: while it is still the current version on disk, it is used as is, so the
-    index is read from disk at most once. Writes nothing when the index is already current (a
+    index is read from disk at most once; snapshot, the documents as the caller just hashed
+    them against previous (take_snapshot with its hashes), spares hashing them again. Writes
+    nothing when the index is already current (a
     read-only folder then works); else holds the write lock while it builds and saves. Once
     stop is set, embedding ends between slices with bot.search.progress.Cancelled.
     """
@@ -96,7 +99,7 @@ def rebuild(
         )
     seen = current_version(settings.index_dir)
     on_disk, snapshot, reasons = (
-        (None, None, []) if full else _current(settings, embedder, previous, seen)
+        (None, None, []) if full else _current(settings, embedder, previous, seen, snapshot)
     )
     if on_disk is not None and not reasons:
         return on_disk, BuildReport.nothing(on_disk)
@@ -126,24 +129,37 @@ def rebuild(
 
 
 def _current(
-    settings: Settings, embedder: Embedder, previous: Index | None, version: str | None
+    settings: Settings,
+    embedder: Embedder,
+    previous: Index | None,
+    version: str | None,
+    snapshot: Snapshot | None = None,
 ) -> tuple[Index | None, Snapshot | None, list[StaleReason]]:
     """The index at version (previous when that is its version, else read from disk; None
-    when there is none to build on), a snapshot of the documents, and why the index differs
-    from them and from the settings (empty: current)."""
+    when there is none to build on), a snapshot of the documents (snapshot, taken against
+    previous, when previous is that index), and why the index differs from them and from
+    the settings (empty: current)."""
     index = previous
     if index is None or index.version != version:
+        snapshot = None  # taken against another index: its kept bytes are not the changes
         try:
             index = Index.load(settings.index_dir)
         except (IndexMissingError, IndexOutdatedError, IndexCorruptError) as exc:
             _log_building(exc, settings)
             return None, None, []
-    snapshot = take_snapshot(
-        settings.seeds_dir,
-        {d.source: d.sha256 for d in index.documents},
-        select=Selection.of(settings),  # excluded files never make the index stale
-    )
+    if snapshot is None:
+        snapshot = snapshot_against(index, settings)
     return index, snapshot, staleness(index, settings, embedder, snapshot.files)
+
+
+def snapshot_against(index: Index, settings: Settings, *, keep: bool = True) -> Snapshot:
+    """The documents' hashes, with (keep) the bytes of those that differ from index's kept
+    for the build (excluded files never make the index stale)."""
+    return take_snapshot(
+        settings.seeds_dir,
+        {d.source: d.sha256 for d in index.documents} if keep else None,
+        select=Selection.of(settings),
+    )
 
 
 def _log_building(exc: Exception, settings: Settings) -> None:
@@ -279,17 +295,17 @@ def open_index(
         _log_building(exc, settings)
         index, _ = rebuild(settings, embedder, full=True, progress=progress)
         return answer_from(index, embedder, settings), []
-    select = Selection.of(settings)
-    files = (
-        take_snapshot(settings.seeds_dir, select=select).files
-        if settings.seeds_dir.is_dir()
-        else {}
+    snapshot = (
+        snapshot_against(index, settings, keep=update) if settings.seeds_dir.is_dir() else None
     )
-    reasons = staleness(index, settings, embedder, files)
+    reasons = staleness(index, settings, embedder, snapshot.files if snapshot else {})
     if reasons and update:
         log.warning("The index is out of date (%s); updating it.", describe(reasons))
         try:
-            index, _ = rebuild(settings, embedder, previous=index, progress=progress)
+            # The documents are hashed once: the update starts from this snapshot.
+            index, _ = rebuild(
+                settings, embedder, previous=index, snapshot=snapshot, progress=progress
+            )
             reasons = []
         except IndexReadOnlyError as exc:  # answer from the index that can be read
             log.warning("%s; answering from the index as it is.", exc)

@@ -97,6 +97,28 @@ def test_a_background_update_reads_each_file_once_and_the_index_not_at_all(
         live.close()
 
 
+def test_a_one_shot_update_of_a_stale_index_reads_each_file_once(settings, use_fake, counted):
+    # `ask`/`eval` on a stale index: open_index hashed every document to find it stale, and
+    # rebuild hashed them all again (each file read twice).
+    app.rebuild(settings, use_fake, progress=False)
+    (settings.seeds_dir / "tea.txt").write_text(TEA, encoding="utf-8")
+    (settings.seeds_dir / "apollo.txt").write_text(
+        "Apollo\n\nApollo 11 landed on the Moon in July 1969.", encoding="utf-8"
+    )
+    counted.clear()
+    loaded, reasons = app.open_index(settings, use_fake, update=True, progress=False)
+    assert reasons == [] and "tea.txt" in {d.source for d in loaded.index.documents}
+    assert "July 1969" in next(d.text for d in loaded.index.documents if d.source == "apollo.txt")
+    reads = {k: v for k, v in counted.items() if k.startswith("read")}
+    assert reads == {
+        "read tea.txt": 1,
+        "read apollo.txt": 1,
+        "read bees.md": 1,
+        "read volcano.txt": 1,
+    }
+    assert counted["load"] == 1 and counted["lock"] == 1
+
+
 def test_an_update_after_another_process_wrote_reads_the_index_once(settings, use_fake, counted):
     app.rebuild(settings, use_fake, progress=False)
     live, _ = open_live(settings, progress=False)
