@@ -342,7 +342,7 @@ class RestrictedLexical(LexicalIndex):
             dl = lengths[indices].astype(np.float64)
             norm_all = k1 * (1 - b + b * dl / lengths.mean())
             norm = k1 * (1 - b + b * dl / lengths[self.allowed].mean())
-            part = data / idf_all  # tf / (tf + norm_all), below 1
+            part = np.minimum(data / idf_all, 1 - 1e-6)  # tf / (tf + norm_all), below 1
             tf = np.maximum(np.rint(part * norm_all / (1 - part)), 1.0)
             out = idf * tf / (tf + norm)
         out[~self.allowed[indices]] = 0.0
