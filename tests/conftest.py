@@ -103,6 +103,10 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def use_fake(monkeypatch: pytest.MonkeyPatch, fake_embedder: FakeEmbedder) -> FakeEmbedder:
-    """Make every front end build the fake embedder instead of loading the model."""
+    """Make every front end build the fake embedder instead of loading the model, and answer
+    without the shipped verifier (a model reading the fake's passages; tests/test_verify.py
+    tests it, with a stand-in and for real)."""
     monkeypatch.setattr("bot.app.make_embedder", lambda settings: fake_embedder)
+    monkeypatch.setattr("bot.app.load_verifier", lambda *args, **kwargs: None)
+    monkeypatch.setattr("bot.evaluation.run.load_verifier", lambda *args, **kwargs: None)
     return fake_embedder

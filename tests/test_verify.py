@@ -46,7 +46,9 @@ def test_the_verifier_chooses_the_passage_it_reads_as_the_answer(index, fake_emb
     assert plain.results[0].source == "nested/volcano.txt"
     # A verifier that believes the bees passage answers, weighted enough to outrank fusion.
     verifier = KeywordVerifier("colony")
-    chosen = answerer(index, fake_embedder, verifier, verifier_weight=10.0).ask(QUESTION)
+    chosen = answerer(
+        index, fake_embedder, verifier, verifier_weight=10.0, verifier_sentence_weight=0.0
+    ).ask(QUESTION)
     assert chosen.results[0].source == "bees.md"
     assert chosen.results[0].verifier == pytest.approx(0.9)
     assert verifier.read == [min(10, len(index))]  # one call over the pool
@@ -54,7 +56,9 @@ def test_the_verifier_chooses_the_passage_it_reads_as_the_answer(index, fake_emb
 
 def test_weight_zero_keeps_the_retrieval_order_and_shows_the_score(index, fake_embedder):
     plain = answerer(index, fake_embedder, None).ask(QUESTION)
-    verified = answerer(index, fake_embedder, KeywordVerifier("Etna")).ask(QUESTION)
+    verified = answerer(index, fake_embedder, KeywordVerifier("Etna"), verifier_weight=0.0).ask(
+        QUESTION
+    )
     assert [r.passage for r in verified.results] == [r.passage for r in plain.results]
     assert verified.results[0].verifier == pytest.approx(0.9)
     assert verified.to_json()["results"][0]["verifier"] == pytest.approx(0.9)
