@@ -209,6 +209,8 @@ def test_an_index_saved_without_passage_lengths_still_restricts(tmp_path, fake_e
     back = LexicalIndex.load(tmp_path / "bm25", lexical.size)
     assert back.lengths is not None and (back.lengths == lexical.lengths).all()
     assert back.phrase_lengths is not None
+    (tmp_path / "bm25" / LENGTHS).write_bytes(b"not an array")
+    assert LexicalIndex.load(tmp_path / "bm25", lexical.size).lengths is None
     (tmp_path / "bm25" / LENGTHS).unlink()
     old = LexicalIndex.load(tmp_path / "bm25", lexical.size)
     assert old.lengths is None

@@ -274,9 +274,10 @@ LENGTHS = "lengths.npy"
 
 def _load_lengths(path: Path, size: int) -> np.ndarray | None:
     """Passage lengths saved beside a BM25 index, or None (saved before they were kept)."""
-    if not path.exists():
+    try:
+        lengths = np.load(path)
+    except (OSError, ValueError):  # missing, or unreadable: restrict the idf alone
         return None
-    lengths = np.load(path)
     return lengths if lengths.shape == (size,) else None
 
 
