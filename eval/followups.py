@@ -32,7 +32,7 @@ from bot.answer.verify import load_verifier
 from bot.answer.wording import clean_question
 from bot.app import make_embedder
 from bot.config import Settings, load_settings
-from bot.evaluation.data import in_split, passages_as_documents, read_jsonl
+from bot.evaluation.data import contains_answer, in_split, passages_as_documents, read_jsonl
 from bot.evaluation.memo import cached_index
 from bot.evaluation.run import Row, metrics, question_encoding, top_result
 
@@ -204,7 +204,7 @@ def lost(alone: Row, after: Row) -> bool:
 
 def quoted(row: Row) -> bool:
     """Whether row's top quote holds one of the answers (answer_in_quote@1 for one row)."""
-    return bool(row.answered and row.details()["answer_in_quote"])
+    return row.answered and contains_answer(row.quote, row.answers)
 
 
 def _quote(answer: Answer) -> dict[str, Any]:

@@ -309,31 +309,23 @@ class RestrictedLexical(LexicalIndex):
         )
         self.allowed = np.asarray(allowed, dtype=bool)
         self.n_allowed = int(self.allowed.sum())
-        self._df = self._allowed_df(self._bm25)
-        self._data = self._allowed_data(self._bm25, self._df, self.lengths)
+        self._df, self._data = self._restrict(self._bm25, self.lengths)
         self._phrase_df: np.ndarray | None = None
         self._phrase_data: np.ndarray | None = None
         if self._phrases is not None:
-            self._phrase_df = self._allowed_df(self._phrases)
-            self._phrase_data = self._allowed_data(
-                self._phrases, self._phrase_df, self.phrase_lengths
-            )
+            self._phrase_df, self._phrase_data = self._restrict(self._phrases, self.phrase_lengths)
 
-    def _allowed_df(self, bm25: Any) -> np.ndarray:
-        """Per term: how many allowed passages hold it."""
-        indptr = np.asarray(bm25.scores["indptr"])
-        indices = np.asarray(bm25.scores["indices"])
-        term_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
-        return np.bincount(term_of[self.allowed[indices]], minlength=len(indptr) - 1)
-
-    def _allowed_data(self, bm25: Any, df: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
-        """bm25's stored (term, passage) scores as an index of the allowed passages would hold
-        them (0 for a kept passage). Lucene's BM25: idf(t) * tf / (tf + k1 * (1 - b + b * dl /
-        avgdl)); tf is recovered from the stored score, dl and avgdl are lengths'."""
+    def _restrict(self, bm25: Any, lengths: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Per term, how many allowed passages hold it; and bm25's stored (term, passage)
+        scores as an index of the allowed passages would hold them (0 for a kept passage).
+        Lucene's BM25: idf(t) * tf / (tf + k1 * (1 - b + b * dl / avgdl)); tf is recovered
+        from the stored score, dl and avgdl are lengths'."""
         data = np.asarray(bm25.scores["data"], dtype=np.float64)
         indices = np.asarray(bm25.scores["indices"])
         indptr = np.asarray(bm25.scores["indptr"])
         term_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        kept = ~self.allowed[indices]
+        df = np.bincount(term_of[~kept], minlength=len(indptr) - 1)
         idf_all = _lucene_idf(np.diff(indptr), self.size)[term_of]
         idf = _lucene_idf(df, max(self.n_allowed, 1))[term_of]
         if lengths is None or self.n_allowed == 0:
@@ -346,9 +338,8 @@ class RestrictedLexical(LexicalIndex):
             part = np.minimum(data / idf_all, 1 - 1e-6)  # tf / (tf + norm_all), below 1
             tf = np.maximum(np.rint(part * norm_all / (1 - part)), 1.0)
             out = idf * tf / (tf + norm)
-        out[~self.allowed[indices]] = 0.0
-        scores: np.ndarray = out.astype(np.float32)
-        return scores
+        out[kept] = 0.0
+        return df, out.astype(np.float32)
 
     def knows(self, stem: str) -> bool:
         """Whether some allowed passage holds the stem."""

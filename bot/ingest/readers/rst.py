@@ -395,11 +395,11 @@ def _escape_undefined_nested(text: str) -> str:
     undefined reference elsewhere does: a Sphinx project defines |br| once in its conf.py
     (rst_epilog), and docutils' Substitutions transform raises KeyError on a nested one it
     does not know. The line breaks stay where they are (line numbers are cited)."""
-    defined = {" ".join(m.group(1).lower().split()) for m in _DEFINED.finditer(text)}
+    defined = {nodes.fully_normalize_name(m.group(1)) for m in _DEFINED.finditer(text)}
 
     def escape(m: re.Match[str]) -> str:
-        name = " ".join(m.group(1).lower().split())
-        return m.group(0) if name in defined else "\\" + m.group(0)
+        known = nodes.fully_normalize_name(m.group(1)) in defined
+        return m.group(0) if known else "\\" + m.group(0)
 
     def definition(m: re.Match[str]) -> str:
         return m.group(1) + _SUBSTITUTION_REFERENCE.sub(escape, m.group(3))
