@@ -66,6 +66,28 @@ def counted(monkeypatch):
     return counts
 
 
+# The seeds' files after add_one_change_one, each read once.
+EACH_READ_ONCE = {
+    "read tea.txt": 1,
+    "read apollo.txt": 1,
+    "read bees.md": 1,
+    "read volcano.txt": 1,
+}
+
+
+def add_one_change_one(settings) -> None:
+    """A new document (tea.txt) and a changed one (apollo.txt) in the seeds."""
+    (settings.seeds_dir / "tea.txt").write_text(TEA, encoding="utf-8")
+    (settings.seeds_dir / "apollo.txt").write_text(
+        "Apollo\n\nApollo 11 landed on the Moon in July 1969.", encoding="utf-8"
+    )
+
+
+def reads(counted: Counter[str]) -> dict[str, int]:
+    """The document reads among counted."""
+    return {k: v for k, v in counted.items() if k.startswith("read")}
+
+
 def test_a_background_update_reads_each_file_once_and_the_index_not_at_all(
     settings, use_fake, counted
 ):
@@ -73,23 +95,14 @@ def test_a_background_update_reads_each_file_once_and_the_index_not_at_all(
     live, reasons = open_live(settings, progress=False)
     try:
         assert reasons == []
-        (settings.seeds_dir / "tea.txt").write_text(TEA, encoding="utf-8")
-        (settings.seeds_dir / "apollo.txt").write_text(
-            "Apollo\n\nApollo 11 landed on the Moon in July 1969.", encoding="utf-8"
-        )
+        add_one_change_one(settings)
         counted.clear()
         update = live.update_now()
         assert update is not None and update.added == ["tea.txt"]
         assert update.changed == ["apollo.txt"]
-        reads = {k: v for k, v in counted.items() if k.startswith("read")}
         # Every file is hashed once to see what changed; a changed or new one is not read
         # again to be parsed, and an unchanged one is taken from the index as it is.
-        assert reads == {
-            "read tea.txt": 1,
-            "read apollo.txt": 1,
-            "read bees.md": 1,
-            "read volcano.txt": 1,
-        }
+        assert reads(counted) == EACH_READ_ONCE
         assert counted["load"] == 0  # built on the index this process answers from
         assert counted["lock"] == 1  # one write, one lock
         assert "tea.txt" in {d.source for d in live.current.index.documents}
@@ -101,21 +114,12 @@ def test_a_one_shot_update_of_a_stale_index_reads_each_file_once(settings, use_f
     # `ask`/`eval` on a stale index: open_index hashed every document to find it stale, and
     # rebuild hashed them all again (each file read twice).
     app.rebuild(settings, use_fake, progress=False)
-    (settings.seeds_dir / "tea.txt").write_text(TEA, encoding="utf-8")
-    (settings.seeds_dir / "apollo.txt").write_text(
-        "Apollo\n\nApollo 11 landed on the Moon in July 1969.", encoding="utf-8"
-    )
+    add_one_change_one(settings)
     counted.clear()
     loaded, reasons = app.open_index(settings, use_fake, update=True, progress=False)
     assert reasons == [] and "tea.txt" in {d.source for d in loaded.index.documents}
     assert "July 1969" in next(d.text for d in loaded.index.documents if d.source == "apollo.txt")
-    reads = {k: v for k, v in counted.items() if k.startswith("read")}
-    assert reads == {
-        "read tea.txt": 1,
-        "read apollo.txt": 1,
-        "read bees.md": 1,
-        "read volcano.txt": 1,
-    }
+    assert reads(counted) == EACH_READ_ONCE
     assert counted["load"] == 1 and counted["lock"] == 1
 
 
