@@ -149,8 +149,13 @@ class Source:
         return self.repo.replace("/", "+")
 
 
-def load_sources(path: Path) -> list[Source]:
-    """The [[source]] tables of sources.toml, refusing held-out and reserved projects."""
+COPYLEFT = re.compile(r"\b(A?GPL|LGPL|MPL|EPL|CC-BY-SA)-")
+
+
+def load_sources(path: Path, *, copyleft: bool = False) -> list[Source]:
+    """The [[source]] tables of sources.toml, refusing held-out and reserved projects; those
+    under a copyleft licence are left out unless `copyleft` (weights trained on them would
+    need that licence settled before they ship)."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     out: list[Source] = []
     for row in data["source"]:
@@ -167,6 +172,9 @@ def load_sources(path: Path) -> list[Source]:
             raise SystemExit(f"{src.repo}: may not be mined ({why})")
         if not re.fullmatch(r"[0-9a-f]{40}", src.commit):
             raise SystemExit(f"{src.repo}: commit must be a full sha, not {src.commit!r}")
+        if COPYLEFT.search(src.licence) and not copyleft:
+            log.info("%s: left out, licence %s (--copyleft takes it)", src.repo, src.licence)
+            continue
         out.append(src)
     names = [s.repo for s in out]
     if len(set(names)) != len(names):
@@ -954,6 +962,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--manifest", type=Path, default=ROOT / "training" / "docs_manifest.jsonl")
     parser.add_argument("--stats", type=Path, default=ROOT / "training" / "docs_pairs_stats.json")
     parser.add_argument("--only", action="append", default=[], help="mine only this repo")
+    parser.add_argument(
+        "--copyleft", action="store_true", help="also mine sources under a copyleft licence"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -963,7 +974,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("bot", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     t0 = time.monotonic()
-    sources = load_sources(args.sources)
+    sources = load_sources(args.sources, copyleft=args.copyleft)
     if args.only:
         sources = [s for s in sources if s.repo in args.only]
     docs_root = args.out / "docs"

@@ -339,7 +339,7 @@ def main() -> None:
             step += 1
             seen += len(idx)
             tokens += int(enc["attention_mask"].sum())
-            loss_sum += float(loss)
+            loss_sum += float(loss.detach())
             loss_n += 1
             if step % args.log_every == 0:
                 now = time.time()
