@@ -88,11 +88,13 @@ class AnswerSettings:
     # The verifier (bot/answer/verify.py) reads the first verifier_pool passages of the fused
     # ranking with the question; the passage quoted is the best by retrieval score plus
     # verifier_weight times its probability of answering, and an answer whose passage the
-    # verifier gives less than min_verifier is declined (0: never declined by it).
+    # verifier gives less than min_verifier is declined (0: never declined by it). The shipped
+    # verifier only declines: weighting it in chose no better passage on the tune articles it
+    # never trained on (training/verifier_card.md).
     verifier: bool = True
     verifier_pool: int = 10
     verifier_weight: float = 0.0
-    min_verifier: float = 0.0
+    min_verifier: float = 0.0071
     # ...and reads each sentence of the quoted passage, adding this times its probability to
     # the sentence's score when the answering sentence is marked (0: it does not).
     verifier_sentence_weight: float = 0.0
