@@ -28,10 +28,10 @@ from bot.answer.verify import load_verifier
 from bot.answer.wording import clean_question
 from bot.app import make_embedder
 from bot.config import Settings, load_settings
-from bot.evaluation.data import contains_answer, in_split, passages_as_documents, read_jsonl
+from bot.evaluation.data import in_split, passages_as_documents, read_jsonl
 from bot.evaluation.memo import cached_index
 from bot.evaluation.run import evaluate_files, question_encoding
-from bot.evaluation.withheld import passages_withheld
+from bot.evaluation.withheld import asked_withheld
 
 ROOT = Path(__file__).resolve().parent
 SQUAD = ROOT.parent.parent / "shared" / "data" / "squad-dev"
@@ -81,19 +81,7 @@ def withheld(settings: Settings) -> dict[str, float]:
     rows = in_split(read_jsonl(SQUAD / "questions.jsonl"), index.documents, "tune")
     texts = [clean_question(str(r["question"]), 1000) for r in rows]
     vectors, tokens = question_encoding(answerer.retriever, texts, settings.cache_dir)
-    passage_doc = np.asarray(index.passages.doc)
-    source_of = {d.source: i for i, d in enumerate(index.documents)}
-    kept = []
-    with passages_withheld(index) as hidden:
-        for i, (row, text) in enumerate(zip(rows, texts, strict=True)):
-            qt = tokens[i] if tokens is not None else None
-            gold = [source_of[str(g)] for g in row["gold"]]
-            hidden[:] = np.flatnonzero(np.isin(passage_doc, gold)).tolist()
-            answer = answerer.ask(text, query_vector=vectors[i], query_tokens=qt)
-            if answer.results and not any(
-                contains_answer(r.passage, row["answers"]) for r in answer.results
-            ):
-                kept.append(answer.answered)
+    kept = [a.answered for a in asked_withheld(answerer, rows, texts, vectors, tokens)]
     return {
         "unanswerable declined": float(np.mean([not a for a in kept])),
         "unanswerable questions": len(kept),

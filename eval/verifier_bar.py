@@ -36,7 +36,7 @@ from bot.config import load_settings
 from bot.evaluation.data import contains_answer, in_split, passages_as_documents, read_jsonl
 from bot.evaluation.memo import cached_index
 from bot.evaluation.run import metrics, question_encoding, run_eval
-from bot.evaluation.withheld import passages_withheld
+from bot.evaluation.withheld import asked_withheld
 from bot.search.retrieval import Hit
 
 ROOT = Path(__file__).resolve().parent
@@ -80,9 +80,6 @@ def decisions(
     probability for the quoted passage; for each question as asked ("answerable", with
     whether its quote holds the answer) and with its gold passages withheld ("withheld",
     kept where no quoted passage then holds the answer, as decline_check.py does)."""
-    index = answerer.index
-    passage_doc = np.asarray(index.passages.doc)
-    source_of = {d.source: i for i, d in enumerate(index.documents)}
     texts = [str(r["question"]) for r in rows]
     out: list[dict] = []
 
@@ -102,16 +99,8 @@ def decisions(
         answer = answerer.ask(text, query_vector=vecs[i], query_tokens=qt)
         holds = bool(answer.results) and contains_answer(answer.results[0].quote, row["answers"])
         record("answerable", answer, holds)
-    with passages_withheld(index) as hidden:
-        for i, (row, text) in enumerate(zip(rows, texts, strict=True)):
-            qt = tokens[i] if tokens is not None else None
-            gold = [source_of[str(g)] for g in row["gold"]]
-            hidden[:] = np.flatnonzero(np.isin(passage_doc, gold)).tolist()
-            answer = answerer.ask(text, query_vector=vecs[i], query_tokens=qt)
-            if answer.results and not any(
-                contains_answer(r.passage, row["answers"]) for r in answer.results
-            ):
-                record("withheld", answer, False)
+    for answer in asked_withheld(answerer, rows, texts, vecs, tokens):
+        record("withheld", answer, False)
     return out
 
 
@@ -211,14 +200,18 @@ def main() -> None:
 
     plain.retriever.search = memo_search  # type: ignore[method-assign,assignment]
 
-    def run(weight: float, sentence: float) -> list:
+    def answerer_at(weight: float, sentence: float) -> Answerer:
+        """An Answerer with these verifier weights and no verifier bar, its own retriever."""
         answer = dataclasses.replace(
             settings.answer,
             verifier_weight=weight,
             verifier_sentence_weight=sentence,
             min_verifier=0.0,
         )
-        answerer = Answerer(index, embedder, settings.retrieval, answer, verifier=memo)
+        return Answerer(index, embedder, settings.retrieval, answer, verifier=memo)
+
+    def run(weight: float, sentence: float) -> list:
+        answerer = answerer_at(weight, sentence)
         answerer.retriever = plain.retriever  # the same hits for every setting, searched once
         out = run_eval(answerer, rows, vecs, tokens)
         m = metrics(out)
@@ -250,15 +243,8 @@ def main() -> None:
     positives = doc_probs.get("positive")
     doc_bar = float(np.percentile(positives, 1)) if positives else None
     bar = min(b for b in (squad_bar, doc_bar) if b is not None)
-    answer = dataclasses.replace(
-        settings.answer,
-        verifier_weight=best,
-        verifier_sentence_weight=best_s,
-        min_verifier=0.0,
-    )
     # Its own retriever, not the memo above: withheld passages must change what it finds.
-    chosen = Answerer(index, embedder, settings.retrieval, answer, verifier=memo)
-    records = decisions(chosen, rows, vecs, tokens)
+    records = decisions(answerer_at(best, best_s), rows, vecs, tokens)
     if args.dump:
         args.dump.write_text(json.dumps({"records": records, "docs": doc_probs}) + "\n")
     bars = sorted({0.0, round(bar, 4), *args.bars})

@@ -4,12 +4,14 @@ topics, made from answerable ones by withholding their gold passages (as in SQuA
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 import bot.search.retrieval as retrieval
+from bot.answer.compose import Answer, Answerer
+from bot.evaluation.data import contains_answer
 from bot.search.store import Index
 
 
@@ -45,3 +47,28 @@ def passages_withheld(index: Index) -> Iterator[list[int]]:
     finally:
         retrieval.dense_scores = dense_scores
         del lexical.scores, lexical.phrase_scores  # the class's own methods again
+
+
+def asked_withheld(
+    answerer: Answerer,
+    rows: Sequence[dict[str, Any]],
+    texts: Sequence[str],
+    vectors: np.ndarray,
+    tokens: Sequence[np.ndarray] | None,
+) -> Iterator[Answer]:
+    """Each question (rows[i], asked as texts[i] with its encoding) asked with its gold
+    passages withheld; yielded where the answer is then in no quoted passage (an unanswerable
+    question about the corpus's own topics)."""
+    index = answerer.index
+    passage_doc = np.asarray(index.passages.doc)
+    source_of = {d.source: i for i, d in enumerate(index.documents)}
+    with passages_withheld(index) as hidden:
+        for i, (row, text) in enumerate(zip(rows, texts, strict=True)):
+            qt = tokens[i] if tokens is not None else None
+            gold = [source_of[str(g)] for g in row["gold"]]
+            hidden[:] = np.flatnonzero(np.isin(passage_doc, gold)).tolist()
+            answer = answerer.ask(text, query_vector=vectors[i], query_tokens=qt)
+            if answer.results and not any(
+                contains_answer(r.passage, row["answers"]) for r in answer.results
+            ):
+                yield answer
