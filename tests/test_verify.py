@@ -113,3 +113,23 @@ def test_the_verifier_can_choose_the_marked_sentence(settings, fake_embedder):
     assert chosen.results[0].passage == plain.results[0].passage
     assert "Catania" in chosen.results[0].quote and "Sicily" not in chosen.results[0].quote
     assert len(reader.read) == 2  # the pool, then the quoted passage's sentences
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (MODEL_DIR / "model.onnx").is_file(), reason="no shipped verifier")
+def test_a_passages_score_is_its_own_whatever_it_is_read_with():
+    # int8 activations are scaled over the whole input: batched or padded with others, a
+    # pair's logit moved (up to 2 apart). The same passage must score the same in any pool.
+    verifier = Verifier()
+    question = "How long is the warranty?"
+    short = "The warranty lasts two years."
+    pool = [
+        short,
+        "Returns are accepted within thirty days of delivery, with the receipt, for any "
+        "product bought in our shops or online, except gift cards and opened software. " * 4,
+        "Shipping is free on orders over fifty euros.",
+    ]
+    alone = verifier.logits(question, [short])[0]
+    together = verifier.logits(question, pool)
+    assert together[0] == alone
+    assert verifier.logits(question, pool[::-1])[2] == alone

@@ -171,8 +171,64 @@ def score(
     return out
 
 
+def ranking_sets(rows: list[dict[str, Any]]) -> list[list[int]]:
+    """Row numbers by (question group, kind family): the passages (or sentences) one question
+    is read against, its positives among them. Only sets with a positive and a negative."""
+    sets: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(rows):
+        sets.setdefault((str(r.get("group")), family(r.get("kind", ""))), []).append(i)
+    return [idx for idx in sets.values() if 0 < sum(int(rows[i]["label"]) for i in idx) < len(idx)]
+
+
+def group_batches(
+    rows: list[dict[str, Any]], size: int, rng: random.Random, lengths: list[int]
+) -> list[list[int]]:
+    """Like batches, but whole ranking sets stay together (for the listwise loss): sets
+    shuffled, sorted by length within windows, packed into batches of about `size` rows;
+    rows in no ranking set fill batches of their own."""
+    sets = ranking_sets(rows)
+    grouped = {i for idx in sets for i in idx}
+    rest = [i for i in range(len(rows)) if i not in grouped]
+    units = [list(idx) for idx in sets] + [[i] for i in rest]
+    rng.shuffle(units)
+    window = 50
+    out: list[list[int]] = []
+    current: list[int] = []
+    for lo in range(0, len(units), window):
+        chunk = sorted(units[lo : lo + window], key=lambda u: max(lengths[i] for i in u))
+        for unit in chunk:
+            if current and len(current) + len(unit) > size:
+                out.append(current)
+                current = []
+            current = current + unit
+    if current:
+        out.append(current)
+    rng.shuffle(out)
+    return out
+
+
+def listwise_loss(logits: Any, labels: Any, sets: list[list[int]]) -> Any:
+    """Mean over positives of -log softmax of the positive against its set's negatives: the
+    model is taught which passage of a question's pool answers it, not only whether each
+    does (localised contrastive estimation, Gao et al. 2021). sets index into logits."""
+    import torch
+
+    terms = []
+    for idx in sets:
+        s = logits[idx]
+        y = labels[idx] > 0.5
+        negatives = s[~y]
+        for positive in s[y]:
+            terms.append(torch.logsumexp(torch.cat([positive[None], negatives]), 0) - positive)
+    if not terms:
+        return logits.sum() * 0.0
+    return torch.stack(terms).mean()
+
+
 def figures(rows: list[dict[str, Any]], logits: list[float]) -> dict[str, Any]:
-    """AUC and accuracy (p >= 0.5) per project group x kind family, and overall per project."""
+    """AUC and accuracy (p >= 0.5) per project group x kind family, and overall per project;
+    per family also top1: the share of questions whose best-scored passage (or sentence) of
+    its ranking set is a positive, what choosing by the verifier alone would get right."""
     from sklearn.metrics import roc_auc_score
 
     groups: dict[str, list[int]] = {}
@@ -189,6 +245,15 @@ def figures(rows: list[dict[str, Any]], logits: list[float]) -> dict[str, Any]:
         )
         cell["auc"] = round(float(roc_auc_score(y, s)), 4) if 0 < sum(y) < len(y) else None
         out[key] = cell
+    for idx in ranking_sets(rows):
+        r = rows[idx[0]]
+        best = max(idx, key=lambda i: logits[i])
+        cell = out[f"{source_of(r)}/{family(r.get('kind', ''))}"]
+        cell["sets"] = cell.get("sets", 0) + 1
+        cell["top1_hits"] = cell.get("top1_hits", 0) + int(rows[best]["label"])
+    for cell in out.values():
+        if cell.get("sets"):
+            cell["top1"] = round(cell.pop("top1_hits") / cell["sets"], 4)
     return out
 
 
@@ -219,6 +284,13 @@ def main() -> None:
         help="a train_meta.json: repeat its run exactly (its lr of every step, its step count, "
         "no time budget) instead of a time-boxed run",
     )
+    parser.add_argument(
+        "--listwise",
+        type=float,
+        default=0.0,
+        help="weight of a listwise loss over each question's ranking set, added to the "
+        "binary cross-entropy (0: pointwise only, batches as before)",
+    )
     parser.add_argument("--docs-repeat", type=int, default=1, help="docs train rows repeated")
     parser.add_argument("--no-sentences", dest="sentences", action="store_false")
     parser.add_argument("--log-every", type=int, default=20)
@@ -246,7 +318,13 @@ def main() -> None:
     train = [r for r in rows if r.get("split") == "train"]
     heldout = [r for r in rows if r.get("split") == "heldout"]
     if args.docs_repeat > 1:
-        train += [r for r in train if source_of(r) == "docs"] * (args.docs_repeat - 1)
+        # Each copy its own ranking set, so the listwise loss never meets a row twice.
+        docs = [r for r in train if source_of(r) == "docs"]
+        train += [
+            {**r, "group": f"{r.get('group')}#{k}"}
+            for k in range(1, args.docs_repeat)
+            for r in docs
+        ]
     rng.shuffle(train)
     if args.limit:
         train = train[: args.limit]
@@ -311,7 +389,8 @@ def main() -> None:
     epoch = 0
     done = False
     while not done:
-        for idx in batches(train, args.batch, rng, lengths):
+        make = group_batches if args.listwise > 0 else batches
+        for idx in make(train, args.batch, rng, lengths):
             elapsed = time.time() - t0
             if elapsed >= budget:
                 stopped = "minutes"
@@ -332,6 +411,9 @@ def main() -> None:
             labels = torch.tensor([float(train[i]["label"]) for i in idx])
             logits = model(**enc).logits[:, 0]
             loss = loss_fn(logits, labels)
+            if args.listwise > 0:
+                sets = ranking_sets([train[i] for i in idx])  # positions within the batch
+                loss = loss + args.listwise * listwise_loss(logits, labels, sets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -48,7 +48,6 @@ class Verifier:
 
         config: dict[str, Any] = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
         self.max_length = int(config.get("max_length", 256))
-        self.batch_size = int(config.get("batch_size", 8))
         self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         # The passage is cut, never the question: the question decides what counts.
         self._tokenizer.enable_truncation(self.max_length, strategy="only_second")
@@ -65,17 +64,19 @@ class Verifier:
         self._inputs = {i.name for i in self.session.get_inputs()}
 
     def logits(self, question: str, passages: Sequence[str]) -> np.ndarray:
-        """One logit per passage (higher: more likely to answer), in batches of similar
-        length so short passages are not padded to the longest."""
+        """One logit per passage (higher: more likely to answer), each pair run alone.
+
+        The int8 model quantises its activations with a scale taken over the whole input
+        (onnxruntime's dynamic quantisation), so a pair batched with others, or padded to a
+        longer one, gets a different logit (up to 2 apart). Alone, a passage's score is its
+        own: the same in any pool, in a follow-up, in eval. On two cores it is no slower."""
         if not passages:
             return np.zeros(0, np.float32)
         encoded = self._tokenizer.encode_batch([(question, p) for p in passages])
-        order = np.argsort([len(e.ids) for e in encoded], kind="stable")
         out = np.empty(len(passages), np.float32)
-        for lo in range(0, len(order), self.batch_size):
-            rows = order[lo : lo + self.batch_size]
-            run = padded_feed([encoded[i] for i in rows], self._pad, self._inputs)
-            out[rows] = np.asarray(self.session.run(None, run)[0], np.float32).reshape(-1)
+        for i, pair in enumerate(encoded):
+            run = padded_feed([pair], self._pad, self._inputs)
+            out[i] = np.asarray(self.session.run(None, run)[0], np.float32).reshape(-1)[0]
         return out
 
     def scores(self, question: str, passages: Sequence[str]) -> np.ndarray:
