@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.answer.compose import Answer, Answerer
-from bot.answer.verify import Verifier, load_verifier
+from bot.answer.verify import MODEL_DIR, Verifier, load_verifier
 from bot.app import make_embedder
 from bot.config import load_settings
 from bot.evaluation.data import contains_answer, in_split, passages_as_documents, read_jsonl
@@ -149,6 +149,9 @@ def main() -> None:
     """Print the figures per setting and the chosen weights and bar as one JSON object."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path)
+    ap.add_argument(
+        "--model", type=Path, default=MODEL_DIR, help="a verifier folder (default: the shipped)"
+    )
     ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0, 4.0])
     ap.add_argument("--sentence-weights", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     ap.add_argument("--docs-pairs", type=int, default=2000, help="held-out pairs read at most")
@@ -168,7 +171,7 @@ def main() -> None:
     ap.add_argument("--dump", type=Path, help="write each question's decision record here")
     args = ap.parse_args()
     settings = load_settings(args.config)
-    verifier = load_verifier()
+    verifier = load_verifier(args.model)
     if verifier is None:
         raise SystemExit("no verifier model to calibrate")
     memo = MemoVerifier(verifier)
