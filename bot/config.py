@@ -94,7 +94,7 @@ class AnswerSettings:
     verifier: bool = True
     verifier_pool: int = 10
     verifier_weight: float = 0.0
-    min_verifier: float = 0.0071
+    min_verifier: float = 0.0070
     # ...and reads each sentence of the quoted passage, adding this times its probability to
     # the sentence's score when the answering sentence is marked (0: it does not).
     verifier_sentence_weight: float = 0.0
