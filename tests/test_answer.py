@@ -244,3 +244,51 @@ def test_a_bare_heading_is_never_a_further_source(settings, fake_embedder):
     # The headings file ranks second, but a heading alone is no evidence.
     assert [r.source for r in answer.results].count("headings.md") == 0
     assert len(answer.results) == 3  # filled from further down instead
+
+
+def _quote_of(settings, fake_embedder, name: str, text: str, question: str, **answer) -> str:
+    (settings.seeds_dir / name).write_text(text, encoding="utf-8")
+    docs, _ = load_corpus(settings.seeds_dir)
+    index, _ = build_index(docs, fake_embedder, ChunkingSettings(target_tokens=80))
+    answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(**answer))
+    top = answerer.ask(question).results[0]
+    assert top.source == name
+    return top.quote
+
+
+HEADED = (
+    "# Disabling\n\n"
+    "Disabled code stays disabled in every release notes entry.\n\n"
+    "## Removing disabled code\n\n"
+    "It goes away one minor release later.\n"
+)
+
+
+def test_the_marked_sentence_is_under_the_heading_that_asks_the_question(settings, fake_embedder):
+    # One passage holds both sections; the first section's sentence shares more of the
+    # question's words, but the answer sits under the heading that repeats the question.
+    question = "When is disabled code removed?"
+    quote = _quote_of(settings, fake_embedder, "policy.md", HEADED, question)
+    assert quote == "It goes away one minor release later."
+    plain = _quote_of(settings, fake_embedder, "policy.md", HEADED, question, heading_weight=0)
+    assert plain == "Disabled code stays disabled in every release notes entry."
+
+
+FAQ = (
+    "Bee FAQ\n\n"
+    "Do bees sleep at night?\n"
+    "Worker bees rest in the hive, bees far from flowers sleep too.\n\n"
+    "How do bees find far flowers?\n"
+    "Scouts dance to show the way.\n"
+)
+
+
+def test_the_marked_sentence_answers_the_faq_question_that_repeats_the_asker(
+    settings, fake_embedder
+):
+    question = "How do bees find far flowers?"
+    assert _quote_of(settings, fake_embedder, "faq.txt", FAQ, question) == (
+        "Scouts dance to show the way."
+    )
+    plain = _quote_of(settings, fake_embedder, "faq.txt", FAQ, question, heading_weight=0)
+    assert plain.startswith("Worker bees rest")

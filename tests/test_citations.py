@@ -257,3 +257,17 @@ def test_the_marked_quote_never_spans_a_page_break(tmp_path, fake_embedder):
     ).results[0]
     assert "Gears need oil." in top.passage and "\f" in top.passage  # both pages quoted
     assert top.quote == "Clean the gears with warm water." and top.page == 2
+
+
+def test_heading_of_is_the_innermost_open_heading():
+    from bot.ingest.layout import Layout
+
+    text = "A\nbody\nB\nbody\nC\nbody"
+    # A (level 1) holds B (level 2); an empty heading at 12 ends B's section; C is level 1.
+    layout = Layout(format="md", headings=((0, 1, 1), (7, 8, 2), (12, 12, 2), (14, 15, 1)))
+    assert layout.heading_of(3) == (0, 1)
+    assert layout.heading_of(9) == (7, 8)
+    assert layout.heading_of(13) == (0, 1)  # B's section ended: A's again
+    assert layout.heading_of(16) == (14, 15)
+    assert Layout(format="md", headings=((5, 6, 1),)).heading_of(2) is None
+    assert layout.section_of(text, 9) == "A › B"

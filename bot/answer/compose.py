@@ -345,7 +345,37 @@ class Answerer:
             # A question (an FAQ's own, a rhetorical one) repeats the asker's words but is
             # not an answer; its answer follows it.
             scores[asks] = -np.inf
+        weight = self.settings.heading_weight
+        if weight > 0 and len(ids) > 1:
+            scores = scores + weight * self.heading_coverage(ids, headings, asks, q_terms)
         return ids, scores
+
+    def heading_coverage(
+        self,
+        ids: Sequence[int],
+        headings: np.ndarray,
+        asks: np.ndarray,
+        q_terms: TermWeights,
+    ) -> np.ndarray:
+        """Per sentence of a passage, the share of the question's idf weight in what it
+        answers: the nearest question before it in its section (an FAQ's), else the innermost
+        heading it sits under. A heading or an FAQ's question that repeats the asker's words
+        is never quoted itself, but the sentences under it are where its answer is; those
+        under another heading, though in the same passage, answer something else."""
+        rows = [self.index.sentences[j] for j in ids]
+        doc = self.index.documents[rows[0].doc]
+        heads: list[tuple[int, int] | None] = []
+        local: tuple[int, int] | None = None  # the passage's own last heading (any format)
+        asked: tuple[int, int] | None = None  # its last question since that heading
+        for k, row in enumerate(rows):
+            if headings[k]:
+                local, asked = (row.start, row.end), None
+            candidates = [h for h in (doc.layout.heading_of(row.start), local, asked) if h]
+            heads.append(max(candidates) if candidates else None)  # the one read last
+            if asks[k] and not headings[k]:
+                asked = (row.start, row.end)
+        cover = {h: self.coverage(q_terms, doc.text[h[0] : h[1]]) for h in set(heads) if h}
+        return np.array([cover[h] if h else 0.0 for h in heads], np.float32)
 
     def in_block(self, j: int) -> bool:
         """Whether sentence j lies in a code block or a table of its document."""

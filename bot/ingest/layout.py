@@ -62,15 +62,26 @@ class Layout:
         """The heading path that offset falls under (titles joined by SECTION_SEPARATOR).
         An empty heading (start == end) only ends the sections at its level and deeper: a
         reader's mark that a directive's labelled section (a tab) ends there."""
-        path: list[tuple[int, str]] = []
+        path = self._open_headings(offset)
+        return SECTION_SEPARATOR.join(" ".join(text[s:e].split()) for s, e, _ in path) or None
+
+    def heading_of(self, offset: int) -> tuple[int, int] | None:
+        """The [start, end) of the innermost heading that offset falls under (the last of
+        section_of's path), or None before the first heading."""
+        path = self._open_headings(offset)
+        return (path[-1][0], path[-1][1]) if path else None
+
+    def _open_headings(self, offset: int) -> list[tuple[int, int, int]]:
+        """The headings (start, end, level) whose sections hold offset, outermost first."""
+        path: list[tuple[int, int, int]] = []
         for start, end, level in self.headings:
             if start > offset:
                 break
-            while path and path[-1][0] >= level:
+            while path and path[-1][2] >= level:
                 path.pop()
             if end > start:
-                path.append((level, " ".join(text[start:end].split())))
-        return SECTION_SEPARATOR.join(title for _, title in path) if path else None
+                path.append((start, end, level))
+        return path
 
     def locate(self, text: str, start: int, end: int) -> Location:
         """Page, lines and section of the text range [start, end)."""

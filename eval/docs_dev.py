@@ -1,0 +1,143 @@
+"""A documentation development set that no reported set shares anything with: the questions
+training/mine_docs.py mined from the held-out projects of the verifier's training data (its
+heldout split: question-like headings and FAQ entries, never trained on), asked of each
+project's own documentation as the bot reads it. Development script, not part of the package.
+
+A question is answered right when the marked sentence (quote@1) or the quoted passage
+(passage@1) overlaps the section the question heads; answer@pool says how often one of the
+first verifier_pool distinct passages does. "withheld" asks each question again with the
+passages overlapping its section taken out of retrieval (eval/decline_check.py's squad
+withheld, for documentation) and reports the share declined.
+
+The questions are the documents' own headings, so they repeat their section's words more
+than people's questions do: read the figures as relative, settings against settings.
+
+    .venv/bin/python training/mine_docs.py   # makes cache/training/docs_pairs.jsonl and docs/
+    .venv/bin/python eval/docs_dev.py --try "" "heading_weight=0"
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.answer.compose import Answer, Answerer
+from bot.answer.verify import load_verifier
+from bot.answer.wording import clean_question
+from bot.app import make_embedder
+from bot.config import Settings, load_settings
+from bot.evaluation.data import read_jsonl
+from bot.evaluation.memo import cached_index, memo_embedder
+from bot.evaluation.run import question_encoding
+from bot.evaluation.withheld import passages_withheld
+from bot.ingest.corpus import load_corpus
+from bot.search.store import Index
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAINING = ROOT / "cache" / "training"
+
+
+def heldout_questions(pairs: Path) -> dict[str, list[dict[str, Any]]]:
+    """The held-out positive pairs (question, source file, section span) by project."""
+    if not pairs.exists():
+        raise SystemExit(f"{pairs} is missing: run training/mine_docs.py")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in read_jsonl(pairs):
+        if r.get("split") == "heldout" and r.get("kind") == "positive":
+            out.setdefault(str(r["project"]), []).append(r)
+    return out
+
+
+def overlapping(index: Index, doc: int, span: Sequence[int]) -> list[int]:
+    """The passage rows of document doc that overlap the character range span."""
+    spans = index.passages.spans
+    mask = (index.passages.doc == doc) & (spans[:, 0] < span[1]) & (spans[:, 1] > span[0])
+    return np.flatnonzero(mask).tolist()
+
+
+def judged(answer: Answer, row: dict[str, Any]) -> dict[str, bool]:
+    """Whether the answer's top quote and passage overlap the question's section."""
+    if not answer.results:
+        return {"quote": False, "passage": False}
+    top = answer.results[0]
+    a, b = row["span"]
+    same = top.source == row["source"]
+    return {
+        "quote": same and top.quote_start < b and top.quote_end > a,
+        "passage": same and top.start < b and top.end > a,
+    }
+
+
+def project_figures(settings: Settings, folder: Path, rows: list[dict[str, Any]]) -> dict:
+    """quote@1, passage@1, answer@pool and withheld declines of one project's questions."""
+    documents, _ = load_corpus(folder, cache_dir=settings.cache_dir)
+    embedder = memo_embedder(make_embedder(settings), settings.cache_dir)
+    index = cached_index(documents, embedder, settings, progress=False)
+    verifier = load_verifier() if settings.answer.verifier else None
+    answerer = Answerer(index, embedder, settings.retrieval, settings.answer, verifier=verifier)
+    doc_of = {d.source: i for i, d in enumerate(index.documents)}
+    rows = [r for r in rows if r["source"] in doc_of]
+    texts = [clean_question(str(r["question"]), settings.answer.max_question_chars) for r in rows]
+    vecs, tokens = question_encoding(answerer.retriever, texts, settings.cache_dir)
+    pool = max(settings.answer.verifier_pool, 1)
+    out: dict[str, list[bool]] = {"quote": [], "passage": [], "pool": [], "answered": []}
+    for i, (row, text) in enumerate(zip(rows, texts, strict=True)):
+        qt = tokens[i] if tokens is not None else None
+        answer = answerer.ask(text, query_vector=vecs[i], query_tokens=qt)
+        for key, value in judged(answer, row).items():
+            out[key].append(value)
+        out["answered"].append(answer.answered)
+        section = set(overlapping(index, doc_of[row["source"]], row["span"]))
+        hits = answerer.retriever.search(text, pool * 3, query_vector=vecs[i], query_tokens=qt)
+        out["pool"].append(any(h.passage in section for h in answerer._distinct(hits, pool)))
+    declined: list[bool] = []
+    with passages_withheld(index) as hidden:
+        for i, (row, text) in enumerate(zip(rows, texts, strict=True)):
+            hidden[:] = overlapping(index, doc_of[row["source"]], row["span"])
+            qt = tokens[i] if tokens is not None else None
+            answer = answerer.ask(text, query_vector=vecs[i], query_tokens=qt)
+            if answer.results and not judged(answer, row)["passage"]:
+                declined.append(not answer.answered)
+    return {**out, "withheld declined": declined}
+
+
+def main() -> None:
+    """Print, per setting tried, the figures over all held-out projects as one JSON line."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", type=Path)
+    ap.add_argument("--pairs", type=Path, default=TRAINING / "docs_pairs.jsonl")
+    ap.add_argument("--docs", type=Path, default=TRAINING / "docs", help="mine_docs.py's exports")
+    ap.add_argument("--try", dest="tries", nargs="*", default=[""], help="answer.<key>=<value>")
+    args = ap.parse_args()
+    base = load_settings(args.config)
+    by_project = heldout_questions(args.pairs)
+    for spec in args.tries:
+        pairs = (p.split("=") for p in spec.split())
+        changes = {k: type(getattr(base.answer, k))(v) for k, v in pairs}
+        settings = dataclasses.replace(base, answer=dataclasses.replace(base.answer, **changes))
+        merged: dict[str, list[bool]] = {}
+        for project, rows in sorted(by_project.items()):
+            folder = args.docs / project.replace("/", "+")
+            for key, values in project_figures(settings, folder, rows).items():
+                merged.setdefault(key, []).extend(values)
+        figures = {
+            "setting": spec or "defaults",
+            "questions": len(merged["quote"]),
+            "quote@1": round(float(np.mean(merged["quote"])), 4),
+            "passage@1": round(float(np.mean(merged["passage"])), 4),
+            "answer@pool": round(float(np.mean(merged["pool"])), 4),
+            "answerable declined": round(1 - float(np.mean(merged["answered"])), 4),
+            "withheld declined": round(float(np.mean(merged["withheld declined"])), 4),
+            "withheld questions": len(merged["withheld declined"]),
+        }
+        print(json.dumps(figures), flush=True)
+
+
+if __name__ == "__main__":
+    main()
