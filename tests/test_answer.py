@@ -292,3 +292,41 @@ def test_the_marked_sentence_answers_the_faq_question_that_repeats_the_asker(
     )
     plain = _quote_of(settings, fake_embedder, "faq.txt", FAQ, question, heading_weight=0)
     assert plain.startswith("Worker bees rest")
+
+
+FAQ_WITH_INDEX = (
+    "Comet FAQ\n\n"
+    " 1. Basics\n"
+    "  1.1 How often does the comet return?\n"
+    "  1.2 How bright is the comet?\n"
+    "  1.3 Where does the comet go?\n"
+    " 2. Watching\n"
+    "  2.1 When can I see the comet?\n\n"
+    "1.1 How often does the comet return?\n\n"
+    "It comes back every 76 years.\n"
+)
+
+
+def test_a_table_of_contents_is_never_quoted_before_a_passage_that_answers(settings, fake_embedder):
+    (settings.seeds_dir / "faq.txt").write_text(FAQ_WITH_INDEX, encoding="utf-8")
+    docs, _ = load_corpus(settings.seeds_dir)
+    # Small passages: the index is a passage of its own, and it shares more of the
+    # question's words than the answer does.
+    index, _ = build_index(docs, fake_embedder, ChunkingSettings(target_tokens=24))
+    answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings())
+    question = "How often does the comet return?"
+    first = answerer.retriever.search(question, 1)[0]
+    assert "1.2 How bright" in index.passage_text(first.passage)  # retrieval ranks it first
+    top = answerer.ask(question).results[0]
+    assert "1.2 How bright" not in top.passage
+    assert top.quote == "It comes back every 76 years."
+
+
+def test_contents_like_and_has_words():
+    from bot.answer.wording import contents_like, has_words
+
+    assert contents_like(FAQ_WITH_INDEX.split("\n\n")[1])
+    assert contents_like("Intro ....... 3\nUsage ....... 7\nFAQ ........ 12\nIndex ...... 20")
+    assert not contents_like("1. Download the file.\n2. Run it.\n3. Check it.\n4. Done.")
+    assert not contents_like("How do I start?\nRun the tool.\nIt starts at once.\nThat is all.")
+    assert not has_words("1.") and not has_words(".") and has_words("It is 76.")

@@ -187,6 +187,16 @@ def test_myst_blocks_and_html_blocks_are_markup():
     assert at(e, "Colon fences").line_start == 7
 
 
+def test_an_html_comment_in_markdown_is_not_text_even_when_it_holds_angle_brackets():
+    # A licence header, as many projects put at the top of each page.
+    src = (
+        "<!--\nCopyright (C) A. Author, <a@example.org>, et al.\n\nSPDX: MIT\n-->\n\n"
+        "# Title\n\nBody.\n"
+    )
+    e = read_bytes(src.encode(), ".md")
+    assert e.text == "Title\n\nBody."
+
+
 def test_toml_front_matter_and_roles():
     e = read_bytes(b'+++\ntitle = "T"\n+++\n\nText with {doc}`~pkg.module.Name`.\n', ".md")
     assert e.title == "T" and e.text == "Text with Name."

@@ -12,7 +12,14 @@ import numpy as np
 
 from bot.answer.followup import FollowUp, depends, mixed_tokens, mixed_vector, surely_depends
 from bot.answer.verify import Verifies
-from bot.answer.wording import SUBJECT_SHARE, WHO, clean_question, names_in
+from bot.answer.wording import (
+    SUBJECT_SHARE,
+    WHO,
+    clean_question,
+    contents_like,
+    has_words,
+    names_in,
+)
 from bot.config import AnswerSettings, RetrievalSettings, Scope, SourceLink
 from bot.ingest.links import cite_url, published_url
 from bot.search.embedder import Embedder
@@ -145,6 +152,7 @@ class Answerer:
         self.settings = answer
         self.k = retrieval.k
         self._asked: tuple[str, float] = ("", 0.0)  # the last question and its penalty
+        self._contents: dict[int, bool] = {}  # passage: is it a contents list (contents_like)
         self._scoped: dict[frozenset[str], Answerer] = {}
 
     @property
@@ -253,6 +261,8 @@ class Answerer:
         both questions, the context's words weighing less."""
         read = follow.whole() if follow else q
         ranked, verified = self.verify(read, ranked)
+        # A table of contents repeats the words of every question it lists and answers none.
+        ranked = sorted(ranked, key=lambda h: self.contents_like(h.passage))  # stable
         hits = self._distinct(ranked, len(ranked))
         if not hits:
             return Answer(q, False)
@@ -284,6 +294,14 @@ class Answerer:
         order = sorted(range(len(pool)), key=lambda i: -combined[i])  # stable on ties
         verified = {h.passage: round(float(p), 4) for h, p in zip(pool, probs, strict=True)}
         return [pool[i] for i in order] + ranked[len(pool) :], verified
+
+    def contents_like(self, passage: int) -> bool:
+        """Whether the passage is a table of contents or an FAQ's index (wording.contents_like),
+        looked at once per passage."""
+        known = self._contents.get(passage)
+        if known is None:
+            known = self._contents[passage] = contents_like(self.index.passage_text(passage))
+        return known
 
     def verified(self, probability: float | None) -> bool:
         """Whether the verifier lets a passage be quoted as an answer (min_verifier); a
@@ -345,6 +363,9 @@ class Answerer:
             # A question (an FAQ's own, a rhetorical one) repeats the asker's words but is
             # not an answer; its answer follows it.
             scores[asks] = -np.inf
+        bare = np.array([not has_words(t) for t in texts])
+        if not (headings | blocks | asks | bare).all():
+            scores[bare] = -np.inf  # a list's number ("1.") split off as a sentence
         weight = self.settings.heading_weight
         if weight > 0 and len(ids) > 1:
             scores = scores + weight * self.heading_coverage(ids, headings, asks, q_terms)

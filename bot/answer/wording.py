@@ -69,3 +69,49 @@ def names_in(text: str, question: str) -> list[str]:
             continue
         found.append(word)
     return found
+
+
+# A line of a table of contents or of an FAQ's index: a question, a numbered title with no
+# closing punctuation, or a title with dot leaders and a page number.
+_ENTRY_NUMBER = re.compile(r"^(\d+(\.\d+)*\.?|[ivxlcIVXLC]+\.|[A-Z]\.)\s+\S")
+_DOT_LEADERS = re.compile(r"(\.\s?){4,}\s*\d+$")
+_CLOSING = (".", "!", ":", ";", ",")
+
+
+def _is_entry(line: str) -> bool:
+    """Whether one stripped line reads as an entry of a contents list."""
+    if len(line) > 100:
+        return False
+    if line.endswith("?") or _DOT_LEADERS.search(line):
+        return True
+    return bool(_ENTRY_NUMBER.match(line)) and not line.endswith(_CLOSING)
+
+
+def contents_like(text: str) -> bool:
+    """Whether a passage is a table of contents or an FAQ's index: a run of four or more
+    lines that are questions, numbered titles or dot-leadered entries, one after another, and
+    such lines most of its lines. It repeats the words of the questions it lists and answers
+    none of them (an FAQ's own question, followed by its answer, is no such run)."""
+    run = longest = entries = lines = 0
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            run = 0
+            continue
+        lines += 1
+        if _is_entry(line):
+            entries += 1
+            run += 1
+            longest = max(longest, run)
+        else:
+            run = 0
+    return longest >= 4 and entries >= 0.6 * lines
+
+
+# A sentence with no word in it ("1.", "3.", "."): a list's number, never an answer.
+_WORD_IN = re.compile(r"[^\W\d_]{2}")
+
+
+def has_words(sentence: str) -> bool:
+    """Whether a sentence holds a word (two letters in a row), not only numbers and signs."""
+    return bool(_WORD_IN.search(sentence))

@@ -20,7 +20,7 @@ READERS: dict[str, tuple[str, str]] = {
     ".rst": ("rst", "read_rst"),
 }
 # Bump when any reader's output changes: cached extractions of older readers are not reused.
-READER_VERSION = 5  # 5: rST nested substitutions defined elsewhere, escapes
+READER_VERSION = 6  # 6: HTML comments in Markdown dropped whole (5: rST substitutions)
 
 __all__ = ["READERS", "READER_VERSION", "Extracted", "UnreadableError", "read_bytes"]
 

@@ -29,7 +29,9 @@ from bot.ingest.readers.directives import (
 _FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\n(.*?)\n\1[ \t]*(?:\n|\Z)", re.DOTALL)
 _ROLE = re.compile(r"\{[\w.:+-]+\}$")  # MyST: {ref}`text <target>`
 _TAG = re.compile(r"<[^>]*>")
-_INVISIBLE = re.compile(r"<(script|style|template)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
+_INVISIBLE = re.compile(
+    r"<!--.*?-->|<(script|style|template)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE
+)
 _SAMP_MARKUP = re.compile(r"\\([\\{}])|[{}]")  # {file}, {samp}: escapes \\ \{ \}, {variable}
 _DIRECTIVE = re.compile(r"^\{([\w.:+-]+)\}\s*(.*)$", re.DOTALL)  # MyST: ```{name} argument
 _OPTION = re.compile(r"^\s*:[\w-]+:(?:\s|$)")  # a directive's option line, :key: value
