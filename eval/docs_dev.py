@@ -61,6 +61,13 @@ def overlapping(index: Index, doc: int, span: Sequence[int]) -> list[int]:
     return np.flatnonzero(mask).tolist()
 
 
+def anchored(row: dict[str, Any], text: str) -> dict[str, Any]:
+    """The row with its span found again in the document's text as read now: a reader that
+    changed since the pairs were mined (one dropping a comment) moves every offset after it."""
+    at = text.find(row["passage"])
+    return row if at < 0 else {**row, "span": [at, at + len(row["passage"])]}
+
+
 def judged(answer: Answer, row: dict[str, Any]) -> dict[str, bool]:
     """Whether the answer's top quote and passage overlap the question's section."""
     if not answer.results:
@@ -82,7 +89,11 @@ def project_figures(settings: Settings, folder: Path, rows: list[dict[str, Any]]
     verifier = load_verifier() if settings.answer.verifier else None
     answerer = Answerer(index, embedder, settings.retrieval, settings.answer, verifier=verifier)
     doc_of = {d.source: i for i, d in enumerate(index.documents)}
-    rows = [r for r in rows if r["source"] in doc_of]
+    rows = [
+        anchored(r, index.documents[doc_of[r["source"]]].text)
+        for r in rows
+        if r["source"] in doc_of
+    ]
     texts = [clean_question(str(r["question"]), settings.answer.max_question_chars) for r in rows]
     vecs, tokens = question_encoding(answerer.retriever, texts, settings.cache_dir)
     pool = max(settings.answer.verifier_pool, 1)

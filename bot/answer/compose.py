@@ -116,7 +116,6 @@ class Answer:
 
 # Paragraphs are separated by a blank line; PDF pages by a form feed on its own line.
 _BLANK_LINE = re.compile(r"\n[ \t\r\f]*\n")
-_CLOSERS = (".", "!", "?", "…", '"', "”", "’", "'", ")", "]", ":", ";")
 # A follow-up read with its context is answered so only when that is surer than the follow-up
 # read alone by more than this (a confidence difference): the context may complete a question,
 # not outvote the words it has. Chosen on SQuAD-dev's tune split (eval/followups.py --split
@@ -417,19 +416,8 @@ class Answerer:
 
     def is_heading_span(self, doc: int, start: int, end: int) -> bool:
         """is_heading for the sentence at characters start:end of document doc."""
-        layout = self.index.documents[doc].layout
-        if layout.is_heading(start, end):
-            return True
-        if layout.format not in ("txt", "pdf"):
-            return False  # the reader knows its headings; a short list item is not one
-        text = self.index.documents[doc].text
-        if text[start:end].rstrip().endswith(_CLOSERS):
-            return False
-        before = text[max(0, start - 2) : start]
-        after = text[end : end + 2]
-        return (start == 0 or before.endswith("\n")) and (
-            end >= len(text) or after.startswith("\n")
-        )
+        document = self.index.documents[doc]
+        return document.layout.reads_as_heading(document.text, start, end)
 
     def term_weights(self, question: str, *, follow: FollowUp | None = None) -> TermWeights:
         """The question's distinct content terms with their idf, looked up once per question;

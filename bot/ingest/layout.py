@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SECTION_SEPARATOR = " › "
+# How a sentence ends: one that ends so is prose, not a heading (Layout.reads_as_heading).
+_CLOSERS = (".", "!", "?", "…", '"', "”", "’", "'", ")", "]", ":", ";")
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,21 @@ class Layout:
     def is_heading(self, start: int, end: int) -> bool:
         """Whether [start, end) lies inside a heading."""
         return any(s <= start and end <= e for s, e, _ in self.headings)
+
+    def reads_as_heading(self, text: str, start: int, end: int) -> bool:
+        """Whether [start, end) of text is a heading: marked so by its reader, or (plain text
+        and PDF, whose readers may miss some) alone on its line with no closing punctuation."""
+        if self.is_heading(start, end):
+            return True
+        if self.format not in ("txt", "pdf"):
+            return False  # the reader knows its headings; a short list item is not one
+        if text[start:end].rstrip().endswith(_CLOSERS):
+            return False
+        before = text[max(0, start - 2) : start]
+        after = text[end : end + 2]
+        return (start == 0 or before.endswith("\n")) and (
+            end >= len(text) or after.startswith("\n")
+        )
 
     def is_block(self, start: int, end: int) -> bool:
         """Whether [start, end) overlaps a code or table block."""
