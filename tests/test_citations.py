@@ -271,3 +271,18 @@ def test_heading_of_is_the_innermost_open_heading():
     assert layout.heading_of(16) == (14, 15)
     assert Layout(format="md", headings=((5, 6, 1),)).heading_of(2) is None
     assert layout.section_of(text, 9) == "A › B"
+
+
+def test_is_heading_finds_the_heading_holding_a_span_among_many():
+    from bot.ingest.layout import Layout
+
+    heads = [(i * 10, i * 10 + 4, 1 + i % 3) for i in range(500)]
+    layout = Layout(format="md", headings=(*heads, (5000, 5000, 2), (5000, 5006, 1)))
+    assert layout.is_heading(1230, 1234) and layout.is_heading(1231, 1233)
+    assert not layout.is_heading(1234, 1236) and not layout.is_heading(1228, 1232)
+    assert layout.is_heading(5000, 5006)  # behind an empty heading at the same offset
+    assert not Layout(format="md").is_heading(0, 1)
+    for offset in (0, 3, 1235, 4999, 5003):
+        expected = layout._open_headings(offset)
+        want = (expected[-1][0], expected[-1][1]) if expected else None
+        assert layout.heading_of(offset) == want

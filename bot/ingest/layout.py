@@ -7,6 +7,7 @@ any [start, end) range of it back into a location in the file, without re-readin
 from __future__ import annotations
 
 import bisect
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,9 +70,27 @@ class Layout:
 
     def heading_of(self, offset: int) -> tuple[int, int] | None:
         """The [start, end) of the innermost heading that offset falls under (the last of
-        section_of's path), or None before the first heading."""
-        path = self._open_headings(offset)
-        return (path[-1][0], path[-1][1]) if path else None
+        section_of's path), or None before the first heading. A lookup in a table made once
+        per document: the quote's sentences ask it at every question."""
+        i = bisect.bisect_right(self._heading_starts, offset) - 1
+        return self._innermost[i] if i >= 0 else None
+
+    @functools.cached_property
+    def _heading_starts(self) -> tuple[int, ...]:
+        return tuple(start for start, _, _ in self.headings)
+
+    @functools.cached_property
+    def _innermost(self) -> tuple[tuple[int, int] | None, ...]:
+        """After each heading (in order), the innermost heading whose section is open."""
+        path: list[tuple[int, int, int]] = []
+        out: list[tuple[int, int] | None] = []
+        for start, end, level in self.headings:
+            while path and path[-1][2] >= level:
+                path.pop()
+            if end > start:
+                path.append((start, end, level))
+            out.append((path[-1][0], path[-1][1]) if path else None)
+        return tuple(out)
 
     def _open_headings(self, offset: int) -> list[tuple[int, int, int]]:
         """The headings (start, end, level) whose sections hold offset, outermost first."""
@@ -96,8 +115,16 @@ class Layout:
         )
 
     def is_heading(self, start: int, end: int) -> bool:
-        """Whether [start, end) lies inside a heading."""
-        return any(s <= start and end <= e for s, e, _ in self.headings)
+        """Whether [start, end) lies inside a heading (headings do not overlap: only those
+        starting last at or before start can hold it)."""
+        starts = self._heading_starts
+        i = bisect.bisect_right(starts, start) - 1
+        last = starts[i] if i >= 0 else None
+        while i >= 0 and starts[i] == last:
+            if end <= self.headings[i][1]:
+                return True
+            i -= 1
+        return False
 
     def reads_as_heading(self, text: str, start: int, end: int) -> bool:
         """Whether [start, end) of text is a heading: marked so by its reader, or (plain text
