@@ -60,6 +60,58 @@ def test_short_lines_are_not_joined():
     assert text == "Roses are red\nViolets are blue\n" and anchors == ((0, 1),)
 
 
+PLAIN_FAQ = """Widget FAQ
+
+ 1. Basics
+  1.1 What is a widget?
+  1.2 Who makes widgets?
+ 2. Use ......................... 4
+
+1. Basics
+
+  1.1 What is a widget?
+
+  A widget is a small part.
+
+  1.2 Who makes widgets?
+
+  Our team does.
+
+Setup steps
+-----------
+
+1. Unpack it
+
+2. Plug it in
+
+2. Use
+
+It just works.
+"""
+
+
+def test_txt_section_titles_are_headings_and_a_contents_list_is_not():
+    e = read_bytes(PLAIN_FAQ.encode(), ".txt")
+    titles = [(e.text[s:t], level) for s, t, level in e.layout.headings]
+    # The contents list's entries sit on consecutive lines: none is a title. Nor is a list
+    # whose items stand between blank lines ("1. Unpack it", "2. Plug it in").
+    assert titles == [
+        ("1. Basics", 1),
+        ("1.1 What is a widget?", 2),
+        ("1.2 Who makes widgets?", 2),
+        ("Setup steps", 2),
+        ("2. Use", 1),
+    ]
+    assert at(e, "Our team does").section == "1. Basics › 1.2 Who makes widgets?"
+    assert at(e, "It just works").section == "2. Use"
+
+
+def test_a_plain_texts_title_is_its_first_line_not_a_found_heading(tmp_path):
+    (tmp_path / "faq.txt").write_text(PLAIN_FAQ, encoding="utf-8")
+    docs, _ = load_corpus(tmp_path)
+    assert docs[0].title == "Widget FAQ"
+
+
 def test_txt_drawings_are_blocks_and_their_lines_stay_lines():
     src = (
         "The trailer of each member holds a checksum and the length of the input data.\n"

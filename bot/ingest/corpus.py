@@ -230,7 +230,7 @@ def _title(extracted: Extracted, source: str) -> str:
     if extracted.title:
         return extracted.title[:MAX_TITLE]
     text, layout = extracted.text, extracted.layout
-    if layout.headings:
+    if layout.headings and layout.format != "txt":  # a text's titles are found, not marked
         start, end, _ = min(layout.headings, key=lambda h: (h[2], h[0]))
         return " ".join(text[start:end].split())[:MAX_TITLE]
     return derive_title(text, source)

@@ -20,7 +20,7 @@ READERS: dict[str, tuple[str, str]] = {
     ".rst": ("rst", "read_rst"),
 }
 # Bump when any reader's output changes: cached extractions of older readers are not reused.
-READER_VERSION = 6  # 6: HTML comments in Markdown dropped whole (5: rST substitutions)
+READER_VERSION = 7  # 7: plain-text section titles; 6: Markdown HTML comments dropped whole
 
 __all__ = ["READERS", "READER_VERSION", "Extracted", "UnreadableError", "read_bytes"]
 

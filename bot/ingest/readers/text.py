@@ -91,12 +91,73 @@ def drawings(lines: Sequence[str], drawn: Sequence[bool]) -> tuple[tuple[int, in
     return tuple(spans)
 
 
+# A numbered section title ("2.3. Member format", "1.1 What is curl?"): its numbers, its words.
+_NUMBERED = re.compile(r"[ \t]{0,8}(\d{1,3}(?:\.\d{1,3})*)\.?[ \t]+(\S.*)")
+# The line under a title that makes it one (Setext): "=====" (level 1) or "-----" (level 2).
+_UNDERLINE = re.compile(r"[ \t]*(=|-)\1{2,}[ \t]*")
+_DOT_LEADERS = re.compile(r"(\.\s?){4,}\s*\d+\s*$")
+MAX_HEADING = 80  # characters: a longer line is a sentence, not a title
+
+
+def _numbered(line: str) -> tuple[int, int] | None:
+    """(depth, last number) of a numbered title line, or None. A title has no closing
+    punctuation but a question mark, and no dot leaders (a contents entry)."""
+    m = _NUMBERED.fullmatch(line.rstrip())
+    if not m or len(line.strip()) > MAX_HEADING or _DOT_LEADERS.search(line):
+        return None
+    if m.group(2).rstrip().endswith((".", ",", ";", ":")):
+        return None
+    numbers = m.group(1).split(".")
+    return len(numbers), int(numbers[-1])
+
+
+def headings(lines: Sequence[str], drawn: Sequence[bool]) -> tuple[tuple[int, int, int], ...]:
+    """(start, end, level) of the section titles of a plain text (offsets into the joined
+    lines, which rejoin does not move). A title stands alone between blank lines: a numbered
+    one ("2.3. Member format": level 3, the count of its numbers) that is no item of a list
+    of its depth ("1. Run it", then "2. Check it"), or any short line
+    underlined with "===" or "---" (Setext: levels 1 and 2). A contents list, its entries on
+    consecutive lines, has none."""
+    starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
+    out: list[tuple[int, int, int]] = []
+
+    def blank(i: int) -> bool:
+        return i < 0 or i >= len(lines) or not lines[i].strip()
+
+    def span(i: int) -> tuple[int, int]:
+        line = lines[i]
+        lead = len(line) - len(line.lstrip())
+        return starts[i] + lead, starts[i] + len(line.rstrip())
+
+    for i, line in enumerate(lines):
+        if blank(i) or drawn[i]:
+            continue
+        under = i + 1 < len(lines) and _UNDERLINE.fullmatch(lines[i + 1])
+        if under and blank(i - 1) and len(line.strip()) <= MAX_HEADING:
+            out.append((*span(i), 1 if under.group(1) == "=" else 2))
+            continue
+        numbered = _numbered(line)
+        if numbered is None or not blank(i - 1) or not blank(i + 1):
+            continue
+        after = next((j for j in range(i + 1, len(lines)) if not blank(j)), None)
+        before = next((j for j in range(i - 1, -1, -1) if not blank(j)), None)
+        depth, n = numbered
+        if (after is not None and _numbered(lines[after]) == (depth, n + 1)) or (
+            before is not None and _numbered(lines[before]) == (depth, n - 1)
+        ):
+            continue  # an item of a list whose items stand between blank lines
+        out.append((*span(i), depth))
+    return tuple(out)
+
+
 def read_text(data: bytes) -> Extracted:
-    """A .txt file: hard-wrapped paragraphs joined, drawings marked as blocks; its title comes
-    from corpus.derive_title."""
+    """A .txt file: hard-wrapped paragraphs joined, drawings marked as blocks, numbered and
+    underlined section titles found (headings); its title comes from corpus.derive_title."""
     raw = decode_text(data)
     lines = raw.split("\n")
     drawn = drawn_lines(lines)
     text, anchors = rejoin(raw, drawn)
-    layout = Layout(format="txt", lines=anchors, blocks=drawings(lines, drawn))
+    layout = Layout(
+        format="txt", lines=anchors, blocks=drawings(lines, drawn), headings=headings(lines, drawn)
+    )
     return Extracted(text=text, layout=layout)
