@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.errors import QuestionError
+from bot.ingest.readers.text import DOT_LEADERS
 from bot.search.lexical import is_stopword
 
 
@@ -74,7 +75,6 @@ def names_in(text: str, question: str) -> list[str]:
 # A line of a table of contents or of an FAQ's index: a question, a numbered title with no
 # closing punctuation, or a title with dot leaders and a page number.
 _ENTRY_NUMBER = re.compile(r"^(\d+(\.\d+)*\.?|[ivxlcIVXLC]+\.|[A-Z]\.)\s+\S")
-_DOT_LEADERS = re.compile(r"(\.\s?){4,}\s*\d+$")
 _CLOSING = (".", "!", ":", ";", ",")
 
 
@@ -82,7 +82,7 @@ def _is_entry(line: str) -> bool:
     """Whether one stripped line reads as an entry of a contents list."""
     if len(line) > 100:
         return False
-    if line.endswith("?") or _DOT_LEADERS.search(line):
+    if line.endswith("?") or DOT_LEADERS.search(line):
         return True
     return bool(_ENTRY_NUMBER.match(line)) and not line.endswith(_CLOSING)
 

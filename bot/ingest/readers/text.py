@@ -95,7 +95,8 @@ def drawings(lines: Sequence[str], drawn: Sequence[bool]) -> tuple[tuple[int, in
 _NUMBERED = re.compile(r"[ \t]{0,8}(\d{1,3}(?:\.\d{1,3})*)\.?[ \t]+(\S.*)")
 # The line under a title that makes it one (Setext): "=====" (level 1) or "-----" (level 2).
 _UNDERLINE = re.compile(r"[ \t]*(=|-)\1{2,}[ \t]*")
-_DOT_LEADERS = re.compile(r"(\.\s?){4,}\s*\d+\s*$")
+# A contents entry's dot leaders and page number ("Usage ........ 7").
+DOT_LEADERS = re.compile(r"(\.\s?){4,}\s*\d+\s*$")
 MAX_HEADING = 80  # characters: a longer line is a sentence, not a title
 
 
@@ -103,7 +104,7 @@ def _numbered(line: str) -> tuple[int, int] | None:
     """(depth, last number) of a numbered title line, or None. A title has no closing
     punctuation but a question mark, and no dot leaders (a contents entry)."""
     m = _NUMBERED.fullmatch(line.rstrip())
-    if not m or len(line.strip()) > MAX_HEADING or _DOT_LEADERS.search(line):
+    if not m or len(line.strip()) > MAX_HEADING or DOT_LEADERS.search(line):
         return None
     if m.group(2).rstrip().endswith((".", ",", ";", ":")):
         return None
