@@ -113,20 +113,3 @@ def test_a_splitter_crash_keeps_the_paragraph_whole(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         split_sentences(text)
 
-
-def test_a_heading_or_an_faq_question_starts_a_passage_never_ends_one():
-    # Windows of 12 words would end on "Removing" (a heading) and on the FAQ's question,
-    # leaving their answers to the next passage.
-    text = (
-        "Policy\n\n"
-        "Disabled code stays for one release. It warns first.\n\n"
-        "Removing\n\n"
-        "It goes away one minor release later.\n\n"
-        "When is it gone?\n"
-        "One release after it was disabled, always.\n"
-    )
-    passages = chunk_document(0, doc(text), count_words, budget=30, target=12, overlap=1)
-    bodies = [text[p.start : p.end] for p in passages]
-    assert not any(b.endswith(("Removing", "When is it gone?")) for b in bodies[:-1])
-    assert any("Removing\n\nIt goes away" in b for b in bodies)
-    assert any("When is it gone?\nOne release after" in b for b in bodies)

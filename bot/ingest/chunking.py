@@ -125,18 +125,6 @@ def _split_long(text: str, span: Span, budget: int, count: TokenCounter) -> list
     return fixed
 
 
-def _introduces(doc: Document, span: Span) -> bool:
-    """Whether the sentence at span introduces what follows it: a heading, or a question
-    alone on its line (an FAQ's)."""
-    text = doc.text
-    if doc.layout.reads_as_heading(text, span.start, span.end):
-        return True
-    alone = (span.start == 0 or text[span.start - 1] == "\n") and (
-        span.end >= len(text) or text[span.end] == "\n"
-    )
-    return alone and text[span.start : span.end].rstrip().endswith("?")
-
-
 def chunk_document(
     doc_index: int,
     doc: Document,
@@ -178,10 +166,6 @@ def chunk_document(
             j += 1
         # The sum of sentence counts approximates the joined text; check the real count.
         while j - i > 1 and count([text[sentences[i].start : sentences[j - 1].end]])[0] > room:
-            j -= 1
-        # A heading (or an FAQ's question on its own line) opens what follows it: it starts
-        # the next passage, with its answer, rather than end this one without it.
-        while j - i > 1 and j < len(sentences) and _introduces(doc, sentences[j - 1]):
             j -= 1
         passages.append(
             Passage(doc_index, sentences[i].start, sentences[j - 1].end, tuple(sentences[i:j]))

@@ -56,7 +56,7 @@ from bot.search.rows import PassageRow, PassageTable, SentenceTable, TokenVector
 
 # The files' layout and meaning; an index of another format is rebuilt (CHANGELOG.md lists
 # what each version changed).
-FORMAT_VERSION = 11
+FORMAT_VERSION = 10
 POINTER = "CURRENT"
 SHARED = "shared"
 
