@@ -14,6 +14,11 @@ than people's questions do: read the figures as relative, settings against setti
 
     .venv/bin/python training/mine_docs.py   # makes cache/training/docs_pairs.jsonl and docs/
     .venv/bin/python eval/docs_dev.py --try "" "heading_weight=0"
+    .venv/bin/python eval/docs_dev.py --natural --try ""   # eval/docs_dev_natural's questions
+
+With --natural it asks a set of questions written by reading those projects' documents
+(eval/docs_dev_natural/README.md) through `eval`'s own code instead, one project at a time,
+and prints file@1, passage@1 (answer in the top passage), quote@1 and the decline shares.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,9 +38,9 @@ from bot.answer.verify import load_verifier
 from bot.answer.wording import clean_question
 from bot.app import make_embedder
 from bot.config import Settings, load_settings
-from bot.evaluation.data import read_jsonl
+from bot.evaluation.data import contains_answer, read_jsonl
 from bot.evaluation.memo import cached_index, memo_embedder
-from bot.evaluation.run import question_encoding
+from bot.evaluation.run import evaluate_files, question_encoding
 from bot.evaluation.withheld import passages_withheld
 from bot.ingest.corpus import load_corpus
 from bot.search.store import Index
@@ -118,6 +124,53 @@ def project_figures(settings: Settings, folder: Path, rows: list[dict[str, Any]]
     return {**out, "withheld declined": declined}
 
 
+def natural_figures(settings: Settings, docs: Path, questions: Path) -> dict[str, Any]:
+    """file@1, passage@1, quote@1 and the decline shares of a natural question set (rows with
+    a "project": the folder under docs), through `eval`'s own code, one project at a time."""
+    by_project: dict[str, list[dict[str, Any]]] = {}
+    for row in read_jsonl(questions):
+        by_project.setdefault(str(row["project"]), []).append(row)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for project, subset in sorted(by_project.items()):
+            part, details = Path(tmp) / f"{project}.jsonl", Path(tmp) / f"{project}.out.jsonl"
+            part.write_text("".join(json.dumps(r) + "\n" for r in subset), encoding="utf-8")
+            evaluate_files(settings, None, part, docs=docs / project, details=details)
+            rows += read_jsonl(details)
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+
+    def top(r: dict[str, Any]) -> dict[str, Any] | None:
+        return r["results"][0] if r["results"] else None
+
+    def share(flags: Sequence[bool]) -> float:
+        return round(float(np.mean(flags)), 4) if flags else 0.0
+
+    return {
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "file@1": share(
+            [(t := top(r)) is not None and t["source"] in r["gold"] for r in answerable]
+        ),
+        "passage@1": share(
+            [
+                (t := top(r)) is not None and contains_answer(t["passage"], r["answers"])
+                for r in answerable
+            ]
+        ),
+        "quote@1": share([bool(r["answer_in_quote"]) for r in answerable]),
+        "answerable declined": share([not r["answered"] for r in answerable]),
+        "unanswerable declined": share([not r["answered"] for r in unanswerable]),
+    }
+
+
+def setting_value(default: Any, text: str) -> Any:
+    """text read as a value of default's type ("false" and "0" are a false bool)."""
+    if isinstance(default, bool):
+        return text.lower() in ("1", "true", "yes")
+    return type(default)(text)
+
+
 def main() -> None:
     """Print, per setting tried, the figures over all held-out projects as one JSON line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -125,13 +178,24 @@ def main() -> None:
     ap.add_argument("--pairs", type=Path, default=TRAINING / "docs_pairs.jsonl")
     ap.add_argument("--docs", type=Path, default=TRAINING / "docs", help="mine_docs.py's exports")
     ap.add_argument("--try", dest="tries", nargs="*", default=[""], help="answer.<key>=<value>")
+    ap.add_argument(
+        "--natural",
+        type=Path,
+        nargs="?",
+        const=ROOT / "eval" / "docs_dev_natural" / "questions.jsonl",
+        help="ask a natural question set instead (default: eval/docs_dev_natural)",
+    )
     args = ap.parse_args()
     base = load_settings(args.config)
-    by_project = heldout_questions(args.pairs)
     for spec in args.tries:
         pairs = (p.split("=") for p in spec.split())
-        changes = {k: type(getattr(base.answer, k))(v) for k, v in pairs}
+        changes = {k: setting_value(getattr(base.answer, k), v) for k, v in pairs}
         settings = dataclasses.replace(base, answer=dataclasses.replace(base.answer, **changes))
+        if args.natural is not None:
+            figures = natural_figures(settings, args.docs, args.natural)
+            print(json.dumps({"setting": spec or "defaults", **figures}), flush=True)
+            continue
+        by_project = heldout_questions(args.pairs)
         merged: dict[str, list[bool]] = {}
         for project, rows in sorted(by_project.items()):
             folder = args.docs / project.replace("/", "+")
