@@ -330,3 +330,20 @@ def test_contents_like_and_has_words():
     assert not contents_like("1. Download the file.\n2. Run it.\n3. Check it.\n4. Done.")
     assert not contents_like("How do I start?\nRun the tool.\nIt starts at once.\nThat is all.")
     assert not has_words("1.") and not has_words(".") and has_words("It is 76.")
+
+
+INTRODUCED = (
+    "# Moving\n\n"
+    "Before removing the old install, record its packages with its own executable:\n\n"
+    "```\nold-tool dump --file=packages.txt\n```\n\n"
+    "Then remove the old folder.\n"
+)
+
+
+def test_a_sentence_ending_with_a_colon_is_marked_with_the_code_it_introduces(
+    settings, fake_embedder
+):
+    question = "How do I record the old install's packages before removing it?"
+    quote = _quote_of(settings, fake_embedder, "moving.md", INTRODUCED, question)
+    assert quote.startswith("Before removing the old install")
+    assert quote.endswith("old-tool dump --file=packages.txt")

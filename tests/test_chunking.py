@@ -112,4 +112,3 @@ def test_a_splitter_crash_keeps_the_paragraph_whole(monkeypatch):
     monkeypatch.setattr(chunking, "_boundaries", lambda: interrupted)
     with pytest.raises(KeyboardInterrupt):
         split_sentences(text)
-

@@ -471,6 +471,12 @@ class Answerer:
                 hi = best + 1
             elif left > -np.inf:
                 lo = best - 1
+        # A sentence ending with a colon introduces what follows it ("run its own executable
+        # to record its packages:"): the code block or table right after it is its answer,
+        # marked with it, though a block is never marked alone.
+        if self.index.sentence_text(ids[hi]).rstrip().endswith(":"):
+            while hi + 1 < len(ids) and self.in_block(ids[hi + 1]):
+                hi += 1
         doc_i, p_start, p_end, *_ = self.index.passages[hit.passage]
         doc = self.index.documents[doc_i]
         q_start = self.index.sentences[ids[lo]].start
