@@ -89,11 +89,16 @@ def withheld(settings: Settings) -> dict[str, float]:
 
 
 def with_answer(settings: Settings, spec: str) -> Settings:
-    """settings with answer.<key>=<value> pairs of spec applied."""
-    changes = {}
+    """settings with answer.<key>=<value> pairs of spec applied, each value read as the type
+    of the key's default ("false" and "0" are a false bool, "10" an int)."""
+    changes: dict[str, object] = {}
     for pair in spec.split():
         key, value = pair.split("=")
-        changes[key] = float(value)
+        default = getattr(settings.answer, key)
+        if isinstance(default, bool):
+            changes[key] = value.lower() in ("1", "true", "yes")
+        else:
+            changes[key] = type(default)(value)
     return dataclasses.replace(settings, answer=dataclasses.replace(settings.answer, **changes))
 
 

@@ -24,7 +24,6 @@ and prints file@1, passage@1 (answer in the top passage), quote@1 and the declin
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import tempfile
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from decline_check import with_answer  # eval/ is the script's folder
 
 from bot.answer.compose import Answer, Answerer
 from bot.answer.verify import load_verifier
@@ -164,13 +164,6 @@ def natural_figures(settings: Settings, docs: Path, questions: Path) -> dict[str
     }
 
 
-def setting_value(default: Any, text: str) -> Any:
-    """text read as a value of default's type ("false" and "0" are a false bool)."""
-    if isinstance(default, bool):
-        return text.lower() in ("1", "true", "yes")
-    return type(default)(text)
-
-
 def main() -> None:
     """Print, per setting tried, the figures over all held-out projects as one JSON line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -188,9 +181,7 @@ def main() -> None:
     args = ap.parse_args()
     base = load_settings(args.config)
     for spec in args.tries:
-        pairs = (p.split("=") for p in spec.split())
-        changes = {k: setting_value(getattr(base.answer, k), v) for k, v in pairs}
-        settings = dataclasses.replace(base, answer=dataclasses.replace(base.answer, **changes))
+        settings = with_answer(base, spec)
         if args.natural is not None:
             figures = natural_figures(settings, args.docs, args.natural)
             print(json.dumps({"setting": spec or "defaults", **figures}), flush=True)

@@ -70,39 +70,32 @@ class Layout:
 
     def heading_of(self, offset: int) -> tuple[int, int] | None:
         """The [start, end) of the innermost heading that offset falls under (the last of
-        section_of's path), or None before the first heading. A lookup in a table made once
-        per document: the quote's sentences ask it at every question."""
-        i = bisect.bisect_right(self._heading_starts, offset) - 1
-        return self._innermost[i] if i >= 0 else None
+        section_of's path), or None before the first heading."""
+        path = self._open_headings(offset)
+        return (path[-1][0], path[-1][1]) if path else None
 
     @functools.cached_property
     def _heading_starts(self) -> tuple[int, ...]:
         return tuple(start for start, _, _ in self.headings)
 
     @functools.cached_property
-    def _innermost(self) -> tuple[tuple[int, int] | None, ...]:
-        """After each heading (in order), the innermost heading whose section is open."""
+    def _paths(self) -> tuple[tuple[tuple[int, int, int], ...], ...]:
+        """After each heading (in order), the headings whose sections are open, outermost
+        first: made once per document, read by a bisection at every quote."""
         path: list[tuple[int, int, int]] = []
-        out: list[tuple[int, int] | None] = []
+        out: list[tuple[tuple[int, int, int], ...]] = []
         for start, end, level in self.headings:
             while path and path[-1][2] >= level:
                 path.pop()
             if end > start:
                 path.append((start, end, level))
-            out.append((path[-1][0], path[-1][1]) if path else None)
+            out.append(tuple(path))
         return tuple(out)
 
-    def _open_headings(self, offset: int) -> list[tuple[int, int, int]]:
+    def _open_headings(self, offset: int) -> tuple[tuple[int, int, int], ...]:
         """The headings (start, end, level) whose sections hold offset, outermost first."""
-        path: list[tuple[int, int, int]] = []
-        for start, end, level in self.headings:
-            if start > offset:
-                break
-            while path and path[-1][2] >= level:
-                path.pop()
-            if end > start:
-                path.append((start, end, level))
-        return path
+        i = bisect.bisect_right(self._heading_starts, offset) - 1
+        return self._paths[i] if i >= 0 else ()
 
     def locate(self, text: str, start: int, end: int) -> Location:
         """Page, lines and section of the text range [start, end)."""

@@ -120,6 +120,7 @@ def headings(lines: Sequence[str], drawn: Sequence[bool]) -> tuple[tuple[int, in
     underlined with "===" or "---" (Setext: levels 1 and 2). A contents list, its entries on
     consecutive lines, has none."""
     starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
+    numbering = [_numbered(line) for line in lines]
     out: list[tuple[int, int, int]] = []
 
     def blank(i: int) -> bool:
@@ -137,14 +138,14 @@ def headings(lines: Sequence[str], drawn: Sequence[bool]) -> tuple[tuple[int, in
         if under and blank(i - 1) and len(line.strip()) <= MAX_HEADING:
             out.append((*span(i), 1 if under.group(1) == "=" else 2))
             continue
-        numbered = _numbered(line)
+        numbered = numbering[i]
         if numbered is None or not blank(i - 1) or not blank(i + 1):
             continue
         after = next((j for j in range(i + 1, len(lines)) if not blank(j)), None)
         before = next((j for j in range(i - 1, -1, -1) if not blank(j)), None)
         depth, n = numbered
-        if (after is not None and _numbered(lines[after]) == (depth, n + 1)) or (
-            before is not None and _numbered(lines[before]) == (depth, n - 1)
+        if (after is not None and numbering[after] == (depth, n + 1)) or (
+            before is not None and numbering[before] == (depth, n - 1)
         ):
             continue  # an item of a list whose items stand between blank lines
         out.append((*span(i), depth))
