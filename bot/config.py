@@ -37,6 +37,9 @@ class ChunkingSettings:
     target_tokens: int = 160
     overlap_sentences: int = 1
     embed_titles: bool = True
+    # With embed_titles: each passage is also embedded with the headings it sits under, so
+    # the model reads the second passage of a section as what its heading says it is.
+    embed_sections: bool = True
     token_vectors: bool = True
 
 

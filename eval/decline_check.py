@@ -89,17 +89,24 @@ def withheld(settings: Settings) -> dict[str, float]:
 
 
 def with_answer(settings: Settings, spec: str) -> Settings:
-    """settings with answer.<key>=<value> pairs of spec applied, each value read as the type
-    of the key's default ("false" and "0" are a false bool, "10" an int)."""
-    changes: dict[str, object] = {}
+    """settings with <key>=<value> pairs of spec applied: answer.<key> for a bare key, or
+    <section>.<key> ("chunking.embed_sections=false"); each value read as the type of the
+    key's default ("false" and "0" are a false bool, "10" an int)."""
+    changes: dict[str, dict[str, object]] = {}
     for pair in spec.split():
         key, value = pair.split("=")
-        default = getattr(settings.answer, key)
+        section, _, name = key.rpartition(".")
+        section = section or "answer"
+        default = getattr(getattr(settings, section), name)
         if isinstance(default, bool):
-            changes[key] = value.lower() in ("1", "true", "yes")
+            changes.setdefault(section, {})[name] = value.lower() in ("1", "true", "yes")
         else:
-            changes[key] = type(default)(value)
-    return dataclasses.replace(settings, answer=dataclasses.replace(settings.answer, **changes))
+            changes.setdefault(section, {})[name] = type(default)(value)
+    parts = {
+        section: dataclasses.replace(getattr(settings, section), **values)
+        for section, values in changes.items()
+    }
+    return dataclasses.replace(settings, **parts)
 
 
 def main() -> None:

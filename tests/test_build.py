@@ -170,3 +170,59 @@ def test_documents_still_being_read_are_embedded_in_waves_to_the_same_index(sett
     np.testing.assert_array_equal(waved.tokens.bits, whole.tokens.bits)
     np.testing.assert_array_equal(waved.tokens.ranges, whole.tokens.ranges)
     assert [d.source for d in waved.documents] == [d.source for d in docs]
+
+
+class _Recording(FakeEmbedder):
+    """Keeps every text it embeds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed(self, texts, *, progress=False):
+        self.texts.extend(texts)
+        return super().embed(texts, progress=progress)
+
+
+SECTIONED = (
+    "# Guide\n\n## Installing on Windows\n\n"
+    + " ".join(f"Step {i} of the setup takes a while to finish." for i in range(6))
+    + "\n\n"
+    + " ".join(f"Then reboot and check item {i} again." for i in range(6))
+    + "\n"
+)
+
+
+def test_a_passage_is_embedded_under_the_headings_it_sits_in(tmp_path):
+    (tmp_path / "guide.md").write_text(SECTIONED, encoding="utf-8")
+    docs, _ = load_corpus(tmp_path)
+    embedder = _Recording()
+    index, _ = build_index(docs, embedder, CHUNKING)
+    later = [i for i in range(len(index)) if "Windows" not in index.passage_text(i)]
+    assert later, "the section spans several passages"
+    embedded = set(embedder.texts)
+    for i in later:
+        # The title, then the heading it sits under; the title's own heading said once.
+        assert "Guide › Installing on Windows\n" + index.passage_text(i) in embedded
+        # BM25 counts a heading's words in the passage that holds it only.
+        assert index.lexical_text(i) == "Guide\n" + index.passage_text(i)
+    first = next(i for i in range(len(index)) if "Windows" in index.passage_text(i))
+    assert "Guide\n" + index.passage_text(first) in embedded  # it holds its own heading
+    without, _ = build_index(docs, _Recording(), ChunkingSettings(20, embed_sections=False))
+    assert index.params.embed_sections and not without.params.embed_sections
+    assert not np.allclose(index.passage_vectors[later], without.passage_vectors[later])
+    np.testing.assert_allclose(index.passage_vectors[first], without.passage_vectors[first])
+
+
+def test_headings_that_do_not_fit_the_window_with_the_passage_are_left_out(tmp_path):
+    # FakeEmbedder counts words and holds 40 (38 with [CLS] and [SEP]); passages of up to
+    # 30 words leave no room for a long heading path: its outer headings go first.
+    deep = "# Guide\n\n## " + "Very long outer heading words " * 3 + "\n\n### Inner part\n\n"
+    body = " ".join(f"Sentence number {i} has six words." for i in range(12))
+    (tmp_path / "deep.md").write_text(deep + body + "\n", encoding="utf-8")
+    docs, _ = load_corpus(tmp_path)
+    embedder = _Recording()
+    index, _ = build_index(docs, embedder, ChunkingSettings(target_tokens=30))
+    passages = embedder.texts[: len(index)]
+    assert all(len(t.split()) <= embedder.max_tokens - 2 for t in passages)
+    assert any(t.startswith("Guide › Inner part\n") for t in passages)  # the outer one left out

@@ -49,6 +49,20 @@ def test_an_index_from_older_readers_is_stale_for_a_rebuild(settings, fake_embed
     assert [r.kind for r in reasons] == [Staleness.READERS] and reasons[0].rebuilds_all
 
 
+def test_an_index_from_before_section_headings_were_embedded_is_rebuilt(settings, fake_embedder):
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    index.save(settings.index_dir)
+    folder = _live_folder(settings.index_dir)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["embed_sections"]  # as written before it was recorded
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    old = Index.load(settings.index_dir)
+    assert not old.params.embed_sections
+    reasons = _stale(old, scan(settings.seeds_dir))
+    assert reasons == [StaleReason(Staleness.SETTINGS, "embed_sections False -> True")]
+    assert reasons[0].rebuilds_all
+
+
 def test_bad_files_are_skipped_with_warning_and_not_stale(tmp_path, fake_embedder, caplog):
     seeds = write_corpus(tmp_path / "seeds")
     (seeds / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))

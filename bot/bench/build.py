@@ -16,16 +16,21 @@ from bot.config import Settings
 
 
 def passage_texts(index_dir: Path) -> list[str]:
-    """What the model embeds for each passage of an index: the title line and the passage."""
+    """What the model embeds for each passage of an index: the lead line (the title, and the
+    headings above it: chunking.passage_lead, here never cut to fit the window) and the
+    passage."""
+    from bot.ingest.chunking import passage_lead
     from bot.search.store import Index
 
     index = Index.load(index_dir)
-    return [
-        f"{index.passage_document(i).title}\n{index.passage_text(i)}"
-        if index.params.embed_titles
-        else index.passage_text(i)
-        for i in range(len(index))
-    ]
+    sections = index.params.embed_sections
+    texts = []
+    for i in range(len(index)):
+        doc, start = index.passage_document(i), int(index.passages[i].start)
+        lead = passage_lead(doc, start, sections=sections)
+        body = index.passage_text(i)
+        texts.append(f"{lead}\n{body}" if index.params.embed_titles else body)
+    return texts
 
 
 def index_build(settings: Settings, data: Path, docs: int | None, repeats: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from bot.ingest.corpus import Document
+from bot.ingest.layout import SECTION_SEPARATOR
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,16 @@ def _split_long(text: str, span: Span, budget: int, count: TokenCounter) -> list
             if (h := _trim(text, half)) is not None:
                 fixed.extend(_split_long(text, h, budget, count))
     return fixed
+
+
+def passage_lead(doc: Document, start: int, *, sections: bool, outer: int = 0) -> str:
+    """What the passage starting at start is embedded and indexed under: its document's
+    title and, with sections, the headings it sits under but does not hold, without the
+    outer first of them (a heading that repeats the title is said once)."""
+    if not sections:
+        return doc.title
+    path = [h for h in doc.layout.headings_above(doc.text, start) if h != doc.title]
+    return SECTION_SEPARATOR.join([doc.title, *path[outer:]])
 
 
 def chunk_document(

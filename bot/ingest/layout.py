@@ -68,6 +68,12 @@ class Layout:
         path = self._open_headings(offset)
         return SECTION_SEPARATOR.join(" ".join(text[s:e].split()) for s, e, _ in path) or None
 
+    def headings_above(self, text: str, offset: int) -> list[str]:
+        """The titles of the headings a passage starting at offset sits under, outermost
+        first: those open just before it (a heading starting at offset is the passage's own)."""
+        path = self._open_headings(offset - 1) if offset > 0 else ()
+        return [t for s, e, _ in path if (t := " ".join(text[s:e].split()))]
+
     def heading_of(self, offset: int) -> tuple[int, int] | None:
         """The [start, end) of the innermost heading that offset falls under (the last of
         section_of's path), or None before the first heading."""

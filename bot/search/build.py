@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.config import ChunkingSettings
-from bot.ingest.chunking import chunk_document
+from bot.ingest.chunking import Passage, chunk_document, passage_lead
 from bot.ingest.corpus import Document
 from bot.search.embedder import Embedder, SpanEmbedder, TokenEmbedder, normalise
 from bot.search.lexical import LexicalIndex
 from bot.search.quantize import Quantized, fixed_rotation, packed_width, quantize_rows
 from bot.search.rows import PassageTable, SentenceTable, TokenVectors
-from bot.search.store import Index, IndexParams, params_for
+from bot.search.store import Index, IndexParams, lexical_text, params_for
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def build_index(
     # The BM25 index needs only the passages' texts, known now: it is built in a thread
     # while the model embeds (the model's work releases the interpreter lock).
     texts = [
-        f"{doc.title}\n{doc.text[start:end]}"
+        lexical_text(doc, start, end)
         for doc, rows in zip(docs, doc_rows, strict=True)
         for start, end in PassageTable(rows.passages).spans
     ]
@@ -233,15 +233,40 @@ def _chunked_rows(
         ],
         dtype=np.int64,
     )
-    lead = len(doc.title) + 1 if chunking.embed_titles else 0  # the "title\n" prefix
-    for p in passages:
+    leads = _leads(doc, passages, embedder, chunking, budget)
+    for p, lead in zip(passages, leads, strict=True):
         body = doc.text[p.start : p.end]
-        todo.passages.append(f"{doc.title}\n{body}" if chunking.embed_titles else body)
-        shift = p.start - lead
+        todo.passages.append(f"{lead}\n{body}" if chunking.embed_titles else body)
+        shift = p.start - (len(lead) + 1 if chunking.embed_titles else 0)  # the "lead\n"
         todo.spans.append([(s.start - shift, s.end - shift) for s in p.sentences])
         todo.span_rows.append([len(todo.sentences) + spans[(s.start, s.end)] for s in p.sentences])
     todo.sentences.extend(doc.text[a:b] for (a, b) in spans)
     return _DocRows(p_rows.reshape(-1, PassageTable.WIDTH), s_rows.reshape(-1, SentenceTable.WIDTH))
+
+
+def _leads(
+    doc: Document,
+    passages: Sequence[Passage],
+    embedder: Embedder,
+    chunking: ChunkingSettings,
+    budget: int,
+) -> list[str]:
+    """What each passage is embedded under (chunking.passage_lead): the title, and with
+    embed_sections the headings above it, the outer ones left out where the model's window
+    would not hold them with the passage (the chunker left room for the title alone)."""
+    sections = chunking.embed_titles and chunking.embed_sections
+    leads = [passage_lead(doc, p.start, sections=sections) for p in passages]
+    if not sections or all(lead == doc.title for lead in leads):
+        return leads
+    bodies = embedder.count_tokens([doc.text[p.start : p.end] for p in passages])
+    for i, p in enumerate(passages):
+        outer = 0
+        while (
+            leads[i] != doc.title and embedder.count_tokens([leads[i]])[0] + 1 + bodies[i] > budget
+        ):
+            outer += 1
+            leads[i] = passage_lead(doc, p.start, sections=True, outer=outer)
+    return leads
 
 
 def _embed(

@@ -61,6 +61,14 @@ POINTER = "CURRENT"
 SHARED = "shared"
 
 
+def lexical_text(doc: Document, start: int, end: int) -> str:
+    """What BM25 indexes for the passage [start, end) of doc: its document's title and the
+    passage. Not the headings above it, as the model reads (chunking.passage_lead): the words
+    of a heading would then count once per passage of its section, and the answer to a
+    heading's own words is its first passage, not any of them."""
+    return f"{doc.title}\n{doc.text[start:end]}"
+
+
 @dataclass(frozen=True)
 class IndexParams:
     """Everything that decides the passage rows and vectors; a change means a full rebuild."""
@@ -72,6 +80,9 @@ class IndexParams:
     overlap_sentences: int
     embed_titles: bool
     token_vectors: bool = False
+    # Passages embedded under the headings they sit in (an index from before this was
+    # recorded had none).
+    embed_sections: bool = False
     # The document readers' version: other text for the same file means other rows.
     reader_version: int = READER_VERSION
 
@@ -86,6 +97,7 @@ def params_for(embedder: Embedder, chunking: ChunkingSettings) -> IndexParams:
         overlap_sentences=chunking.overlap_sentences,
         embed_titles=chunking.embed_titles,
         token_vectors=chunking.token_vectors and isinstance(embedder, TokenEmbedder),
+        embed_sections=chunking.embed_titles and chunking.embed_sections,
     )
 
 
@@ -185,8 +197,9 @@ class Index:
         return self.documents[int(self.passages.doc[i])]
 
     def lexical_text(self, i: int) -> str:
-        """What BM25 indexes for passage i: the document title and the passage."""
-        return f"{self.passage_document(i).title}\n{self.passage_text(i)}"
+        """What BM25 indexes for passage i (lexical_text)."""
+        row = self.passages[i]
+        return lexical_text(self.passage_document(i), row.start, row.end)
 
     def sentence_ids(self, i: int) -> range:
         """Rows of the sentence table that make up passage i."""
@@ -325,10 +338,13 @@ class Index:
     @classmethod
     def _read(cls, folder: Path, manifest: dict[str, Any], *, mmap: bool) -> Index:
         # An index from before the readers' version was recorded reads as version 0, so it is
-        # rebuilt with today's readers.
+        # rebuilt with today's readers; one from before embed_sections, as built without.
+        recorded_since = {"reader_version": 0, "embed_sections": False}
         params = IndexParams(
             **{
-                f.name: manifest[f.name] if f.name != "reader_version" else manifest.get(f.name, 0)
+                f.name: manifest.get(f.name, recorded_since[f.name])
+                if f.name in recorded_since
+                else manifest[f.name]
                 for f in fields(IndexParams)
             }
         )
