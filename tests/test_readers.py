@@ -249,6 +249,25 @@ def test_an_html_comment_in_markdown_is_not_text_even_when_it_holds_angle_bracke
     assert e.text == "Title\n\nBody."
 
 
+def test_a_markdown_heading_s_attribute_block_is_its_anchor_not_its_text():
+    src = (
+        "# Modules {#modules}\n\n## Publishing {#publish .tip}\n\nRun it.\n\n"
+        "## Appendix {-}\n\nMore.\n\n## The {braces} stay\n\nLast `{#x}`.\n"
+    )
+    e = read_bytes(src.encode(), ".md")
+    headings = "Modules\n\nPublishing\n\nRun it.\n\nAppendix\n\nMore.\n\n"
+    assert e.text == headings + "The {braces} stay\n\nLast {#x}."
+    assert e.layout.section_of(e.text, e.text.index("Run it")) == "Modules › Publishing"
+
+
+def test_an_ascii_art_banner_is_not_a_title():
+    banner = "   _   _ ____  _\n ___| | | |  _ \\| |\n \\___|\\___/|_| \\_\\_____|\n"
+    banner += "\nFAQ\n\n1. Philosophy\n"
+    assert corpus.derive_title(banner, "docs/FAQ.txt") == "FAQ"
+    assert corpus.derive_title("-----\n\n2024 notes\n", "n.txt") == "2024 notes"
+    assert corpus.derive_title("~~~\n", "docs/empty.txt") == "empty"
+
+
 def test_toml_front_matter_and_roles():
     e = read_bytes(b'+++\ntitle = "T"\n+++\n\nText with {doc}`~pkg.module.Name`.\n', ".md")
     assert e.title == "T" and e.text == "Text with Name."

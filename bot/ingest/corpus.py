@@ -109,13 +109,15 @@ def content_hash(data: bytes) -> str:
 
 MAX_TITLE = 120
 TRIMMED_TITLE = 80
+_NAMES = re.compile(r"[^\W_]")  # a letter or a digit
 _HEADING = re.compile(r"#{1,6}\s+(\S.*?)\s*#*$")  # a Markdown ATX heading; "#tag" is not one
 
 
 def derive_title(text: str, source: str) -> str:
-    """Title for citations: a Markdown heading, else the first line (its opening words when it
-    is a whole paragraph), else the file name."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    """Title for citations: a Markdown heading, else the first line with a letter or digit
+    in it (its opening words when it is a whole paragraph), else the file name."""
+    # A line without a letter or digit (an ASCII-art banner, a rule of dashes) names nothing.
+    lines = [line.strip() for line in text.splitlines() if _NAMES.search(line)]
     for line in lines:
         if m := _HEADING.match(line):
             return m.group(1)[:MAX_TITLE]

@@ -34,6 +34,11 @@ _INVISIBLE = re.compile(
 )
 _SAMP_MARKUP = re.compile(r"\\([\\{}])|[{}]")  # {file}, {samp}: escapes \\ \{ \}, {variable}
 _DIRECTIVE = re.compile(r"^\{([\w.:+-]+)\}\s*(.*)$", re.DOTALL)  # MyST: ```{name} argument
+# A heading's attribute block (Pandoc, Hugo, kramdown, markdown-it-attrs: "## Setup {#setup}",
+# "{.unnumbered}", "{-}"): its anchor, not a word a reader sees.
+_HEADING_ATTRIBUTES = re.compile(
+    r"\s*\{:?(?:\s*(?:#[\w:.-]+|\.[\w-]+|[\w-]+=(?:\"[^\"]*\"|[^\s}]+)|-))+\s*\}\s*$"
+)
 _OPTION = re.compile(r"^\s*:[\w-]+:(?:\s|$)")  # a directive's option line, :key: value
 
 
@@ -102,8 +107,13 @@ def _walk(out: TextBuilder, tokens: Sequence[Token], base: int) -> None:
         if tok.type in ("heading_open", "paragraph_open"):
             out.end_block()
             out.at_line(line)
-            _inline(out, tokens[i + 1].children or [])
             heading = tok.type == "heading_open"
+            children = tokens[i + 1].children or []
+            if heading and children and children[-1].type == "text":
+                last = children[-1]
+                bare = _HEADING_ATTRIBUTES.sub("", last.content)
+                children = [*children[:-1], last.copy(content=bare)]
+            _inline(out, children)
             out.end_block("heading" if heading else "para", int(tok.tag[1:]) if heading else 0)
             i += 3
             continue
