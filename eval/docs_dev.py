@@ -15,6 +15,8 @@ than people's questions do: read the figures as relative, settings against setti
     .venv/bin/python training/mine_docs.py   # makes cache/training/docs_pairs.jsonl and docs/
     .venv/bin/python eval/docs_dev.py --try "" "heading_weight=0"
     .venv/bin/python eval/docs_dev.py --natural --try ""   # eval/docs_dev_natural's questions
+    .venv/bin/python eval/docs_dev.py --natural eval/docs_dev_natural/training_projects.jsonl \
+        --try "" "chunking.embed_sections=false"   # four training-split projects
 
 With --natural it asks a set of questions written by reading those projects' documents
 (eval/docs_dev_natural/README.md) through `eval`'s own code instead, one project at a time,
@@ -170,7 +172,13 @@ def main() -> None:
     ap.add_argument("--config", type=Path)
     ap.add_argument("--pairs", type=Path, default=TRAINING / "docs_pairs.jsonl")
     ap.add_argument("--docs", type=Path, default=TRAINING / "docs", help="mine_docs.py's exports")
-    ap.add_argument("--try", dest="tries", nargs="*", default=[""], help="answer.<key>=<value>")
+    ap.add_argument(
+        "--try",
+        dest="tries",
+        nargs="*",
+        default=[""],
+        help="[section.]key=value (answer. by default)",
+    )
     ap.add_argument(
         "--natural",
         type=Path,
