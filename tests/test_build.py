@@ -226,3 +226,16 @@ def test_headings_that_do_not_fit_the_window_with_the_passage_are_left_out(tmp_p
     passages = embedder.texts[: len(index)]
     assert all(len(t.split()) <= embedder.max_tokens - 2 for t in passages)
     assert any(t.startswith("Guide › Inner part\n") for t in passages)  # the outer one left out
+
+
+def test_a_passage_opening_with_a_heading_is_not_put_under_its_sibling(tmp_path):
+    from bot.ingest.chunking import passage_lead
+
+    src = "# Guide\n\n## Setup\n\n### Linux\n\nUse apt.\n\n### Windows\n\nUse the installer.\n"
+    (tmp_path / "g.md").write_text(src, encoding="utf-8")
+    docs, _ = load_corpus(tmp_path)
+    doc = docs[0]
+    windows = doc.text.index("Windows")
+    assert passage_lead(doc, windows, sections=True) == "Guide › Setup"
+    assert passage_lead(doc, doc.text.index("Use the"), sections=True) == "Guide › Setup › Windows"
+    assert passage_lead(doc, doc.text.index("Use apt"), sections=True) == "Guide › Setup › Linux"

@@ -70,8 +70,11 @@ class Layout:
 
     def headings_above(self, text: str, offset: int) -> list[str]:
         """The titles of the headings a passage starting at offset sits under, outermost
-        first: those open just before it (a heading starting at offset is the passage's own)."""
-        path = self._open_headings(offset - 1) if offset > 0 else ()
+        first. A heading starting at offset is the passage's own, not above it, and neither
+        is the sibling section it closes."""
+        path = self._open_headings(offset)
+        if path and path[-1][0] == offset:
+            path = path[:-1]
         return [t for s, e, _ in path if (t := " ".join(text[s:e].split()))]
 
     def heading_of(self, offset: int) -> tuple[int, int] | None:
