@@ -127,9 +127,9 @@ def _split_long(text: str, span: Span, budget: int, count: TokenCounter) -> list
 
 
 def passage_lead(doc: Document, start: int, *, sections: bool, outer: int = 0) -> str:
-    """What the passage starting at start is embedded and indexed under: its document's
-    title and, with sections, the headings it sits under but does not hold, without the
-    outer first of them (a heading that repeats the title is said once)."""
+    """What the passage starting at start is embedded under (BM25 reads the title alone):
+    its document's title and, with sections, the headings it sits under but does not open,
+    less the `outer` outermost of them (a heading that repeats the title is said once)."""
     if not sections:
         return doc.title
     path = [h for h in doc.layout.headings_above(doc.text, start) if h != doc.title]
