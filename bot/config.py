@@ -42,6 +42,12 @@ class ChunkingSettings:
     embed_sections: bool = True
     token_vectors: bool = True
 
+    @property
+    def sections_embedded(self) -> bool:
+        """Whether passages are embedded under their headings (embed_sections needs the
+        title line it extends)."""
+        return self.embed_titles and self.embed_sections
+
 
 @dataclass(frozen=True)
 class RetrievalSettings:

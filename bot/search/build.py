@@ -254,18 +254,19 @@ def _leads(
     """What each passage is embedded under (chunking.passage_lead): the title, and with
     embed_sections the headings above it, the outer ones left out where the model's window
     would not hold them with the passage (the chunker left room for the title alone)."""
-    sections = chunking.embed_titles and chunking.embed_sections
+    sections = chunking.sections_embedded
     leads = [passage_lead(doc, p.start, sections=sections) for p in passages]
     if not sections or all(lead == doc.title for lead in leads):
         return leads
+    # Counted in one call each; only a lead that does not fit is cut and counted again.
     bodies = embedder.count_tokens([doc.text[p.start : p.end] for p in passages])
+    sizes = embedder.count_tokens(leads)
     for i, p in enumerate(passages):
         outer = 0
-        while (
-            leads[i] != doc.title and embedder.count_tokens([leads[i]])[0] + 1 + bodies[i] > budget
-        ):
+        while leads[i] != doc.title and sizes[i] + 1 + bodies[i] > budget:
             outer += 1
             leads[i] = passage_lead(doc, p.start, sections=True, outer=outer)
+            sizes[i] = embedder.count_tokens([leads[i]])[0]
     return leads
 
 

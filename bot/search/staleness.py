@@ -63,7 +63,7 @@ def stale_reasons(
         "target_tokens": chunking.target_tokens,
         "overlap_sentences": chunking.overlap_sentences,
         "embed_titles": chunking.embed_titles,
-        "embed_sections": chunking.embed_titles and chunking.embed_sections,
+        "embed_sections": chunking.sections_embedded,
         "token_vectors": token_vectors,
     }
     had = asdict(built)

@@ -97,7 +97,7 @@ def params_for(embedder: Embedder, chunking: ChunkingSettings) -> IndexParams:
         overlap_sentences=chunking.overlap_sentences,
         embed_titles=chunking.embed_titles,
         token_vectors=chunking.token_vectors and isinstance(embedder, TokenEmbedder),
-        embed_sections=chunking.embed_titles and chunking.embed_sections,
+        embed_sections=chunking.sections_embedded,
     )
 
 
