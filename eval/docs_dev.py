@@ -188,13 +188,13 @@ def main() -> None:
     )
     args = ap.parse_args()
     base = load_settings(args.config)
+    by_project = heldout_questions(args.pairs) if args.natural is None else {}
     for spec in args.tries:
         settings = with_answer(base, spec)
         if args.natural is not None:
             figures = natural_figures(settings, args.docs, args.natural)
             print(json.dumps({"setting": spec or "defaults", **figures}), flush=True)
             continue
-        by_project = heldout_questions(args.pairs)
         merged: dict[str, list[bool]] = {}
         for project, rows in sorted(by_project.items()):
             folder = args.docs / project.replace("/", "+")

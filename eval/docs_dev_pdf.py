@@ -19,7 +19,7 @@ import re
 import shutil
 from pathlib import Path
 
-from render_squad import FONT_DIR, printable  # eval/ is the script's folder
+from render_squad import PdfWriter, printable  # eval/ is the script's folder
 
 from bot.evaluation.data import contains_answer
 from bot.ingest.corpus import Document, read_document
@@ -32,26 +32,7 @@ _PARAGRAPH = re.compile(r"\n\s*\n")
 
 def render(doc: Document, path: Path) -> None:
     """Write doc's text as a PDF: each paragraph a block, headings bold and larger."""
-    from fpdf import FPDF
-    from fpdf.enums import MethodReturnValue, XPos, YPos
-
-    pdf = FPDF(format="A4")
-    pdf.set_title(doc.title)
-    pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
-    pdf.set_auto_page_break(True, margin=20)
-    pdf.add_page()
-
-    def block(text: str, size: float, style: str, gap: float) -> None:
-        pdf.set_font("DejaVu", style, size)
-        height = size * 0.5
-        lines = pdf.multi_cell(0, height, text, dry_run=True, output=MethodReturnValue.LINES)
-        for line in lines:
-            if pdf.will_page_break(height):
-                pdf.add_page()
-            pdf.cell(0, height, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        pdf.ln(gap)
-
+    pdf = PdfWriter(doc.title, page_numbers=False)
     levels = {s: level for s, e, level in doc.layout.headings if e > s}
     pos = 0
     for m in _PARAGRAPH.finditer(doc.text + "\n\n"):
@@ -61,10 +42,10 @@ def render(doc: Document, path: Path) -> None:
             continue
         level = levels.get(start + len(para) - len(para.lstrip()))
         if level:
-            block(text, SIZES.get(level, 12.5), "B", 2)
+            pdf.block(text, SIZES.get(level, 12.5), "B", 2)
         else:
-            block(text, BODY, "", 3)
-    pdf.output(str(path))
+            pdf.block(text, BODY, "", 3)
+    pdf.output(path)
 
 
 def main() -> None:
@@ -83,13 +64,15 @@ def main() -> None:
             render(read_document(folder / gold, folder), (folder / gold).with_suffix(".pdf"))
             (folder / gold).unlink()
     out = []
+    texts: dict[Path, str] = {}  # each PDF read once, as the bot reads it
     for r in rows:
         gold = [str(Path(g).with_suffix(".pdf")) for g in r["gold"]]
         out.append({**r, "gold": gold, "format": "pdf" if gold else r["format"]})
-        if gold:  # every answer must still be in the PDF's text as the bot reads it
+        if gold:  # every answer must still be in the PDF's text
             folder = folders / r["project"]
-            text = read_document(folder / gold[0], folder).text
-            if not contains_answer(text, r["answers"]):
+            if folder / gold[0] not in texts:
+                texts[folder / gold[0]] = read_document(folder / gold[0], folder).text
+            if not contains_answer(texts[folder / gold[0]], r["answers"]):
                 raise SystemExit(f"{gold[0]}: no answer of {r['question']!r} in the PDF's text")
     (args.out / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in out))
     print(f"{len(out)} questions, {sum(bool(r['gold']) for r in out)} with a PDF gold")

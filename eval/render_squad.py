@@ -171,26 +171,34 @@ def printable(text: str) -> str:
     return "".join(c for c in text if ord(c) in chars or c.isspace())
 
 
-def render_pdf(title: str, paras: list[str], path: Path) -> list[tuple[int, str]]:
-    """Write a multi-page PDF; return every line written with its 1-based page."""
-    from fpdf import FPDF
-    from fpdf.enums import MethodReturnValue, XPos, YPos
+class PdfWriter:
+    """An A4 PDF in DejaVu Sans (regular and bold) written block by block; with
+    page_numbers, each page's number in its footer. `placed` holds every line written with
+    its 1-based page."""
 
-    class Paged(FPDF):
-        def footer(self) -> None:
-            self.set_y(-15)
-            self.set_font("DejaVu", size=9)
-            self.cell(0, 10, str(self.page_no()), align="C")
+    def __init__(self, title: str, *, page_numbers: bool = True) -> None:
+        from fpdf import FPDF
 
-    pdf = Paged(format="A4")
-    pdf.set_title(title)
-    pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
-    pdf.set_auto_page_break(True, margin=20)
-    pdf.add_page()
-    placed: list[tuple[int, str]] = []
+        class Paged(FPDF):
+            def footer(self) -> None:
+                if page_numbers:
+                    self.set_y(-15)
+                    self.set_font("DejaVu", size=9)
+                    self.cell(0, 10, str(self.page_no()), align="C")
 
-    def block(text: str, size: float, style: str, gap: float) -> None:
+        self.pdf = Paged(format="A4")
+        self.pdf.set_title(title)
+        self.pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
+        self.pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+        self.pdf.set_auto_page_break(True, margin=20)
+        self.pdf.add_page()
+        self.placed: list[tuple[int, str]] = []
+
+    def block(self, text: str, size: float, style: str, gap: float) -> None:
+        """text as one paragraph in the font size and style ("" or "B"), then gap mm."""
+        from fpdf.enums import MethodReturnValue, XPos, YPos
+
+        pdf = self.pdf
         pdf.set_font("DejaVu", style, size)
         height = size * 0.5
         text = printable(text)
@@ -199,16 +207,23 @@ def render_pdf(title: str, paras: list[str], path: Path) -> list[tuple[int, str]
             if pdf.will_page_break(height):
                 pdf.add_page()
             pdf.cell(0, height, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-            placed.append((pdf.page_no(), line))
+            self.placed.append((pdf.page_no(), line))
         pdf.ln(gap)
 
-    block(title, 18, "B", 4)
+    def output(self, path: Path) -> None:
+        self.pdf.output(str(path))
+
+
+def render_pdf(title: str, paras: list[str], path: Path) -> list[tuple[int, str]]:
+    """Write a multi-page PDF; return every line written with its 1-based page."""
+    pdf = PdfWriter(title)
+    pdf.block(title, 18, "B", 4)
     for heading, chunk in groups(paras):
-        block(heading, 13, "B", 2)
+        pdf.block(heading, 13, "B", 2)
         for para in chunk:
-            block(para, 11, "", 3)
-    pdf.output(str(path))
-    return placed
+            pdf.block(para, 11, "", 3)
+    pdf.output(path)
+    return pdf.placed
 
 
 def render_docx(title: str, paras: list[str], path: Path) -> None:
