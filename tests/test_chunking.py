@@ -82,6 +82,22 @@ def test_a_line_break_inside_a_sentence_does_not_end_it():
     ]
 
 
+def test_a_period_inside_a_word_does_not_end_a_sentence():
+    # sentencex ends one at a period before a capital, space or not: a dotted name was cut in
+    # two and its first half quoted as a sentence.
+    text = (
+        "Calling set_num_threads() above numba.config.NUMBA_NUM_THREADS is an error. "
+        "Copy it to ~/.Brewfile first.\n\nUse os.path.Join. 先读。再写。"
+    )
+    assert [text[s.start : s.end] for s in split_sentences(text)] == [
+        "Calling set_num_threads() above numba.config.NUMBA_NUM_THREADS is an error.",
+        "Copy it to ~/.Brewfile first.",
+        "Use os.path.Join.",
+        "先读。",  # a script written without spaces ends its sentences with none
+        "再写。",
+    ]
+
+
 def test_wide_spaces_keep_exact_offsets():
     # A capital, a no-break space and a period made sentencex 1.0.32 panic.
     text = "He met A\u00a0. Smith at 5\u202fp.m. Then\u00a0he left.\u2003Bye."

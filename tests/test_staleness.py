@@ -3,6 +3,7 @@
 import json
 
 from bot.config import ChunkingSettings
+from bot.ingest.chunking import CHUNKING_VERSION
 from bot.ingest.corpus import scan
 from bot.search.staleness import Staleness, StaleReason, describe, stale_reasons
 from bot.search.store import Index
@@ -47,6 +48,20 @@ def test_an_index_from_older_readers_is_stale_for_a_rebuild(settings, fake_embed
     (folder / "manifest.json").write_text(json.dumps(manifest))
     reasons = _stale(Index.load(settings.index_dir), scan(settings.seeds_dir))
     assert [r.kind for r in reasons] == [Staleness.READERS] and reasons[0].rebuilds_all
+
+
+def test_an_index_cut_by_an_older_sentence_splitter_is_rebuilt(settings, fake_embedder):
+    index, _ = build(settings.seeds_dir, fake_embedder)
+    index.save(settings.index_dir)
+    folder = _live_folder(settings.index_dir)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["chunking_version"]  # as written before it was recorded
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    old = Index.load(settings.index_dir)
+    assert old.params.chunking_version == 1
+    reasons = _stale(old, scan(settings.seeds_dir))
+    assert reasons == [StaleReason(Staleness.CHUNKING, f"version 1 -> {CHUNKING_VERSION}")]
+    assert reasons[0].rebuilds_all
 
 
 def test_an_index_from_before_section_headings_were_embedded_is_rebuilt(settings, fake_embedder):

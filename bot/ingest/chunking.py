@@ -24,6 +24,10 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _WORD = re.compile(r"\S+")
 
+# Bump when the sentences or passages cut from the same text change: an index cut by an older
+# version is rebuilt. 2: a sentence no longer ends inside a word (numba.config.NUMBA_NUM_THREADS).
+CHUNKING_VERSION = 2
+
 
 @dataclass(frozen=True)
 class Span:
@@ -91,10 +95,22 @@ def split_sentences(text: str) -> list[Span]:
                 raise
             log.warning("sentencex failed on a paragraph (%s); kept it whole", exc)
             found = [(0, len(body))]  # chunking cuts it at word boundaries if too long
-        for a, b in found:
-            span = _trim(text, Span(para.start + a, para.start + b))
-            if span is not None:
-                out.append(span)
+        trimmed = (_trim(text, Span(para.start + a, para.start + b)) for a, b in found)
+        out.extend(_whole_words(text, [s for s in trimmed if s is not None]))
+    return out
+
+
+def _whole_words(text: str, spans: list[Span]) -> list[Span]:
+    """spans with those that touch joined: sentencex ends a sentence at a period followed by a
+    capital even with no space between ("numba.config.NUMBA_NUM_THREADS", "~/.Brewfile"), but
+    in a script written with spaces a sentence ends before whitespace. After a terminator of
+    one written without them (Chinese "。"), touching sentences stay apart."""
+    out: list[Span] = []
+    for span in spans:
+        if out and out[-1].end == span.start and text[span.start - 1].isascii():
+            out[-1] = Span(out[-1].start, span.end)
+        else:
+            out.append(span)
     return out
 
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 
 from bot.config import ChunkingSettings
+from bot.ingest.chunking import CHUNKING_VERSION
 from bot.ingest.readers import READER_VERSION
 from bot.search.store import Index
 
@@ -20,6 +21,7 @@ class Staleness(Enum):
     MODEL = "model changed"
     SETTINGS = "chunking settings changed"
     READERS = "document readers changed"
+    CHUNKING = "sentence splitting changed"
     NEW = "new file"
     CHANGED = "changed file"
     REMOVED = "removed file"
@@ -36,7 +38,12 @@ class StaleReason:
     @property
     def rebuilds_all(self) -> bool:
         """Whether this difference means re-embedding every document."""
-        return self.kind in (Staleness.MODEL, Staleness.SETTINGS, Staleness.READERS)
+        return self.kind in (
+            Staleness.MODEL,
+            Staleness.SETTINGS,
+            Staleness.READERS,
+            Staleness.CHUNKING,
+        )
 
     def __str__(self) -> str:
         if self.kind in (Staleness.NEW, Staleness.CHANGED, Staleness.REMOVED):
@@ -73,6 +80,12 @@ def stale_reasons(
     if built.reader_version != READER_VERSION:
         reasons.append(
             StaleReason(Staleness.READERS, f"version {built.reader_version} -> {READER_VERSION}")
+        )
+    if built.chunking_version != CHUNKING_VERSION:
+        reasons.append(
+            StaleReason(
+                Staleness.CHUNKING, f"version {built.chunking_version} -> {CHUNKING_VERSION}"
+            )
         )
     indexed = {d.source: d.sha256 for d in index.documents} | index.skipped
     for source, digest in sorted(files.items()):

@@ -45,6 +45,7 @@ import numpy as np
 
 from bot.config import ChunkingSettings
 from bot.errors import IndexCorruptError, IndexMissingError, IndexOutdatedError
+from bot.ingest.chunking import CHUNKING_VERSION
 from bot.ingest.corpus import Document
 from bot.ingest.readers import READER_VERSION
 from bot.search.ann import ANN_FILE, build_ann
@@ -85,6 +86,8 @@ class IndexParams:
     embed_sections: bool = False
     # The document readers' version: other text for the same file means other rows.
     reader_version: int = READER_VERSION
+    # The sentence splitter's and chunker's: other cuts of the same text, other rows.
+    chunking_version: int = CHUNKING_VERSION
 
 
 def params_for(embedder: Embedder, chunking: ChunkingSettings) -> IndexParams:
@@ -338,8 +341,9 @@ class Index:
     @classmethod
     def _read(cls, folder: Path, manifest: dict[str, Any], *, mmap: bool) -> Index:
         # An index from before the readers' version was recorded reads as version 0, so it is
-        # rebuilt with today's readers; one from before embed_sections, as built without.
-        recorded_since = {"reader_version": 0, "embed_sections": False}
+        # rebuilt with today's readers; one from before embed_sections, as built without; one
+        # from before the chunking version was recorded, as cut by its first.
+        recorded_since = {"reader_version": 0, "embed_sections": False, "chunking_version": 1}
         params = IndexParams(
             **{
                 f.name: manifest.get(f.name, recorded_since[f.name])
