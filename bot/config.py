@@ -113,6 +113,12 @@ class AnswerSettings:
     # (0: headings do not count). Chosen with eval/docs_dev.py on the documentation of the
     # training data's held-out projects, never on a reported set.
     heading_weight: float = 2.0
+    # For a question told in the first person ("my build fails", "can I ..."), a sentence's
+    # score gains this share of the score of the sentence before it in its paragraph: the
+    # documents restate the problem, then answer it ("It will fail if /tmp is mounted with
+    # the noexec option." then "You can change the temporary directory by setting TEMP").
+    # Chosen on the development sets (eval/docs_dev.py); SQuAD asks no such questions.
+    follow_weight: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -281,6 +287,7 @@ _MINIMUM = {
     "answer.min_verifier": 0,
     "answer.verifier_sentence_weight": 0,
     "answer.heading_weight": 0,
+    "answer.follow_weight": 0,
     "answer.max_question_chars": 1,
     "discord.cooldown_seconds": 0,
     "discord.shard_count": 0,

@@ -347,3 +347,72 @@ def test_a_sentence_ending_with_a_colon_is_marked_with_the_code_it_introduces(
     quote = _quote_of(settings, fake_embedder, "moving.md", INTRODUCED, question)
     assert quote.startswith("Before removing the old install")
     assert quote.endswith("old-tool dump --file=packages.txt")
+
+
+NOEXEC = (
+    "# Portable binary\n\n"
+    "Unpacking needs a folder. It fails when tmp is mounted noexec. "
+    "Then set TEMP so the binary can do it elsewhere.\n"
+)
+
+
+def test_a_problem_told_in_the_first_person_is_answered_by_what_follows_its_restatement(
+    settings, fake_embedder
+):
+    # The document restates the asker's problem, then answers it in the next sentence, which
+    # shares fewer of the question's words.
+    told = "My binary fails because tmp is mounted noexec. What can I do?"
+    quote = _quote_of(
+        settings,
+        fake_embedder,
+        "binary.md",
+        NOEXEC,
+        told,
+        follow_weight=0.5,
+        max_quote_sentences=1,
+    )
+    assert quote == "Then set TEMP so the binary can do it elsewhere."
+    plain = _quote_of(
+        settings,
+        fake_embedder,
+        "binary.md",
+        NOEXEC,
+        told,
+        follow_weight=0,
+        max_quote_sentences=1,
+    )
+    assert plain == "It fails when tmp is mounted noexec."
+    # Asked as a fact, not a situation, the sentence that states it is marked.
+    asked = "When does the binary fail because tmp is mounted noexec?"
+    assert (
+        _quote_of(
+            settings,
+            fake_embedder,
+            "binary.md",
+            NOEXEC,
+            asked,
+            follow_weight=0.5,
+            max_quote_sentences=1,
+        )
+        == "It fails when tmp is mounted noexec."
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "told"),
+    [
+        ("Can I point it elsewhere?", True),
+        ("How do I install it?", True),
+        ("My build fails. Why?", True),
+        ("I'm behind a proxy; what now?", True),
+        ("Why, when I run it, does it stop?", True),
+        ("Who did Alexander I marry?", False),  # a numeral
+        ("What is I/O?", False),
+        ("What is the US capital?", False),
+        ("When does the binary fail?", False),
+    ],
+)
+def test_a_question_tells_a_situation_when_it_speaks_of_its_asker(question, told):
+    from bot.answer.wording import tells_a_situation
+
+    assert tells_a_situation(question) is told

@@ -19,6 +19,7 @@ from bot.answer.wording import (
     contents_like,
     has_words,
     names_in,
+    tells_a_situation,
 )
 from bot.config import AnswerSettings, RetrievalSettings, Scope, SourceLink
 from bot.ingest.links import cite_url, published_url
@@ -266,14 +267,27 @@ class Answerer:
         if not hits:
             return Answer(q, False)
         q_terms = self.term_weights(q, follow=follow)
-        results = [self.quote(hits[0], q_terms, qv, self.settings.max_quote_sentences, read=read)]
+        situation = tells_a_situation(read)
+        results = [
+            self.quote(
+                hits[0],
+                q_terms,
+                qv,
+                self.settings.max_quote_sentences,
+                read=read,
+                situation=situation,
+            )
+        ]
         results[0] = replace(results[0], verifier=verified.get(hits[0].passage))
         conf, bar = self.confidence(q, hits[0], q_terms, results[0], follow=follow)
         answered = conf >= bar and self.verified(verified.get(hits[0].passage))
         for h in hits[1:]:
             if len(results) == k:
                 break
-            further = replace(self.quote(h, q_terms, qv, 1), verifier=verified.get(h.passage))
+            further = replace(
+                self.quote(h, q_terms, qv, 1, situation=situation),
+                verifier=verified.get(h.passage),
+            )
             evidence = self.is_evidence(q, h, q_terms, further, follow=follow)
             if evidence and self.verified(further.verifier):
                 results.append(further)
@@ -370,6 +384,16 @@ class Answerer:
             scores = scores + weight * self.heading_coverage(ids, headings, asks, q_terms)
         return ids, scores
 
+    def set_up(self, ids: Sequence[int], scores: np.ndarray) -> np.ndarray:
+        """Per sentence, the score of the sentence before it in the same paragraph (0 for a
+        paragraph's first, or after one never marked): how well what it follows asks the
+        question."""
+        out = np.zeros(len(ids), np.float32)
+        for k in range(1, len(ids)):
+            if np.isfinite(scores[k - 1]) and self.same_paragraph(ids[k - 1], ids[k]):
+                out[k] = scores[k - 1]
+        return out
+
     def heading_coverage(
         self,
         ids: Sequence[int],
@@ -445,6 +469,7 @@ class Answerer:
         max_sentences: int,
         *,
         read: str | None = None,
+        situation: bool = False,
     ) -> Source:
         """Quote the hit's passage, marking its best sentence (and a neighbour if it helps).
         With read (the question), the verifier also reads each sentence with it, adding
@@ -454,6 +479,9 @@ class Answerer:
         if read is not None and self.verifier is not None and weight > 0 and len(ids) > 1:
             texts = [self.index.sentence_text(j) for j in ids]
             scores = scores + weight * self.verifier.scores(read, texts)
+        if situation and self.settings.follow_weight > 0 and len(ids) > 1:
+            # Documentation restates a problem told in the first person, then answers it.
+            scores = scores + self.settings.follow_weight * self.set_up(ids, scores)
         best = int(np.argmax(scores))
         lo = hi = best
         if max_sentences >= 2 and len(ids) > 1:

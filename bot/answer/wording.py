@@ -41,6 +41,21 @@ def clean_question(question: str, max_chars: int) -> str:
 WHO = re.compile(r"^\W*(who|whom|whose)\b|\b(by|to|for|with|from|of) whom\b", re.IGNORECASE)
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’\-]*")
 _OPENERS = frozenset('.!?:;"“(\n')
+# A question that tells its asker's situation ("I set GOBIN", "my build fails", "Can I ...").
+# "I" is the pronoun after the question's first word, a lower-case word or punctuation, and
+# before a lower-case word or with its contraction: not a numeral ("Alexander I", "I/O").
+_FIRST_PERSON = re.compile(
+    r"(?:^\W*(?:\w+\s+)?|[.,;:!?]\s*|\b[a-z][\w']*\s+)I(?:['’][a-z]+|\s+[a-z])"
+    r"|\b(?:[Mm]y|me|mine|[Ww]e|[Oo]ur)\b"
+)
+
+
+def tells_a_situation(question: str) -> bool:
+    """Whether the question speaks of its asker (I, my, we, our): a problem told in the first
+    person, which documentation answers after restating it."""
+    return bool(_FIRST_PERSON.search(question))
+
+
 # A capitalised word in more than this share of all passages is the corpus's own subject
 # ("Python" in pip's docs: 28%), not the name a question asks for. SQuAD-dev's tune split:
 # of the 152 quotes that answer a who-question, 8 hold no name at all, 3 only names found in 2%
