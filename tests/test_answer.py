@@ -349,6 +349,17 @@ def test_a_sentence_ending_with_a_colon_is_marked_with_the_code_it_introduces(
     assert quote.endswith("old-tool dump --file=packages.txt")
 
 
+def test_where_no_block_is_known_the_line_after_the_colon_is_marked_with_it(
+    settings, fake_embedder
+):
+    # Plain text (and a PDF) marks no code blocks: the command is a line of its own.
+    text = INTRODUCED.replace("# Moving", "Moving").replace("```\n", "")
+    question = "How do I record the old install's packages before removing it?"
+    quote = _quote_of(settings, fake_embedder, "moving.txt", text, question)
+    assert quote.startswith("Before removing the old install")
+    assert quote.endswith("old-tool dump --file=packages.txt")
+
+
 NOEXEC = (
     "# Portable binary\n\n"
     "Unpacking needs a folder. It fails when tmp is mounted noexec. "

@@ -501,10 +501,17 @@ class Answerer:
                 lo = best - 1
         # A sentence ending with a colon introduces what follows it ("run its own executable
         # to record its packages:"): the code block or table right after it is its answer,
-        # marked with it, though a block is never marked alone.
-        if self.index.sentence_text(ids[hi]).rstrip().endswith(":"):
-            while hi + 1 < len(ids) and self.in_block(ids[hi + 1]):
-                hi += 1
+        # marked with it, though a block is never marked alone. Where no block follows (a
+        # PDF's code is lines of text; a list's first item), the sentence after it is, unless
+        # its reader marked it a heading (a line alone may be the command it introduces).
+        if self.index.sentence_text(ids[hi]).rstrip().endswith(":") and hi + 1 < len(ids):
+            if self.in_block(ids[hi + 1]):
+                while hi + 1 < len(ids) and self.in_block(ids[hi + 1]):
+                    hi += 1
+            else:
+                doc_n, start_n, end_n = self.index.sentences[ids[hi + 1]]
+                if not self.index.documents[doc_n].layout.is_heading(start_n, end_n):
+                    hi += 1
         doc_i, p_start, p_end, *_ = self.index.passages[hit.passage]
         doc = self.index.documents[doc_i]
         q_start = self.index.sentences[ids[lo]].start
