@@ -294,3 +294,23 @@ def test_is_heading_finds_the_heading_holding_a_span_among_many():
                 expected.append((start, end, level))
         want = (expected[-1][0], expected[-1][1]) if expected else None
         assert layout.heading_of(offset) == want
+
+
+def test_a_long_line_alone_is_not_read_as_a_heading_the_reader_missed():
+    from bot.ingest.layout import Layout
+
+    text = (
+        "Digest auth-int for PUT/POST\n\n"
+        "We do not support auth-int for Digest using PUT or POST\n\n"
+        "See the mailing list.\n"
+    )
+    layout = Layout(format="txt")
+
+    def reads(line: str) -> bool:
+        at = text.index(line)
+        return layout.reads_as_heading(text, at, at + len(line))
+
+    assert reads("Digest auth-int for PUT/POST")  # a title, found by the fallback
+    # Eleven words with no full stop: a sentence the reader need not mark, and the answer.
+    assert not reads("We do not support auth-int for Digest using PUT or POST")
+    assert not reads("See the mailing list.")

@@ -14,6 +14,8 @@ from typing import Any
 SECTION_SEPARATOR = " › "
 # How a sentence ends: one that ends so is prose, not a heading (Layout.reads_as_heading).
 _CLOSERS = (".", "!", "?", "…", '"', "”", "’", "'", ")", "]", ":", ";")
+# A line alone with more words than this is prose or code, not a heading the reader missed.
+_TITLE_WORDS = 9
 
 
 @dataclass(frozen=True)
@@ -130,13 +132,16 @@ class Layout:
 
     def reads_as_heading(self, text: str, start: int, end: int) -> bool:
         """Whether [start, end) of text is a heading: marked so by its reader, or (plain text
-        and PDF, whose readers may miss some) alone on its line with no closing punctuation."""
+        and PDF, whose readers may miss some) alone on its line with no closing punctuation
+        and at most _TITLE_WORDS words."""
         if self.is_heading(start, end):
             return True
         if self.format not in ("txt", "pdf"):
             return False  # the reader knows its headings; a short list item is not one
         if text[start:end].rstrip().endswith(_CLOSERS):
             return False
+        if len(text[start:end].split()) > _TITLE_WORDS:
+            return False  # a line of prose or code ("We do not support auth-int for ...")
         before = text[max(0, start - 2) : start]
         after = text[end : end + 2]
         return (start == 0 or before.endswith("\n")) and (
