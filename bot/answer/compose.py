@@ -438,6 +438,12 @@ class Answerer:
         doc, start, end = self.index.sentences[j]
         return self.is_heading_span(doc, start, end)
 
+    def marked_heading(self, j: int) -> bool:
+        """Whether sentence j is a heading its reader marked (is_heading also guesses, in
+        plain text and PDF)."""
+        doc, start, end = self.index.sentences[j]
+        return self.index.documents[doc].layout.is_heading(start, end)
+
     def is_heading_span(self, doc: int, start: int, end: int) -> bool:
         """is_heading for the sentence at characters start:end of document doc."""
         document = self.index.documents[doc]
@@ -508,10 +514,8 @@ class Answerer:
             if self.in_block(ids[hi + 1]):
                 while hi + 1 < len(ids) and self.in_block(ids[hi + 1]):
                     hi += 1
-            else:
-                doc_n, start_n, end_n = self.index.sentences[ids[hi + 1]]
-                if not self.index.documents[doc_n].layout.is_heading(start_n, end_n):
-                    hi += 1
+            elif not self.marked_heading(ids[hi + 1]):
+                hi += 1
         doc_i, p_start, p_end, *_ = self.index.passages[hit.passage]
         doc = self.index.documents[doc_i]
         q_start = self.index.sentences[ids[lo]].start

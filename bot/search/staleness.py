@@ -77,16 +77,13 @@ def stale_reasons(
     changed = [f"{k} {had[k]!r} -> {v!r}" for k, v in wanted.items() if had[k] != v]
     if changed:
         reasons.append(StaleReason(Staleness.SETTINGS, ", ".join(changed)))
-    if built.reader_version != READER_VERSION:
-        reasons.append(
-            StaleReason(Staleness.READERS, f"version {built.reader_version} -> {READER_VERSION}")
-        )
-    if built.chunking_version != CHUNKING_VERSION:
-        reasons.append(
-            StaleReason(
-                Staleness.CHUNKING, f"version {built.chunking_version} -> {CHUNKING_VERSION}"
-            )
-        )
+    versions = (
+        (Staleness.READERS, built.reader_version, READER_VERSION),
+        (Staleness.CHUNKING, built.chunking_version, CHUNKING_VERSION),
+    )
+    for kind, was, now in versions:
+        if was != now:
+            reasons.append(StaleReason(kind, f"version {was} -> {now}"))
     indexed = {d.source: d.sha256 for d in index.documents} | index.skipped
     for source, digest in sorted(files.items()):
         if source not in indexed:
