@@ -110,23 +110,27 @@ def test_who_question_whose_quote_names_no_one_is_penalised(answerer):
     assert lexical.passage_share("Apollo") > SUBJECT_SHARE
     assert lexical.passage_share("Moon") > SUBJECT_SHARE
     assert lexical.passage_share("Armstrong") <= SUBJECT_SHARE
-    lenient = Answerer(
-        answerer.index,
-        answerer.retriever.embedder,
-        RetrievalSettings(k=3),
-        AnswerSettings(answer_type_penalty=0),
-    )
+
+    def over(**answer):  # one marked sentence: its neighbour may name Neil Armstrong
+        return Answerer(
+            answerer.index,
+            answerer.retriever.embedder,
+            RetrievalSettings(k=3),
+            AnswerSettings(max_quote_sentences=1, **answer),
+        )
+
+    strict, lenient = over(), over(answer_type_penalty=0)
     nobody = "Who launched the Saturn V rocket?"  # quoted: "...every crewed Apollo mission..."
-    strict, loose = answerer.ask(nobody), lenient.ask(nobody)
-    assert "Saturn V rocket launched" in strict.results[0].quote
-    assert strict.confidence == pytest.approx(
+    penalised, loose = strict.ask(nobody), lenient.ask(nobody)
+    assert "Saturn V rocket launched" in penalised.results[0].quote
+    assert penalised.confidence == pytest.approx(
         loose.confidence - AnswerSettings().answer_type_penalty
     )
     named = "Who was the first person to walk on the lunar surface?"  # Neil Armstrong
-    assert answerer.ask(named).confidence == pytest.approx(lenient.ask(named).confidence)
+    assert strict.ask(named).confidence == pytest.approx(lenient.ask(named).confidence)
     # The same quote, asked as a what-question, costs nothing.
     what = "What launched every crewed Apollo mission?"
-    assert answerer.ask(what).confidence == pytest.approx(lenient.ask(what).confidence)
+    assert strict.ask(what).confidence == pytest.approx(lenient.ask(what).confidence)
 
 
 def test_a_question_in_the_sources_is_not_marked_as_the_answer(settings, fake_embedder):
@@ -427,3 +431,35 @@ def test_a_question_tells_a_situation_when_it_speaks_of_its_asker(question, told
     from bot.answer.wording import tells_a_situation
 
     assert tells_a_situation(question) is told
+
+
+TERMS = (
+    "# Variables\n\n"
+    "Proxy settings come first. The cache lives in the home folder. "
+    "FETCH_TIMEOUT (default: 180). Overrides the timeout of each fetch in seconds. "
+    "FETCH_JOBS (default: 2). Sets how many fetches run at once.\n"
+)
+
+
+def test_a_passage_cut_inside_a_paragraph_may_mark_the_sentence_before_it(settings, fake_embedder):
+    (settings.seeds_dir / "vars.md").write_text(TERMS, encoding="utf-8")
+    docs, _ = load_corpus(settings.seeds_dir)
+    index, _ = build_index(docs, fake_embedder, ChunkingSettings(target_tokens=12))
+    answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings())
+    question = "What is the default timeout of a fetch?"
+    # The case: a passage opens with the description; its term ended the passage before.
+    opens = [
+        i
+        for i in range(len(index.passages))
+        if index.passage_text(i).startswith("Overrides the timeout")
+    ]
+    assert len(opens) == 1
+    hit = next(h for h in answerer.retriever.search(question, 20) if h.passage == opens[0])
+    qv = answerer.retriever.encode([question])[0][0]
+    src = answerer.quote(hit, answerer.term_weights(question), qv, 2, reach_back=True)
+    assert src.quote == (
+        "FETCH_TIMEOUT (default: 180). Overrides the timeout of each fetch in seconds."
+    )
+    # Shown with the passage, which now starts at the sentence marked before it.
+    assert src.passage.startswith("FETCH_TIMEOUT (default: 180).")
+    assert src.start == src.quote_start < index.passages[opens[0]].start

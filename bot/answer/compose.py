@@ -41,7 +41,8 @@ class TermWeights(NamedTuple):
 @dataclass(frozen=True)
 class Source:
     """One quoted passage. start/end are the passage's offsets in the document's extracted
-    text; quote_start/quote_end those of the marked sentence(s). line_start/line_end are the
+    text (from the sentence before it where that is marked: Answerer.markable);
+    quote_start/quote_end those of the marked sentence(s). line_start/line_end are the
     passage's source lines (text formats); page and section say where the marked sentence is,
     and url links to it (None where unknown)."""
 
@@ -276,14 +277,20 @@ class Answerer:
                 self.settings.max_quote_sentences,
                 read=read,
                 situation=situation,
+                reach_back=True,
             )
         ]
         results[0] = replace(results[0], verifier=verified.get(hits[0].passage))
         conf, bar = self.confidence(q, hits[0], q_terms, results[0], follow=follow)
         answered = conf >= bar and self.verified(verified.get(hits[0].passage))
+        top = results[0]
         for h in hits[1:]:
             if len(results) == k:
                 break
+            doc, start, end, *_ = self.index.passages[h.passage]
+            same = self.index.documents[doc].source == top.source
+            if same and start < top.end and top.start < end:
+                continue  # the top passage, shown from the sentence before it, overlaps it
             further = replace(
                 self.quote(h, q_terms, qv, 1, situation=situation),
                 verifier=verified.get(h.passage),
@@ -352,10 +359,13 @@ class Answerer:
         return chosen
 
     def sentence_scores(
-        self, hit: Hit, q_terms: TermWeights, qv: np.ndarray
+        self, hit: Hit, q_terms: TermWeights, qv: np.ndarray, *, reach_back: bool = False
     ) -> tuple[list[int], np.ndarray]:
-        """Sentence rows of the hit's passage and how well each answers the question."""
-        ids = list(self.index.sentence_ids(hit.passage))
+        """Sentence rows of the hit's passage and how well each answers the question; with
+        reach_back, the sentence before the passage in its paragraph too (markable)."""
+        ids = (
+            self.markable(hit.passage) if reach_back else list(self.index.sentence_ids(hit.passage))
+        )
         if self.index.sentence_vectors.shape[0]:
             dense = np.asarray(self.index.sentence_vectors[ids] @ qv, dtype=np.float32)
         else:
@@ -393,6 +403,23 @@ class Answerer:
             if np.isfinite(scores[k - 1]) and self.same_paragraph(ids[k - 1], ids[k]):
                 out[k] = scores[k - 1]
         return out
+
+    def markable(self, passage: int) -> list[int]:
+        """Sentence rows that may be marked in a passage: its own, and the sentence before it
+        where the passage begins inside a paragraph. A passage boundary can cut a term from its
+        description ("RUSTUP_DOWNLOAD_TIMEOUT unstable (default: 180)." ends one passage,
+        "Allows to override the default timeout…" opens the next); marked, that sentence is
+        shown with the passage (quote)."""
+        ids = list(self.index.sentence_ids(passage))
+        before = ids[0] - 1 if ids else -1
+        sentences = self.index.sentences
+        if (
+            before >= 0
+            and sentences[before].doc == sentences[ids[0]].doc
+            and self.same_paragraph(before, ids[0])
+        ):
+            return [before, *ids]
+        return ids
 
     def heading_coverage(
         self,
@@ -476,11 +503,12 @@ class Answerer:
         *,
         read: str | None = None,
         situation: bool = False,
+        reach_back: bool = False,
     ) -> Source:
         """Quote the hit's passage, marking its best sentence (and a neighbour if it helps).
         With read (the question), the verifier also reads each sentence with it, adding
         verifier_sentence_weight times its probability to the sentence's score."""
-        ids, scores = self.sentence_scores(hit, q_terms, qv)
+        ids, scores = self.sentence_scores(hit, q_terms, qv, reach_back=reach_back)
         weight = self.settings.verifier_sentence_weight
         if read is not None and self.verifier is not None and weight > 0 and len(ids) > 1:
             texts = [self.index.sentence_text(j) for j in ids]
@@ -519,6 +547,7 @@ class Answerer:
         doc_i, p_start, p_end, *_ = self.index.passages[hit.passage]
         doc = self.index.documents[doc_i]
         q_start = self.index.sentences[ids[lo]].start
+        p_start = min(p_start, q_start)  # the sentence before the passage, marked (markable)
         q_end = self.index.sentences[ids[hi]].end
         lines = doc.locate(p_start, p_end)
         at = doc.locate(q_start, q_end)
