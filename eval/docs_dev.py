@@ -126,9 +126,12 @@ def project_figures(settings: Settings, folder: Path, rows: list[dict[str, Any]]
     return {**out, "withheld declined": declined}
 
 
-def natural_figures(settings: Settings, docs: Path, questions: Path) -> dict[str, Any]:
+def natural_figures(
+    settings: Settings, docs: Path, questions: Path, keep: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """file@1, passage@1, quote@1 and the decline shares of a natural question set (rows with
-    a "project": the folder under docs), through `eval`'s own code, one project at a time."""
+    a "project": the folder under docs), through `eval`'s own code, one project at a time;
+    each question's details (`eval --details`) are added to keep when given."""
     by_project: dict[str, list[dict[str, Any]]] = {}
     for row in read_jsonl(questions):
         by_project.setdefault(str(row["project"]), []).append(row)
@@ -139,6 +142,8 @@ def natural_figures(settings: Settings, docs: Path, questions: Path) -> dict[str
             part.write_text("".join(json.dumps(r) + "\n" for r in subset), encoding="utf-8")
             evaluate_files(settings, None, part, docs=docs / project, details=details)
             rows += read_jsonl(details)
+    if keep is not None:
+        keep.extend(rows)
     answerable = [r for r in rows if r["answerable"]]
     unanswerable = [r for r in rows if not r["answerable"]]
 
@@ -186,14 +191,24 @@ def main() -> None:
         const=ROOT / "eval" / "docs_dev_natural" / "questions.jsonl",
         help="ask a natural question set instead (default: eval/docs_dev_natural)",
     )
+    ap.add_argument(
+        "--details",
+        type=Path,
+        help="with --natural: write each question's `eval --details` row, with its setting",
+    )
     args = ap.parse_args()
     base = load_settings(args.config)
     by_project = heldout_questions(args.pairs) if args.natural is None else {}
     for spec in args.tries:
         settings = with_answer(base, spec)
         if args.natural is not None:
-            figures = natural_figures(settings, args.docs, args.natural)
+            kept: list[dict[str, Any]] = []
+            figures = natural_figures(settings, args.docs, args.natural, kept)
             print(json.dumps({"setting": spec or "defaults", **figures}), flush=True)
+            if args.details is not None:
+                with args.details.open("a", encoding="utf-8") as fh:
+                    for row in kept:
+                        fh.write(json.dumps({"setting": spec or "defaults", **row}) + "\n")
             continue
         merged: dict[str, list[bool]] = {}
         for project, rows in sorted(by_project.items()):

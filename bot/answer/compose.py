@@ -507,7 +507,9 @@ class Answerer:
     ) -> Source:
         """Quote the hit's passage, marking its best sentence (and a neighbour if it helps).
         With read (the question), the verifier also reads each sentence with it, adding
-        verifier_sentence_weight times its probability to the sentence's score."""
+        verifier_sentence_weight times its probability to the sentence's score. With
+        reach_back, the sentence before the passage in its paragraph may be marked too
+        (markable), and the quote then starts there."""
         ids, scores = self.sentence_scores(hit, q_terms, qv, reach_back=reach_back)
         weight = self.settings.verifier_sentence_weight
         if read is not None and self.verifier is not None and weight > 0 and len(ids) > 1:
