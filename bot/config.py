@@ -119,6 +119,13 @@ class AnswerSettings:
     # the noexec option." then "You can change the temporary directory by setting TEMP").
     # Chosen on the development sets (eval/docs_dev.py); SQuAD asks no such questions.
     follow_weight: float = 0.5
+    # The top passage may also have marked one of the next reach_forward sentences of its
+    # document under the same heading (0: only its own, and the one before it that its
+    # boundary cut from its paragraph): a passage that ends on a heading and the problem it
+    # names leaves the answer to the next passage ("How do I work around the CUDA initialized
+    # before forking error?" ... "Switching from fork to spawn"). Chosen on the development
+    # sets (eval/docs_dev.py): 2 to 5 gave the same quotes.
+    reach_forward: int = 3
 
 
 @dataclass(frozen=True)
@@ -288,6 +295,7 @@ _MINIMUM = {
     "answer.verifier_sentence_weight": 0,
     "answer.heading_weight": 0,
     "answer.follow_weight": 0,
+    "answer.reach_forward": 0,
     "answer.max_question_chars": 1,
     "discord.cooldown_seconds": 0,
     "discord.shard_count": 0,
@@ -311,6 +319,7 @@ _MAXIMUM = {
     "retrieval.k": 100,
     "answer.verifier_pool": 100,
     "answer.min_verifier": 1,  # a probability
+    "answer.reach_forward": 100,
 }
 # Settings that are lists of tables, and the dataclass each table is read into.
 _TABLE_LISTS: dict[str, type] = {"discord.help_channels": HelpChannel}

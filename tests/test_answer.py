@@ -456,10 +456,56 @@ def test_a_passage_cut_inside_a_paragraph_may_mark_the_sentence_before_it(settin
     assert len(opens) == 1
     hit = next(h for h in answerer.retriever.search(question, 20) if h.passage == opens[0])
     qv = answerer.retriever.encode([question])[0][0]
-    src = answerer.quote(hit, answerer.term_weights(question), qv, 2, reach_back=True)
+    src = answerer.quote(hit, answerer.term_weights(question), qv, 2, reach=True)
     assert src.quote == (
         "FETCH_TIMEOUT (default: 180). Overrides the timeout of each fetch in seconds."
     )
     # Shown with the passage, which now starts at the sentence marked before it.
     assert src.passage.startswith("FETCH_TIMEOUT (default: 180).")
     assert src.start == src.quote_start < index.passages[opens[0]].start
+
+
+SECTION = (
+    "# Guide\n\n"
+    "## Crashes on start\n\n"
+    "Workers crash with a fork error on start. The runtime started before the fork. "
+    "Logs show nothing more. Use spawn workers to avoid the crash.\n\n"
+    "## Memory\n\n"
+    "Spawn workers avoid the crash but cost more memory.\n"
+)
+
+
+def test_the_top_passage_may_mark_a_sentence_after_it_under_its_heading(settings, fake_embedder):
+    (settings.seeds_dir / "guide.md").write_text(SECTION, encoding="utf-8")
+    docs, _ = load_corpus(settings.seeds_dir)
+    index, _ = build_index(docs, fake_embedder, ChunkingSettings(target_tokens=12))
+    question = "How do I avoid the crash with spawn workers?"
+    # The case: a passage holds the section's heading and problem, the answer comes after it.
+    [cut] = [
+        i
+        for i in range(len(index.passages))
+        if index.passage_text(i).endswith("Logs show nothing more.")
+    ]
+    qv = fake_embedder.embed([question])[0]
+
+    def quote(reach_forward: int):
+        answerer = Answerer(
+            index,
+            fake_embedder,
+            RetrievalSettings(k=3),
+            AnswerSettings(reach_forward=reach_forward),
+        )
+        hit = next(h for h in answerer.retriever.search(question, 20) if h.passage == cut)
+        marked = [index.sentence_text(j) for j in answerer.markable(cut)]
+        return answerer.quote(hit, answerer.term_weights(question), qv, 1, reach=True), marked
+
+    src, marked = quote(3)
+    assert src.quote == "Use spawn workers to avoid the crash."
+    # Shown with the passage, which now ends at the sentence marked after it.
+    assert src.passage.endswith("Use spawn workers to avoid the crash.")
+    assert src.end == src.quote_end > index.passages[cut].end
+    # Never past the next heading, though its section repeats the question's words.
+    assert not any("memory" in m for m in marked)
+    src, marked = quote(0)
+    assert "spawn" not in src.quote and not any("spawn" in m for m in marked)
+    assert src.end == index.passages[cut].end

@@ -30,7 +30,11 @@ def test_index_then_ask_json(tmp_path, settings, use_fake, capsys):
     assert data["results"][0]["source"] == "nested/volcano.txt"
     # -k caps the sources; further ones appear only when they are evidence too (none here).
     assert len(data["results"]) == 1
-    cfg_loose = write_config(tmp_path, "\n[answer]\nmin_further_confidence = 0.0\n")
+    # With both further bars down, a second source shows (the top passage, shown to the
+    # sentence it marks, holds the whole of volcano.txt: the other source is another file).
+    cfg_loose = write_config(
+        tmp_path, "\n[answer]\nmin_further_confidence = 0.0\nmin_further_score = -10.0\n"
+    )
     assert main(["ask", "Where is Mount Etna?", "--json", "-k", "2", "--config", cfg_loose]) == 0
     assert len(json.loads(capsys.readouterr().out)["results"]) == 2
 

@@ -41,7 +41,7 @@ class TermWeights(NamedTuple):
 @dataclass(frozen=True)
 class Source:
     """One quoted passage. start/end are the passage's offsets in the document's extracted
-    text (from the sentence before it where that is marked: Answerer.markable);
+    text (widened to the marked sentence where that lies beyond it: Answerer.markable);
     quote_start/quote_end those of the marked sentence(s). line_start/line_end are the
     passage's source lines (text formats); page and section say where the marked sentence is,
     and url links to it (None where unknown)."""
@@ -277,7 +277,7 @@ class Answerer:
                 self.settings.max_quote_sentences,
                 read=read,
                 situation=situation,
-                reach_back=True,
+                reach=True,
             )
         ]
         results[0] = replace(results[0], verifier=verified.get(hits[0].passage))
@@ -290,7 +290,7 @@ class Answerer:
             doc, start, end, *_ = self.index.passages[h.passage]
             same = self.index.documents[doc].source == top.source
             if same and start < top.end and top.start < end:
-                continue  # the top passage, shown from the sentence before it, overlaps it
+                continue  # the top passage, shown with the sentences marked around it, holds it
             further = replace(
                 self.quote(h, q_terms, qv, 1, situation=situation),
                 verifier=verified.get(h.passage),
@@ -359,13 +359,11 @@ class Answerer:
         return chosen
 
     def sentence_scores(
-        self, hit: Hit, q_terms: TermWeights, qv: np.ndarray, *, reach_back: bool = False
+        self, hit: Hit, q_terms: TermWeights, qv: np.ndarray, *, reach: bool = False
     ) -> tuple[list[int], np.ndarray]:
         """Sentence rows of the hit's passage and how well each answers the question; with
-        reach_back, the sentence before the passage in its paragraph too (markable)."""
-        ids = (
-            self.markable(hit.passage) if reach_back else list(self.index.sentence_ids(hit.passage))
-        )
+        reach, the sentences around the passage that may be marked with it too (markable)."""
+        ids = self.markable(hit.passage) if reach else list(self.index.sentence_ids(hit.passage))
         if self.index.sentence_vectors.shape[0]:
             dense = np.asarray(self.index.sentence_vectors[ids] @ qv, dtype=np.float32)
         else:
@@ -405,20 +403,33 @@ class Answerer:
         return out
 
     def markable(self, passage: int) -> list[int]:
-        """Sentence rows that may be marked in a passage: its own, and the sentence before it
-        where the passage begins inside a paragraph. A passage boundary can cut a term from its
-        description ("RUSTUP_DOWNLOAD_TIMEOUT unstable (default: 180)." ends one passage,
-        "Allows to override the default timeout…" opens the next); marked, that sentence is
-        shown with the passage (quote)."""
+        """Sentence rows that may be marked in a passage, in document order: its own; the
+        sentence before it where the passage begins inside a paragraph; and up to
+        reach_forward sentences after it under the same heading. A passage boundary can cut a
+        term from its description ("RUSTUP_DOWNLOAD_TIMEOUT unstable (default: 180)." ends
+        one passage, "Allows to override the default timeout…" opens the next), or a section's
+        heading and problem from its answer. A sentence marked beyond the passage is shown
+        with it (quote)."""
         ids = list(self.index.sentence_ids(passage))
-        before = ids[0] - 1 if ids else -1
+        if not ids:
+            return ids
         sentences = self.index.sentences
+        first, last = ids[0], ids[-1]
+        before = first - 1
         if (
             before >= 0
-            and sentences[before].doc == sentences[ids[0]].doc
-            and self.same_paragraph(before, ids[0])
+            and sentences[before].doc == sentences[first].doc
+            and self.same_paragraph(before, first)
         ):
-            return [before, *ids]
+            ids.insert(0, before)
+        doc = sentences[last].doc
+        layout = self.index.documents[doc].layout
+        heading = layout.heading_of(sentences[last].start)
+        end = min(last + 1 + self.settings.reach_forward, len(sentences))
+        for j in range(last + 1, end):
+            if sentences[j].doc != doc or layout.heading_of(sentences[j].start) != heading:
+                break
+            ids.append(j)
         return ids
 
     def heading_coverage(
@@ -503,14 +514,14 @@ class Answerer:
         *,
         read: str | None = None,
         situation: bool = False,
-        reach_back: bool = False,
+        reach: bool = False,
     ) -> Source:
         """Quote the hit's passage, marking its best sentence (and a neighbour if it helps).
         With read (the question), the verifier also reads each sentence with it, adding
         verifier_sentence_weight times its probability to the sentence's score. With
-        reach_back, the sentence before the passage in its paragraph may be marked too
-        (markable), and the quote then starts there."""
-        ids, scores = self.sentence_scores(hit, q_terms, qv, reach_back=reach_back)
+        reach, the sentences around the passage that markable names may be marked too, and
+        the passage is then shown from or to the marked sentence."""
+        ids, scores = self.sentence_scores(hit, q_terms, qv, reach=reach)
         weight = self.settings.verifier_sentence_weight
         if read is not None and self.verifier is not None and weight > 0 and len(ids) > 1:
             texts = [self.index.sentence_text(j) for j in ids]
@@ -549,8 +560,9 @@ class Answerer:
         doc_i, p_start, p_end, *_ = self.index.passages[hit.passage]
         doc = self.index.documents[doc_i]
         q_start = self.index.sentences[ids[lo]].start
-        p_start = min(p_start, q_start)  # the sentence before the passage, marked (markable)
         q_end = self.index.sentences[ids[hi]].end
+        # A sentence marked beyond the passage (markable) is shown with it.
+        p_start, p_end = min(p_start, q_start), max(p_end, q_end)
         lines = doc.locate(p_start, p_end)
         at = doc.locate(q_start, q_end)
         quote = doc.text[q_start:q_end]
