@@ -124,7 +124,7 @@ class AnswerSettings:
     # boundary cut from its paragraph): a passage that ends on a heading and the problem it
     # names leaves the answer to the next passage ("How do I work around the CUDA initialized
     # before forking error?" ... "Switching from fork to spawn"). Chosen on the development
-    # sets (eval/docs_dev.py): 2 to 5 gave the same quotes.
+    # sets (eval/docs_dev.py): 2 and 3 gave the same quotes, 4, 5 and 8 none better.
     reach_forward: int = 3
 
 
