@@ -20,7 +20,8 @@ than people's questions do: read the figures as relative, settings against setti
 
 With --natural it asks a set of questions written by reading those projects' documents
 (eval/docs_dev_natural/README.md) through `eval`'s own code instead, one project at a time,
-and prints file@1, passage@1 (answer in the top passage), quote@1 and the decline shares.
+and prints file@1, passage@1 (answer in the top passage), quote@1 and the decline shares;
+--details FILE appends each question's `eval --details` row, with its setting, to FILE.
 """
 
 from __future__ import annotations
