@@ -250,10 +250,16 @@ def test_a_bare_heading_is_never_a_further_source(settings, fake_embedder):
     assert len(answer.results) == 3  # filled from further down instead
 
 
-def _quote_of(settings, fake_embedder, name: str, text: str, question: str, **answer) -> str:
+def _index_with(settings, fake_embedder, name: str, text: str, target_tokens: int):
+    """The seeds with one more document, name holding text, cut into passages that size."""
     (settings.seeds_dir / name).write_text(text, encoding="utf-8")
     docs, _ = load_corpus(settings.seeds_dir)
-    index, _ = build_index(docs, fake_embedder, ChunkingSettings(target_tokens=80))
+    index, _ = build_index(docs, fake_embedder, ChunkingSettings(target_tokens=target_tokens))
+    return index
+
+
+def _quote_of(settings, fake_embedder, name: str, text: str, question: str, **answer) -> str:
+    index = _index_with(settings, fake_embedder, name, text, 80)
     answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(**answer))
     top = answerer.ask(question).results[0]
     assert top.source == name
@@ -312,11 +318,9 @@ FAQ_WITH_INDEX = (
 
 
 def test_a_table_of_contents_is_never_quoted_before_a_passage_that_answers(settings, fake_embedder):
-    (settings.seeds_dir / "faq.txt").write_text(FAQ_WITH_INDEX, encoding="utf-8")
-    docs, _ = load_corpus(settings.seeds_dir)
     # Small passages: the index is a passage of its own, and it shares more of the
     # question's words than the answer does.
-    index, _ = build_index(docs, fake_embedder, ChunkingSettings(target_tokens=24))
+    index = _index_with(settings, fake_embedder, "faq.txt", FAQ_WITH_INDEX, 24)
     answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings())
     question = "How often does the comet return?"
     first = answerer.retriever.search(question, 1)[0]
@@ -442,9 +446,7 @@ TERMS = (
 
 
 def test_a_passage_cut_inside_a_paragraph_may_mark_the_sentence_before_it(settings, fake_embedder):
-    (settings.seeds_dir / "vars.md").write_text(TERMS, encoding="utf-8")
-    docs, _ = load_corpus(settings.seeds_dir)
-    index, _ = build_index(docs, fake_embedder, ChunkingSettings(target_tokens=12))
+    index = _index_with(settings, fake_embedder, "vars.md", TERMS, 12)
     answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings())
     question = "What is the default timeout of a fetch?"
     # The case: a passage opens with the description; its term ended the passage before.
@@ -476,9 +478,7 @@ SECTION = (
 
 
 def test_the_top_passage_may_mark_a_sentence_after_it_under_its_heading(settings, fake_embedder):
-    (settings.seeds_dir / "guide.md").write_text(SECTION, encoding="utf-8")
-    docs, _ = load_corpus(settings.seeds_dir)
-    index, _ = build_index(docs, fake_embedder, ChunkingSettings(target_tokens=12))
+    index = _index_with(settings, fake_embedder, "guide.md", SECTION, 12)
     question = "How do I avoid the crash with spawn workers?"
     # The case: a passage holds the section's heading and problem, the answer comes after it.
     [cut] = [

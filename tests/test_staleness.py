@@ -39,25 +39,26 @@ def test_staleness_names_new_changed_removed_and_settings(settings, fake_embedde
     )
 
 
-def test_an_index_from_older_readers_is_stale_for_a_rebuild(settings, fake_embedder):
+def _saved_without(settings, fake_embedder, key: str) -> Index:
+    """The seeds' index saved and loaded again with key taken out of its manifest, as an
+    older version wrote it before it recorded that key."""
     index, _ = build(settings.seeds_dir, fake_embedder)
     index.save(settings.index_dir)
     folder = _live_folder(settings.index_dir)
     manifest = json.loads((folder / "manifest.json").read_text())
-    del manifest["reader_version"]  # as written before the readers' version was recorded
+    del manifest[key]
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    reasons = _stale(Index.load(settings.index_dir), scan(settings.seeds_dir))
+    return Index.load(settings.index_dir)
+
+
+def test_an_index_from_older_readers_is_stale_for_a_rebuild(settings, fake_embedder):
+    old = _saved_without(settings, fake_embedder, "reader_version")
+    reasons = _stale(old, scan(settings.seeds_dir))
     assert [r.kind for r in reasons] == [Staleness.READERS] and reasons[0].rebuilds_all
 
 
 def test_an_index_cut_by_an_older_sentence_splitter_is_rebuilt(settings, fake_embedder):
-    index, _ = build(settings.seeds_dir, fake_embedder)
-    index.save(settings.index_dir)
-    folder = _live_folder(settings.index_dir)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    del manifest["chunking_version"]  # as written before it was recorded
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    old = Index.load(settings.index_dir)
+    old = _saved_without(settings, fake_embedder, "chunking_version")
     assert old.params.chunking_version == 1
     reasons = _stale(old, scan(settings.seeds_dir))
     assert reasons == [StaleReason(Staleness.CHUNKING, f"version 1 -> {CHUNKING_VERSION}")]
@@ -65,13 +66,7 @@ def test_an_index_cut_by_an_older_sentence_splitter_is_rebuilt(settings, fake_em
 
 
 def test_an_index_from_before_section_headings_were_embedded_is_rebuilt(settings, fake_embedder):
-    index, _ = build(settings.seeds_dir, fake_embedder)
-    index.save(settings.index_dir)
-    folder = _live_folder(settings.index_dir)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    del manifest["embed_sections"]  # as written before it was recorded
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    old = Index.load(settings.index_dir)
+    old = _saved_without(settings, fake_embedder, "embed_sections")
     assert not old.params.embed_sections
     reasons = _stale(old, scan(settings.seeds_dir))
     assert reasons == [StaleReason(Staleness.SETTINGS, "embed_sections False -> True")]

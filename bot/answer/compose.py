@@ -283,13 +283,12 @@ class Answerer:
         results[0] = replace(results[0], verifier=verified.get(hits[0].passage))
         conf, bar = self.confidence(q, hits[0], q_terms, results[0], follow=follow)
         answered = conf >= bar and self.verified(verified.get(hits[0].passage))
-        top = results[0]
+        top, top_doc = results[0], self.index.passages[hits[0].passage].doc
         for h in hits[1:]:
             if len(results) == k:
                 break
             doc, start, end, *_ = self.index.passages[h.passage]
-            same = self.index.documents[doc].source == top.source
-            if same and start < top.end and top.start < end:
+            if doc == top_doc and start < top.end and top.start < end:
                 continue  # the top passage, shown with the sentences marked around it, holds it
             further = replace(
                 self.quote(h, q_terms, qv, 1, situation=situation),
