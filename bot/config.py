@@ -94,12 +94,13 @@ class AnswerSettings:
     min_further_score: float = 0.7
     # What `ask` says when it declines.
     decline_text: str = DECLINE_TEXT
-    # The verifier (bot/answer/verify.py) reads the first verifier_pool passages of the fused
-    # ranking with the question; the passage quoted is the best by retrieval score plus
-    # verifier_weight times its probability of answering, and an answer whose passage the
-    # verifier gives less than min_verifier is declined (0: never declined by it). The shipped
-    # verifier only declines: weighting it in chose no better passage on the tune articles it
-    # never trained on (training/verifier_card.md).
+    # The verifier (bot/answer/verify.py) reads the question with passages among the first
+    # verifier_pool of the fused ranking; the passage quoted is the best by retrieval score
+    # plus verifier_weight times its probability of answering, and an answer whose passage the
+    # verifier gives less than min_verifier is declined (0: never declined by it). At weight 0
+    # it reads only the passages that may be quoted (compose.Verdicts). The shipped verifier
+    # only declines: weighting it in chose no better passage on the tune articles it never
+    # trained on (training/verifier_card.md).
     verifier: bool = True
     verifier_pool: int = 10
     verifier_weight: float = 0.0

@@ -65,6 +65,17 @@ def test_weight_zero_keeps_the_retrieval_order_and_shows_the_score(index, fake_e
     assert plain.results[0].verifier is None
 
 
+def test_weight_zero_reads_only_the_passages_it_may_quote(index, fake_embedder):
+    # With weight 0 the verifier re-ranks nothing: it need not read the pool, only the
+    # passage quoted and the further sources offered, each once, as the question needs them.
+    verifier = KeywordVerifier("Etna")
+    answer = answerer(index, fake_embedder, verifier, verifier_weight=0.0).ask(QUESTION)
+    pool = min(10, len(index))
+    assert set(verifier.read) == {1}  # one passage at a time
+    assert len(answer.results) <= sum(verifier.read) < pool
+    assert all(r.verifier is not None for r in answer.results)
+
+
 def test_a_passage_the_verifier_rejects_is_declined(index, fake_embedder):
     accepting = answerer(index, fake_embedder, KeywordVerifier("Etna"), min_verifier=0.5)
     assert accepting.ask(QUESTION).answered

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -129,6 +129,44 @@ _BLANK_LINE = re.compile(r"\n[ \t\r\f]*\n")
 FOLLOW_UP_MARGIN = 0.1
 # Scoped Answerers kept per Answerer: a server has a few combinations of scopes, not more.
 MAX_SCOPE_SETS = 64
+
+
+class Verdicts:
+    """The verifier's probabilities that passages of its pool answer a question, each read
+    once, when first asked for: of a pool of ten, a question quotes one to three. A passage
+    outside the pool, or with no verifier, has none (None). A pair is scored alone
+    (Verifier.logits), so reading one passage or the whole pool gives it the same score."""
+
+    def __init__(
+        self,
+        verifier: Verifies | None,
+        question: str,
+        pool: Sequence[int],
+        text: Callable[[int], str],
+    ) -> None:
+        self.verifier = verifier
+        self.question = question
+        self.pool = list(dict.fromkeys(pool))
+        self._members = set(self.pool)
+        self._text = text
+        self._read: dict[int, float] = {}
+
+    def read_all(self) -> list[float]:
+        """Every pool passage's probability, in pool order, those not yet read in one call."""
+        unread = [p for p in self.pool if p not in self._read]
+        if self.verifier is not None and unread:
+            probs = self.verifier.scores(self.question, [self._text(p) for p in unread])
+            self._read.update(zip(unread, (float(x) for x in probs), strict=True))
+        return [self._read[p] for p in self.pool]
+
+    def get(self, passage: int) -> float | None:
+        """The passage's probability, read now if it was not yet; None outside the pool."""
+        if self.verifier is None or passage not in self._members:
+            return None
+        if passage not in self._read:
+            [p] = self.verifier.scores(self.question, [self._text(passage)])
+            self._read[passage] = float(p)
+        return round(self._read[passage], 4)
 
 
 class Answerer:
@@ -290,29 +328,34 @@ class Answerer:
             doc, start, end, *_ = self.index.passages[h.passage]
             if doc == top_doc and start < top.end and top.start < end:
                 continue  # the top passage, shown with the sentences marked around it, holds it
-            further = replace(
-                self.quote(h, q_terms, qv, 1, situation=situation),
-                verifier=verified.get(h.passage),
-            )
-            evidence = self.is_evidence(q, h, q_terms, further, follow=follow)
-            if evidence and self.verified(further.verifier):
+            further = self.quote(h, q_terms, qv, 1, situation=situation)
+            if not self.is_evidence(q, h, q_terms, further, follow=follow):
+                continue
+            further = replace(further, verifier=verified.get(h.passage))
+            if self.verified(further.verifier):
                 results.append(further)
         return Answer(q, answered, results, conf)
 
-    def verify(self, q: str, ranked: list[Hit]) -> tuple[list[Hit], dict[int, float]]:
+    def verify(self, q: str, ranked: list[Hit]) -> tuple[list[Hit], Verdicts]:
         """The hits re-ordered by retrieval score plus verifier_weight times the verifier's
         probability, over the first verifier_pool of them (the rest keep their order after),
-        and those probabilities by passage. Unchanged without a verifier."""
+        and the verifier's verdicts on that pool. With verifier_weight 0 no passage is read
+        here: a verdict is read when it is first asked for (Verdicts.get), so a question
+        costs the passages it may quote, not the whole pool. Unchanged without a verifier."""
         if self.verifier is None or not ranked:
-            return ranked, {}
+            return ranked, Verdicts(None, q, (), self.index.passage_text)
         s = self.settings
         pool = ranked[: s.verifier_pool]
-        probs = self.verifier.scores(q, [self.index.passage_text(h.passage) for h in pool])
+        verdicts = Verdicts(self.verifier, q, [h.passage for h in pool], self.index.passage_text)
+        if s.verifier_weight == 0:
+            probs = [0.0] * len(pool)
+        else:
+            read = dict(zip(verdicts.pool, verdicts.read_all(), strict=True))
+            probs = [read[h.passage] for h in pool]
         weight = s.verifier_weight
-        combined = [h.score + weight * float(p) for h, p in zip(pool, probs, strict=True)]
+        combined = [h.score + weight * p for h, p in zip(pool, probs, strict=True)]
         order = sorted(range(len(pool)), key=lambda i: -combined[i])  # stable on ties
-        verified = {h.passage: round(float(p), 4) for h, p in zip(pool, probs, strict=True)}
-        return [pool[i] for i in order] + ranked[len(pool) :], verified
+        return [pool[i] for i in order] + ranked[len(pool) :], verdicts
 
     def contents_like(self, passage: int) -> bool:
         """Whether the passage is a table of contents or an FAQ's index (wording.contents_like),
