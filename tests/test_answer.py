@@ -368,6 +368,23 @@ def test_where_no_block_is_known_the_line_after_the_colon_is_marked_with_it(
     assert quote.endswith("old-tool dump --file=packages.txt")
 
 
+EXPLAINED = (
+    "# Quiet installs\n\n"
+    "Badges are shown after each install by default.\n\n"
+    "```\nexport TOOL_NO_BADGE=1\n```\n\n"
+    "This hides the badge that installs print when they finish.\n"
+)
+
+
+def test_a_sentence_pointing_back_is_marked_with_the_code_it_explains(settings, fake_embedder):
+    # "This hides the badge…" answers the question, but the command above it is what it means:
+    # quoted alone it names nothing to run.
+    question = "How do I hide the badge that installs print when they finish?"
+    quote = _quote_of(settings, fake_embedder, "quiet.md", EXPLAINED, question)
+    assert quote.startswith("export TOOL_NO_BADGE=1")
+    assert quote.endswith("when they finish.")
+
+
 NOEXEC = (
     "# Portable binary\n\n"
     "Unpacking needs a folder. It fails when tmp is mounted noexec. "
