@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.answer.compose import Answerer, TermWeights
+from bot.answer.compose import POINTS_BACK, Answerer, TermWeights
 from bot.answer.verify import load_verifier
 from bot.answer.wording import clean_question
 from bot.app import make_embedder
@@ -135,7 +135,8 @@ def shipped(r: Row, follow_weight: float = 0.5) -> np.ndarray:
 
 
 def marked(r: Row, s: np.ndarray) -> tuple[int, int]:
-    """The sentences Answerer.quote marks for scores s (max_quote_sentences 2)."""
+    """The sentences Answerer.quote marks for scores s (max_quote_sentences 2): the best,
+    its better neighbour, a code block a pointing-back sentence explains, a colon's block."""
     n, best = len(s), int(np.argmax(s))
     lo = hi = best
     if n > 1:
@@ -145,6 +146,9 @@ def marked(r: Row, s: np.ndarray) -> tuple[int, int]:
             hi = best + 1
         elif left > -np.inf:
             lo = best - 1
+    if POINTS_BACK.match(r["texts"][lo].lstrip()):
+        while lo > 0 and r["block"][lo - 1]:
+            lo -= 1
     if r["texts"][hi].rstrip().endswith(":") and hi + 1 < n:
         if r["block"][hi + 1]:
             while hi + 1 < n and r["block"][hi + 1]:

@@ -120,7 +120,7 @@ class Answer:
 _BLANK_LINE = re.compile(r"\n[ \t\r\f]*\n")
 # A sentence that opens by pointing back at what came before it ("This sets the
 # HOMEBREW_NO_EMOJI environment variable, …" under the command that does it).
-_POINTS_BACK = re.compile(r"(This|That|These|Those|It|They)\b")
+POINTS_BACK = re.compile(r"(This|That|These|Those|It|They)\b")
 # A follow-up read with its context is answered so only when that is surer than the follow-up
 # read alone by more than this (a confidence difference): the context may complete a question,
 # not outvote the words it has. Chosen on SQuAD-dev's tune split (eval/followups.py --split
@@ -593,7 +593,7 @@ class Answerer:
                 lo = best - 1
         # A sentence that points back ("This hides the badge…") explains the code block
         # above it: the block is what it means, and it is marked with it.
-        if _POINTS_BACK.match(self.index.sentence_text(ids[lo]).lstrip()):
+        if POINTS_BACK.match(self.index.sentence_text(ids[lo]).lstrip()):
             while lo > 0 and self.in_block(ids[lo - 1]):
                 lo -= 1
         # A sentence ending with a colon introduces what follows it ("run its own executable
