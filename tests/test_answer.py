@@ -434,6 +434,61 @@ def test_a_problem_told_in_the_first_person_is_answered_by_what_follows_its_rest
     )
 
 
+HANG = (
+    "# Hanging lookups\n\n"
+    "Lookups hang after the results come back. "
+    "The backend never watches its second socket, so the lookup waits for ever. "
+    "As a workaround, turn off referral chasing in the configuration.\n"
+)
+
+
+def test_asked_for_a_way_out_the_sentence_offering_one_is_marked(settings, fake_embedder):
+    # The account of the problem shares more of the question's words than its remedy does.
+    question = "Lookups hang. How do I get around it?"
+
+    def quote(**answer):
+        return _quote_of(
+            settings, fake_embedder, "hang.md", HANG, question, max_quote_sentences=1, **answer
+        )
+
+    assert quote() == "As a workaround, turn off referral chasing in the configuration."
+    assert quote(remedy_weight=0).startswith("The backend never watches its second socket")
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Any workaround?", True),
+        ("How do I avoid that?", True),
+        ("How can we fix the build?", True),
+        ("Can I point it elsewhere?", True),
+        ("How do lookups work?", False),
+        ("Why does the lookup hang?", False),
+        ("What is the default timeout?", False),
+    ],
+)
+def test_a_question_asks_for_a_remedy(question, asks):
+    from bot.answer.wording import asks_for_remedy
+
+    assert asks_for_remedy(question) is asks
+
+
+@pytest.mark.parametrize(
+    ("sentence", "offers"),
+    [
+        ("As a temporary workaround, disable referrals chasing by configuration.", True),
+        ("You can change the temporary directory by setting TEMP.", True),
+        ("Switching from fork to spawn will avoid the issue.", True),
+        ("The backend never watches its second socket.", False),
+        ("It fails when tmp is mounted noexec.", False),
+    ],
+)
+def test_a_sentence_offers_a_remedy(sentence, offers):
+    from bot.answer.wording import offers_remedy
+
+    assert offers_remedy(sentence) is offers
+
+
 @pytest.mark.parametrize(
     ("question", "told"),
     [

@@ -56,6 +56,34 @@ def tells_a_situation(question: str) -> bool:
     return bool(_FIRST_PERSON.search(question))
 
 
+# A question that asks how to get out of a problem ("How do I avoid that?", "Any workaround?",
+# "Can I point it elsewhere?"), and a sentence that offers a way out ("As a temporary
+# workaround, disable…", "You can change the temporary directory by setting TEMP", "Switching
+# from fork to spawn will avoid…"): documentation explains the problem first, in sentences
+# that share more of the question's words than the remedy does.
+_ASKS_REMEDY = re.compile(
+    r"\b(how (do|can|should) (i|we)|work ?around|fix|avoid|get around|what should (i|we)"
+    r"|can (i|we) (point|change|make|stop|turn))\b",
+    re.IGNORECASE,
+)
+_OFFERS_REMEDY = re.compile(
+    r"\b(work ?around|to fix|fix (this|it)|you can|you need to|you must|you should|instead"
+    r"|to avoid|will avoid|avoid this|switch(ing)?|upgrade|set the|by setting|use the|disable"
+    r"|enable)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_remedy(question: str) -> bool:
+    """Whether the question asks how to fix, avoid or work around something."""
+    return bool(_ASKS_REMEDY.search(question))
+
+
+def offers_remedy(sentence: str) -> bool:
+    """Whether the sentence offers a way to fix, avoid or work around something."""
+    return bool(_OFFERS_REMEDY.search(sentence))
+
+
 # A capitalised word in more than this share of all passages is the corpus's own subject
 # ("Python" in pip's docs: 28%), not the name a question asks for. SQuAD-dev's tune split:
 # of the 152 quotes that answer a who-question, 8 hold no name at all, 3 only names found in 2%
