@@ -127,12 +127,14 @@ class AnswerSettings:
     # before forking error?" ... "Switching from fork to spawn"). Chosen on the development
     # sets (eval/docs_dev.py): 2 and 3 gave the same quotes, 4, 5 and 8 none better.
     reach_forward: int = 3
-    # For a question that asks how to fix, avoid or work around something (wording.
-    # asks_for_remedy), a sentence that offers a way out ("As a temporary workaround,
-    # disable…", "You can change…") gains this much: the documents explain the problem first,
-    # in sentences that share more of the question's words than the remedy does. Chosen on
-    # the development sets (eval/marking_replay.py): 0.25 to 0.4 gain, 0.2 changes nothing.
-    remedy_weight: float = 0.3
+    # For a question of a kind whose answer has a telltale form (wording.answer_forms), a
+    # sentence of that form gains this much: asked how to fix, avoid or work around
+    # something, one that offers a way out ("As a temporary workaround, disable…", "You can
+    # change…"), where the documents explain the problem first in sentences sharing more of
+    # the question's words; asked where, one that says where ("stored in …", a path). Chosen
+    # on the development sets (eval/marking_replay.py): 0.25 to 0.4 gain, 0.2 changes nothing
+    # for the remedy; 0.2 to 0.5 gain for the place.
+    cue_weight: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -303,7 +305,7 @@ _MINIMUM = {
     "answer.heading_weight": 0,
     "answer.follow_weight": 0,
     "answer.reach_forward": 0,
-    "answer.remedy_weight": 0,
+    "answer.cue_weight": 0,
     "answer.max_question_chars": 1,
     "discord.cooldown_seconds": 0,
     "discord.shard_count": 0,

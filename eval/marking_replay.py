@@ -11,7 +11,7 @@ package; never point it at a reported set.
 `replay` marks the way Answerer.quote does (the best sentence, its better neighbour in the
 paragraph, the code block a pointing-back sentence explains, a colon's block) from:
 - "shipped": the Answerer's own scores (sentence_scores, set_up for first-person
-  questions, remedy_weight for questions asking for a way out), which reproduces eval's
+  questions, cue_weight for questions whose answer has a telltale form), which reproduces eval's
   quote@1 within a few PDF questions (a PDF sentence is judged here without its line breaks);
 - "features": a logistic regression over hand features (the scores' parts, the neighbours',
   the question's kind against digits, code, negation and cause), trained on the other
@@ -35,7 +35,7 @@ import numpy as np
 
 from bot.answer.compose import POINTS_BACK, Answerer, TermWeights
 from bot.answer.verify import load_verifier
-from bot.answer.wording import asks_for_remedy, clean_question, offers_remedy
+from bot.answer.wording import answer_forms, clean_question
 from bot.app import make_embedder
 from bot.config import load_settings
 from bot.evaluation.data import contains_answer, read_jsonl
@@ -122,8 +122,8 @@ def candidates(
     }
 
 
-def shipped(r: Row, follow_weight: float = 0.5, remedy_weight: float = 0.3) -> np.ndarray:
-    """The Answerer's own sentence scores (Answerer.quote's, with set_up and the remedy)."""
+def shipped(r: Row, follow_weight: float = 0.5, cue_weight: float = 0.3) -> np.ndarray:
+    """The Answerer's own sentence scores (Answerer.quote's, with set_up and the cues)."""
     s = np.array([-np.inf if x is None else x for x in r["scores"]], np.float64)
     if r["situation"] and len(s) > 1:
         before = np.zeros(len(s))
@@ -131,8 +131,10 @@ def shipped(r: Row, follow_weight: float = 0.5, remedy_weight: float = 0.3) -> n
             if np.isfinite(s[k - 1]) and r["para"][k]:
                 before[k] = s[k - 1]
         s = s + follow_weight * before
-    if remedy_weight > 0 and asks_for_remedy(r["question"]) and len(s) > 1:
-        s = s + remedy_weight * np.array([offers_remedy(t) for t in r["texts"]], np.float64)
+    forms = answer_forms(r["question"])
+    if cue_weight > 0 and forms and len(s) > 1:
+        shaped = [any(form(t) for form in forms) for t in r["texts"]]
+        s = s + cue_weight * np.array(shaped, np.float64)
     return s
 
 

@@ -452,7 +452,51 @@ def test_asked_for_a_way_out_the_sentence_offering_one_is_marked(settings, fake_
         )
 
     assert quote() == "As a workaround, turn off referral chasing in the configuration."
-    assert quote(remedy_weight=0).startswith("The backend never watches its second socket")
+    assert quote(cue_weight=0).startswith("The backend never watches its second socket")
+
+
+OVERRIDES = (
+    "# Project overrides\n\n"
+    "A project override pins the toolchain for the project and everything under it. "
+    "Run the show command to see which project override is active. "
+    "Each project override is stored in a settings file in the tool's home.\n"
+)
+
+
+def test_asked_where_the_sentence_saying_where_gains(settings, fake_embedder):
+    # The fake embedder reads the first sentence much closer to the question than a model
+    # would; a weight above the default shows the place form winning over it.
+    question = "Where is a project override kept?"
+
+    def quote(weight: float) -> str:
+        return _quote_of(
+            settings,
+            fake_embedder,
+            "overrides.md",
+            OVERRIDES,
+            question,
+            max_quote_sentences=1,
+            cue_weight=weight,
+        )
+
+    assert quote(0.6) == "Each project override is stored in a settings file in the tool's home."
+    assert quote(0).startswith("A project override pins the toolchain")
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "shaped"),
+    [
+        ("Where is that setting saved?", "Overrides are stored in a configuration file.", True),
+        ("Where does the man page end up?", "Installs to ~/.local/share/man/man1/tox.1", True),
+        ("Where is it?", "It is a tool for toolchains.", False),
+        ("What does it store?", "Overrides are stored in a configuration file.", False),
+        ("Any workaround?", "You can set TEMP instead.", True),
+    ],
+)
+def test_a_sentence_has_the_form_of_an_answer_to_the_questions_kind(question, sentence, shaped):
+    from bot.answer.wording import answer_forms
+
+    assert any(form(sentence) for form in answer_forms(question)) is shaped
 
 
 @pytest.mark.parametrize(

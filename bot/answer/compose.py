@@ -15,12 +15,11 @@ from bot.answer.verify import Verifies
 from bot.answer.wording import (
     SUBJECT_SHARE,
     WHO,
-    asks_for_remedy,
+    answer_forms,
     clean_question,
     contents_like,
     has_words,
     names_in,
-    offers_remedy,
     tells_a_situation,
 )
 from bot.config import AnswerSettings, RetrievalSettings, Scope, SourceLink
@@ -312,7 +311,7 @@ class Answerer:
             return Answer(q, False)
         q_terms = self.term_weights(q, follow=follow)
         situation = tells_a_situation(read)
-        remedy = asks_for_remedy(read)
+        forms = answer_forms(read)
         results = [
             self.quote(
                 hits[0],
@@ -321,7 +320,7 @@ class Answerer:
                 self.settings.max_quote_sentences,
                 read=read,
                 situation=situation,
-                remedy=remedy,
+                forms=forms,
                 reach=True,
             )
         ]
@@ -335,7 +334,7 @@ class Answerer:
             doc, start, end, *_ = self.index.passages[h.passage]
             if doc == top_doc and start < top.end and top.start < end:
                 continue  # the top passage, shown with the sentences marked around it, holds it
-            further = self.quote(h, q_terms, qv, 1, situation=situation, remedy=remedy)
+            further = self.quote(h, q_terms, qv, 1, situation=situation, forms=forms)
             if not self.is_evidence(q, h, q_terms, further, follow=follow):
                 continue
             further = replace(further, verifier=verified.get(h.passage))
@@ -563,17 +562,17 @@ class Answerer:
         *,
         read: str | None = None,
         situation: bool = False,
-        remedy: bool = False,
+        forms: Sequence[Callable[[str], bool]] = (),
         reach: bool = False,
     ) -> Source:
         """Quote the hit's passage, marking its best sentence (and a neighbour if it helps).
         With read (the question), the verifier also reads each sentence with it, adding
         verifier_sentence_weight times its probability to the sentence's score. With
         situation (a question told in the first person), a sentence also gains from the one
-        before it (set_up); with remedy (a question asking for a way out of a problem), a
-        sentence offering one gains remedy_weight. With reach, the sentences around the
-        passage that markable names may be marked too, and the passage is then shown from or
-        to the marked sentence."""
+        before it (set_up); with forms (wording.answer_forms: what an answer to the
+        question's kind looks like), a sentence of such a form gains cue_weight. With reach,
+        the sentences around the passage that markable names may be marked too, and the
+        passage is then shown from or to the marked sentence."""
         ids, scores = self.sentence_scores(hit, q_terms, qv, reach=reach)
         weight = self.settings.verifier_sentence_weight
         if read is not None and self.verifier is not None and weight > 0 and len(ids) > 1:
@@ -582,10 +581,12 @@ class Answerer:
         if situation and self.settings.follow_weight > 0 and len(ids) > 1:
             # Documentation restates a problem told in the first person, then answers it.
             scores = scores + self.settings.follow_weight * self.set_up(ids, scores)
-        if remedy and self.settings.remedy_weight > 0 and len(ids) > 1:
-            # Asked for a way out, the sentence offering one outranks the problem's account.
-            offers = [offers_remedy(self.index.sentence_text(j)) for j in ids]
-            scores = scores + self.settings.remedy_weight * np.array(offers, np.float32)
+        if forms and self.settings.cue_weight > 0 and len(ids) > 1:
+            # Asked for a way out, the sentence offering one outranks the problem's account;
+            # asked where, the sentence saying where outranks those about the thing.
+            texts = [self.index.sentence_text(j) for j in ids]
+            shaped = [any(form(t) for form in forms) for t in texts]
+            scores = scores + self.settings.cue_weight * np.array(shaped, np.float32)
         best = int(np.argmax(scores))
         lo = hi = best
         if max_sentences >= 2 and len(ids) > 1:

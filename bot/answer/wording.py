@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from bot.errors import QuestionError
 from bot.ingest.readers.text import DOT_LEADERS
@@ -82,6 +83,40 @@ def asks_for_remedy(question: str) -> bool:
 def offers_remedy(sentence: str) -> bool:
     """Whether the sentence offers a way to fix, avoid or work around something."""
     return bool(_OFFERS_REMEDY.search(sentence))
+
+
+# A question asking where something is ("Where is that setting saved?"), and a sentence that
+# says where ("The per-directory overrides are stored in a configuration file in rustup's
+# home directory", "Installs to ~/.local/share/man/man1/tox.1").
+_ASKS_PLACE = re.compile(r"\bwhere\b", re.IGNORECASE)
+_TELLS_PLACE = re.compile(
+    r"\b(stored|saved|written|located|kept|placed|installs? (to|into|in))\b"
+    r"|\b(directory|folder)\b|(^|\s)[~.]?/\w",
+    re.IGNORECASE,
+)
+
+
+def asks_for_place(question: str) -> bool:
+    """Whether the question asks where something is."""
+    return bool(_ASKS_PLACE.search(question))
+
+
+def tells_place(sentence: str) -> bool:
+    """Whether the sentence says where something is stored, written or installed."""
+    return bool(_TELLS_PLACE.search(sentence))
+
+
+# Kinds of question whose answer has a telltale form: (the question is of the kind, a
+# sentence has the form).
+_ANSWER_FORMS: tuple[tuple[Callable[[str], bool], Callable[[str], bool]], ...] = (
+    (asks_for_remedy, offers_remedy),
+    (asks_for_place, tells_place),
+)
+
+
+def answer_forms(question: str) -> tuple[Callable[[str], bool], ...]:
+    """The forms a sentence answering this question takes, by its kind (most: none)."""
+    return tuple(form for kind, form in _ANSWER_FORMS if kind(question))
 
 
 # A capitalised word in more than this share of all passages is the corpus's own subject
