@@ -8,11 +8,10 @@ package; never point it at a reported set.
         eval/docs_dev_natural/questions.jsonl cache/replay/natural.jsonl
     .venv/bin/python eval/marking_replay.py replay cache/replay/*.jsonl
 
-`replay` marks the way Answerer.quote does (the best sentence, its better neighbour in the
-paragraph, the code block a pointing-back sentence explains, a colon's block) from:
-- "shipped": the Answerer's own scores (sentence_scores, set_up for first-person
-  questions, cue_weight for questions whose answer has a telltale form), which reproduces eval's
-  quote@1 within a few PDF questions (a PDF sentence is judged here without its line breaks);
+`replay` marks with Answerer.quote's own code (compose.mark) from:
+- "shipped": the Answerer's own scores (sentence_scores, compose.followed for first-person
+  questions, compose.shaped for questions whose answer has a telltale form), which
+  reproduces eval's quote@1;
 - "features": a logistic regression over hand features (the scores' parts, the neighbours',
   the question's kind against digits, code, negation and cause), trained on the other
   projects' questions (leave one project out, a project's PDF copy with it);
@@ -33,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.answer.compose import POINTS_BACK, Answerer, TermWeights
+from bot.answer.compose import Answerer, TermWeights, followed, mark, shaped
 from bot.answer.verify import load_verifier
 from bot.answer.wording import answer_forms, clean_question
 from bot.app import make_embedder
@@ -101,8 +100,7 @@ def candidates(
 ) -> Row:
     """The markable sentences of the top passage with what they are scored by."""
     a = answerer
-    ids, scores = a.sentence_scores(hit, q_terms, qv, reach=True)
-    texts = [a.index.sentence_text(j) for j in ids]
+    ids, texts, blocks, scores = a.sentence_scores(hit, q_terms, qv, reach=True)
     headings = np.array([a.is_heading(j) for j in ids])
     asks = np.array([t.rstrip().endswith("?") for t in texts])
     return {
@@ -114,7 +112,8 @@ def candidates(
         "lex": [a.coverage(q_terms, t) for t in texts],
         "hcov": [float(x) for x in a.heading_coverage(ids, headings, asks, q_terms)],
         "heading": headings.tolist(),
-        "block": [a.in_block(j) for j in ids],
+        "marked_heading": [a.marked_heading(j) for j in ids],
+        "block": blocks.tolist(),
         "para": [k > 0 and a.same_paragraph(ids[k - 1], ids[k]) for k in range(len(ids))],
         "own": [j in set(a.index.sentence_ids(hit.passage)) for j in ids],
         "situation": situation,
@@ -123,43 +122,19 @@ def candidates(
 
 
 def shipped(r: Row, follow_weight: float = 0.5, cue_weight: float = 0.3) -> np.ndarray:
-    """The Answerer's own sentence scores (Answerer.quote's, with set_up and the cues)."""
+    """The Answerer's own sentence scores (Answerer.quote's, with followed and the cues)."""
     s = np.array([-np.inf if x is None else x for x in r["scores"]], np.float64)
     if r["situation"] and len(s) > 1:
-        before = np.zeros(len(s))
-        for k in range(1, len(s)):
-            if np.isfinite(s[k - 1]) and r["para"][k]:
-                before[k] = s[k - 1]
-        s = s + follow_weight * before
+        s = s + follow_weight * followed(s, r["para"])
     forms = answer_forms(r["question"])
     if cue_weight > 0 and forms and len(s) > 1:
-        shaped = [any(form(t) for form in forms) for t in r["texts"]]
-        s = s + cue_weight * np.array(shaped, np.float64)
+        s = s + cue_weight * shaped(r["texts"], forms)
     return s
 
 
 def marked(r: Row, s: np.ndarray) -> tuple[int, int]:
-    """The sentences Answerer.quote marks for scores s (max_quote_sentences 2): the best,
-    its better neighbour, a code block a pointing-back sentence explains, a colon's block."""
-    n, best = len(s), int(np.argmax(s))
-    lo = hi = best
-    if n > 1:
-        left = s[best - 1] if best > 0 and r["para"][best] else -np.inf
-        right = s[best + 1] if best + 1 < n and r["para"][best + 1] else -np.inf
-        if right >= left and right > -np.inf:
-            hi = best + 1
-        elif left > -np.inf:
-            lo = best - 1
-    if POINTS_BACK.match(r["texts"][lo].lstrip()):
-        while lo > 0 and r["block"][lo - 1]:
-            lo -= 1
-    if r["texts"][hi].rstrip().endswith(":") and hi + 1 < n:
-        if r["block"][hi + 1]:
-            while hi + 1 < n and r["block"][hi + 1]:
-                hi += 1
-        elif not r["heading"][hi + 1]:
-            hi += 1
-    return lo, hi
+    """The sentences Answerer.quote marks for scores s (compose.mark, max_quote_sentences 2)."""
+    return mark(s, r["texts"], r["para"], r["block"], lambda k: r["marked_heading"][k], 2)
 
 
 def holds(r: Row, scorer: Scorer) -> bool:

@@ -122,6 +122,79 @@ _BLANK_LINE = re.compile(r"\n[ \t\r\f]*\n")
 # A sentence that opens by pointing back at what came before it ("This sets the
 # HOMEBREW_NO_EMOJI environment variable, …" under the command that does it).
 POINTS_BACK = re.compile(r"(This|That|These|Those|It|They)\b")
+
+
+class Sentences(NamedTuple):
+    """The sentences of a passage that may be marked, in document order (Answerer.
+    sentence_scores): their rows, texts, whether each lies in a code block or table, and how
+    well each answers the question (-inf: never marked alone)."""
+
+    ids: list[int]
+    texts: list[str]
+    blocks: np.ndarray
+    scores: np.ndarray
+
+
+def followed(scores: np.ndarray, joined: Sequence[bool]) -> np.ndarray:
+    """Per sentence, the score of the sentence before it when joined to it in one paragraph
+    (joined[k]: sentence k follows k-1 there), else 0, as after one never marked: how well
+    what it follows asks the question."""
+    out = np.zeros(len(scores), np.float32)
+    for k in range(1, len(scores)):
+        if np.isfinite(scores[k - 1]) and joined[k]:
+            out[k] = scores[k - 1]
+    return out
+
+
+def shaped(texts: Sequence[str], forms: Sequence[Callable[[str], bool]]) -> np.ndarray:
+    """Per sentence, 1 where it has one of the forms of an answer (wording.answer_forms)."""
+    return np.array([any(form(t) for form in forms) for t in texts], np.float32)
+
+
+def mark(
+    scores: np.ndarray,
+    texts: Sequence[str],
+    joined: Sequence[bool],
+    blocks: Sequence[bool] | np.ndarray,
+    marked_heading: Callable[[int], bool],
+    max_sentences: int,
+) -> tuple[int, int]:
+    """The first and last of the sentences to mark, by position: the best by scores, with
+    max_sentences 2 its better-scoring neighbour in its paragraph (joined), the code block
+    above a sentence that points back, and what a sentence ending with a colon introduces.
+    marked_heading(k): whether sentence k is a heading its reader marked."""
+    n = len(scores)
+    best = int(np.argmax(scores))
+    lo = hi = best
+    if max_sentences >= 2 and n > 1:
+        # Two sentences: the best and its better-scoring neighbour. The answer often sits
+        # in the sentence beside the one that repeats the question's words.
+        # A neighbour in another paragraph is another thought: never mark across a break.
+        left = scores[best - 1] if best > 0 and joined[best] else -np.inf
+        right = scores[best + 1] if best + 1 < n and joined[best + 1] else -np.inf
+        if right >= left and right > -np.inf:
+            hi = best + 1
+        elif left > -np.inf:
+            lo = best - 1
+    # A sentence that points back ("This hides the badge…") explains the code block
+    # above it: the block is what it means, and it is marked with it.
+    if POINTS_BACK.match(texts[lo].lstrip()):
+        while lo > 0 and blocks[lo - 1]:
+            lo -= 1
+    # A sentence ending with a colon introduces what follows it ("run its own executable
+    # to record its packages:"): the code block or table right after it is its answer,
+    # marked with it, though a block is never marked alone. Where no block follows (a
+    # PDF's code is lines of text; a list's first item), the sentence after it is, unless
+    # its reader marked it a heading (a line alone may be the command it introduces).
+    if texts[hi].rstrip().endswith(":") and hi + 1 < n:
+        if blocks[hi + 1]:
+            while hi + 1 < n and blocks[hi + 1]:
+                hi += 1
+        elif not marked_heading(hi + 1):
+            hi += 1
+    return lo, hi
+
+
 # A follow-up read with its context is answered so only when that is surer than the follow-up
 # read alone by more than this (a confidence difference): the context may complete a question,
 # not outvote the words it has. Chosen on SQuAD-dev's tune split (eval/followups.py --split
@@ -408,8 +481,8 @@ class Answerer:
 
     def sentence_scores(
         self, hit: Hit, q_terms: TermWeights, qv: np.ndarray, *, reach: bool = False
-    ) -> tuple[list[int], np.ndarray]:
-        """Sentence rows of the hit's passage and how well each answers the question; with
+    ) -> Sentences:
+        """The sentences of the hit's passage and how well each answers the question; with
         reach, the sentences around the passage that may be marked with it too (markable)."""
         ids = self.markable(hit.passage) if reach else list(self.index.sentence_ids(hit.passage))
         if self.index.sentence_vectors.shape[0]:
@@ -438,17 +511,7 @@ class Answerer:
         weight = self.settings.heading_weight
         if weight > 0 and len(ids) > 1:
             scores = scores + weight * self.heading_coverage(ids, headings, asks, q_terms)
-        return ids, scores
-
-    def set_up(self, ids: Sequence[int], scores: np.ndarray) -> np.ndarray:
-        """Per sentence, the score of the sentence before it in the same paragraph (0 for a
-        paragraph's first, or after one never marked): how well what it follows asks the
-        question."""
-        out = np.zeros(len(ids), np.float32)
-        for k in range(1, len(ids)):
-            if np.isfinite(scores[k - 1]) and self.same_paragraph(ids[k - 1], ids[k]):
-                out[k] = scores[k - 1]
-        return out
+        return Sentences(ids, texts, blocks, scores)
 
     def markable(self, passage: int) -> list[int]:
         """Sentence rows that may be marked in a passage, in document order: its own; the
@@ -569,57 +632,25 @@ class Answerer:
         With read (the question), the verifier also reads each sentence with it, adding
         verifier_sentence_weight times its probability to the sentence's score. With
         situation (a question told in the first person), a sentence also gains from the one
-        before it (set_up); with forms (wording.answer_forms: what an answer to the
+        before it (followed); with forms (wording.answer_forms: what an answer to the
         question's kind looks like), a sentence of such a form gains cue_weight. With reach,
         the sentences around the passage that markable names may be marked too, and the
         passage is then shown from or to the marked sentence."""
-        ids, scores = self.sentence_scores(hit, q_terms, qv, reach=reach)
+        ids, texts, blocks, scores = self.sentence_scores(hit, q_terms, qv, reach=reach)
+        joined = [k > 0 and self.same_paragraph(ids[k - 1], ids[k]) for k in range(len(ids))]
         weight = self.settings.verifier_sentence_weight
         if read is not None and self.verifier is not None and weight > 0 and len(ids) > 1:
-            texts = [self.index.sentence_text(j) for j in ids]
             scores = scores + weight * self.verifier.scores(read, texts)
         if situation and self.settings.follow_weight > 0 and len(ids) > 1:
             # Documentation restates a problem told in the first person, then answers it.
-            scores = scores + self.settings.follow_weight * self.set_up(ids, scores)
+            scores = scores + self.settings.follow_weight * followed(scores, joined)
         if forms and self.settings.cue_weight > 0 and len(ids) > 1:
             # Asked for a way out, the sentence offering one outranks the problem's account;
             # asked where, the sentence saying where outranks those about the thing.
-            texts = [self.index.sentence_text(j) for j in ids]
-            shaped = [any(form(t) for form in forms) for t in texts]
-            scores = scores + self.settings.cue_weight * np.array(shaped, np.float32)
-        best = int(np.argmax(scores))
-        lo = hi = best
-        if max_sentences >= 2 and len(ids) > 1:
-            # Two sentences: the best and its better-scoring neighbour. The answer often sits
-            # in the sentence beside the one that repeats the question's words.
-            # A neighbour in another paragraph is another thought: never mark across a break.
-            joined = self.same_paragraph
-            left = scores[best - 1] if best > 0 and joined(ids[best - 1], ids[best]) else -np.inf
-            right = (
-                scores[best + 1]
-                if best + 1 < len(ids) and joined(ids[best], ids[best + 1])
-                else -np.inf
-            )
-            if right >= left and right > -np.inf:
-                hi = best + 1
-            elif left > -np.inf:
-                lo = best - 1
-        # A sentence that points back ("This hides the badge…") explains the code block
-        # above it: the block is what it means, and it is marked with it.
-        if POINTS_BACK.match(self.index.sentence_text(ids[lo]).lstrip()):
-            while lo > 0 and self.in_block(ids[lo - 1]):
-                lo -= 1
-        # A sentence ending with a colon introduces what follows it ("run its own executable
-        # to record its packages:"): the code block or table right after it is its answer,
-        # marked with it, though a block is never marked alone. Where no block follows (a
-        # PDF's code is lines of text; a list's first item), the sentence after it is, unless
-        # its reader marked it a heading (a line alone may be the command it introduces).
-        if self.index.sentence_text(ids[hi]).rstrip().endswith(":") and hi + 1 < len(ids):
-            if self.in_block(ids[hi + 1]):
-                while hi + 1 < len(ids) and self.in_block(ids[hi + 1]):
-                    hi += 1
-            elif not self.marked_heading(ids[hi + 1]):
-                hi += 1
+            scores = scores + self.settings.cue_weight * shaped(texts, forms)
+        lo, hi = mark(
+            scores, texts, joined, blocks, lambda k: self.marked_heading(ids[k]), max_sentences
+        )
         doc_i, p_start, p_end, *_ = self.index.passages[hit.passage]
         doc = self.index.documents[doc_i]
         q_start = self.index.sentences[ids[lo]].start
