@@ -314,7 +314,7 @@ def test_myst_list_table_is_a_table_under_its_title():
 def test_myst_unknown_directives_kept_only_when_their_body_is_prose():
     src = (
         "# Ref\n\n```{toctree}\n:maxdepth: 2\n\ninstall\nusage\n```\n\n"
-        "```{py:function} send(data)\nSends the data to the server and waits.\n```\n\n"
+        "```{unknown-note}\nSends the data to the server and waits.\n```\n\n"
         "```{mermaid}\ngraph TD\n  A --> B\n```\n\n"
         "```{unknownthing}\nTitle <target>\n```\n\n"
         "```{pip-cli}\n\n$ pip install widget\n[...]\n```\n"
@@ -553,3 +553,111 @@ def test_a_tab_body_is_quoted_and_cited_under_its_label(tmp_path, fake_embedder)
 def test_myst_file_and_samp_roles_show_as_sphinx_shows_them():
     src = "Read {file}`%APPDATA%\\\\pip\\\\pip.ini` or run {samp}`pip install {name}`.\n"
     assert read(src).text == "Read %APPDATA%\\pip\\pip.ini or run pip install name."
+
+
+# ------------------------------------------------------------------ object descriptions
+
+OBJECTS_RST = """Reference
+=========
+
+.. confval:: jobs
+   :type: int
+   :default: ``1``
+   :no-index:
+
+   How many jobs run at once.
+
+.. function:: open(file, mode='r', *args)
+
+   Open *file* and return a stream.
+
+.. py:module:: widgets
+
+.. class:: Widget(size)
+
+   A widget of the given size.
+
+.. option:: -v, --verbose
+
+   Say more.
+
+.. conf::
+   :keys: env_list, envlist
+   :default: <empty list>
+   :version_added: 1.0
+
+   A list of environments to run by default, under ``{tox_root}`` unless told.
+
+   .. code-block:: toml
+
+      env_list = ["py"]
+
+.. click:example::
+
+   import click
+   click.echo(click.style("hi", fg="red"))
+
+After them.
+"""
+
+
+def test_rst_object_descriptions_keep_their_signature_and_fields():
+    # Before readers version 9 the signatures and the :type:/:default: fields were dropped:
+    # "How many jobs run at once." was all a reader's "What is the default of jobs?" found.
+    e = read(OBJECTS_RST, ".rst")
+    assert is_heading(e, "jobs") and section_of(e, "How many jobs") == "Reference › jobs"
+    assert "Type: int\n\nDefault: 1\n\nHow many jobs run at once." in e.text
+    assert "index" not in e.text.lower()  # a flag steering the index is no field
+    assert line_of(e, "Default: 1") == source_line(OBJECTS_RST, ":default: ``1``")
+    # The signature verbatim ("*args" is no emphasis), the heading its description sits under.
+    assert section_of(e, "Open file") == "Reference › open(file, mode='r', *args)"
+    assert line_of(e, "open(file") == source_line(OBJECTS_RST, ".. function:: open")
+    # Sphinx's class is the Python domain's, not docutils' class directive; py:module shows
+    # nothing.
+    assert section_of(e, "A widget of") == "Reference › Widget(size)" and "widgets" not in e.text
+    assert section_of(e, "Say more") == "Reference › -v, --verbose"
+    # A domain's directive with no signature describes no object: its code body stays out.
+    assert "click" not in e.text
+    assert section_of(e, "After them") == "Reference"
+
+
+def test_rst_an_unknown_directive_keeps_its_prose_beside_code_with_its_fields():
+    # tox's own conf directive: its keys and default are what its reference page shows.
+    e = read(OBJECTS_RST, ".rst")
+    assert "Keys: env_list, envlist\n\nDefault: <empty list>\n\nVersion added: 1.0" in e.text
+    assert "under {tox_root} unless told." in e.text
+    assert is_block(e, 'env_list = ["py"]')
+    assert line_of(e, "Default: <empty") == source_line(OBJECTS_RST, ":default: <empty")
+    assert line_of(e, "A list of") == source_line(OBJECTS_RST, "A list of")
+
+
+def test_myst_object_descriptions_and_unknown_directives_keep_what_the_page_shows():
+    src = (
+        "# Reference\n\n"
+        "```{confval} jobs\n:type: int\n:default: `1`\n\nHow many jobs run at once.\n```\n\n"
+        "```{py:function} send(data, *args)\nSends the data to the server and waits.\n```\n\n"
+        "```{py:module} widgets\n```\n\n"
+        "```{conf}\n:keys: env_list\n:default: <empty list>\n\n"
+        "A list of environments to run by default, under `{tox_root}` unless told.\n\n"
+        '~~~toml\nenv_list = ["py"]\n~~~\n```\n\n'
+        "After them.\n"
+    )
+    e = read(src)
+    assert section_of(e, "How many jobs") == "Reference › jobs"
+    assert "Type: int\n\nDefault: 1\n\nHow many jobs" in e.text
+    assert line_of(e, "Default: 1") == source_line(src, ":default: `1`")
+    assert section_of(e, "Sends the data") == "Reference › send(data, *args)"
+    assert "widgets" not in e.text
+    assert "Keys: env_list\n\nDefault: <empty list>\n\nA list of environments" in e.text
+    assert is_block(e, 'env_list = ["py"]')
+    assert section_of(e, "After them") == "Reference"
+
+
+def test_has_prose_allows_a_long_sentence_naming_code_but_no_formula_or_page_list():
+    from bot.ingest.readers.directives import has_prose
+
+    assert has_prose("A list of environments to run by default, under {tox_root} unless told.")
+    assert has_prose("TOML\n\nSends the data to the server and waits.")
+    assert not has_prose("x = y + 1 for every one.")
+    assert not has_prose("Install guide <install>.\n\nUsage <usage>.")
+    assert not has_prose("graph TD\n  A --> B")

@@ -11,6 +11,11 @@ For each tune question (bot.evaluation.data.in_split(..., "tune")):
 - sentence_positive / sentence_negative (label 1 / 0, with --sentences, the default): the
   sentence of that gold window that holds the answer, and one other sentence of the same window
   that holds none (seeded choice): for the bot's sentence choice, and cheap to train on.
+- answer_removed (label 0, with --answer-removed; not in the runs before the seventh session):
+  the positive window with every sentence that holds a gold answer string taken out, when at
+  least two sentences remain: a passage on the question's very topic, in its own words, that
+  no longer says what was asked. Retrieval scores and a verifier trained on other paragraphs
+  both take such a passage for an answer ("the docs discuss it but never give the value").
 
 With --heldout-by article, two whole articles (the first titles in sha1 order: Packet switching,
 Victoria and Albert Museum, 401 questions) are "heldout", so held-out pairs are about passages
@@ -86,6 +91,31 @@ def heldout_articles(titles: list[str]) -> set[str]:
     return set(ordered[:HELDOUT_ARTICLES])
 
 
+def answer_removed(index: Any, passage: int, answers: list[str]) -> str | None:
+    """The passage's text without the sentences holding an answer (each sentence's own span,
+    the text between them kept), or None when fewer than two sentences would remain or an
+    answer string still reads across what is left."""
+    text = index.passage_text(passage)
+    start = int(index.passages[passage].start)
+    spans = [
+        (
+            max(0, int(index.sentences[j].start) - start),
+            min(len(text), int(index.sentences[j].end) - start),
+        )
+        for j in index.sentence_ids(passage)
+    ]
+    drop = [(a, b) for a, b in spans if contains_answer(text[a:b], answers)]
+    if not drop or len(spans) - len(drop) < 2:
+        return None
+    kept, at = [], 0
+    for a, b in drop:
+        kept.append(text[at:a])
+        at = b
+    kept.append(text[at:])
+    rest = " ".join(" ".join(kept).split())
+    return None if contains_answer(rest, answers) else rest
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT / "squad_pairs.jsonl")
@@ -94,6 +124,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="first N tune questions (smoke)")
     parser.add_argument(
         "--no-sentences", dest="sentences", action="store_false", help="no sentence pairs"
+    )
+    parser.add_argument(
+        "--answer-removed",
+        action="store_true",
+        help="also the positive window without its answer sentences, as a negative",
     )
     parser.add_argument(
         "--heldout-by",
@@ -173,6 +208,10 @@ def main() -> None:
                     if good and bad:
                         out_rows.append(pair(good[0], 1, "sentence_positive", src))
                         out_rows.append(pair(rng.choice(bad), 0, "sentence_negative", src))
+                if args.answer_removed:
+                    rest = answer_removed(index, pos, answers)
+                    if rest is not None:
+                        out_rows.append(pair(rest, 0, "answer_removed", src))
             # Hard negatives: what the bot ranks first with the gold paragraph withheld.
             hidden[:] = gold_rows
             qt = tokens[i] if tokens is not None else None

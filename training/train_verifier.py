@@ -72,8 +72,12 @@ def pair_key(row: dict[str, Any]) -> str:
 
 
 def family(kind: str) -> str:
-    """Kinds grouped for reporting: sentence pairs vs passage pairs."""
-    return "sentence" if str(kind).startswith("sentence") else "passage"
+    """Kinds grouped for reporting: sentence pairs, passage pairs, and the answer's own
+    passage with its answer taken out (squad_pairs.py --answer-removed), reported apart so the
+    passage figures stay comparable with runs trained without them."""
+    if str(kind).startswith("sentence"):
+        return "sentence"
+    return "removed" if kind == "answer_removed" else "passage"
 
 
 def source_of(row: dict[str, Any]) -> str:

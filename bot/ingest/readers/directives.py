@@ -11,13 +11,19 @@ How a directive shows (KINDS):
 - "code": its body verbatim, a code block (kept as text, never marked as the answer).
 - "list-table": its body, a list of rows each a list of cells, a table; its argument, the
   table's title, a heading over it as with "label".
+- "object": a Sphinx object description (function, class, option, envvar, confval, any
+  domain's directive such as ``py:function`` or ``http:get``): its argument, the signature,
+  a heading over its body; the options that hold a value (confval's ``:type:`` and
+  ``:default:``) shown before the body as "Default: 0", as Sphinx shows such fields.
 - "hidden": not shown where it stands (toctree, todo, include...): dropped.
 
 A directive named nowhere here is dropped, as a reader cannot know what it shows, unless its
-body reads as plain prose (prose_like: sentences, nothing code-like, as a domain's
-``py:function`` description or sphinx-proof's theorems), then kept as prose, or is a console
-session (console_like: its first line a shell or Python prompt, as pip's ``pip-cli``), then
-kept as code. A toctree's list of pages, a diagram or a formula is neither and stays out.
+body's text outside code blocks reads as plain prose (prose_like: sentences, nothing
+code-like, as sphinx-proof's theorems or tox's ``conf`` entries, whose examples are code),
+then kept as prose with the options that hold a value shown before it (tox's ``:keys:`` and
+``:default:``), or is a console session (console_like: its first line a shell or Python
+prompt, as pip's ``pip-cli``), then kept as code. A toctree's list of pages, a diagram or a
+formula is neither and stays out.
 
 The reStructuredText reader leaves the directives docutils knows to docutils (note, admonition,
 topic, figure, math, list-table...), except code, code-block and sourcecode, whose Sphinx
@@ -59,7 +65,15 @@ KINDS: dict[str, str] = {
     **_named(
         "hidden",
         "toctree todo testsetup testcleanup index include literalinclude image highlight "
-        "meta raw math contents mermaid graphviz csv-table",
+        "meta raw math contents mermaid graphviz csv-table module currentmodule program "
+        "default-domain",
+    ),
+    # Sphinx's object descriptions (the Python domain's, the default, and the standard one's).
+    **_named(
+        "object",
+        "function class method attribute data exception decorator decoratormethod "
+        "staticmethod classmethod coroutinefunction coroutinemethod property type option "
+        "cmdoption envvar confval describe object",
     ),
     "list-table": "list-table",
 }
@@ -80,11 +94,79 @@ LOOSE_LEVEL = 7
 _PROMPT = re.compile(r"^\s*(?:\$|>>>|[A-Z]:\\[^>\n]*>|PS [^>\n]*>)\s")
 _NOT_PROSE = re.compile(r"[\\{}<>=|]|->")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+# A domain's directives that describe no object ("py:module", "c:namespace"): nothing shown.
+_DOMAIN_HIDDEN = frozenset(
+    ["module", "currentmodule", "namespace", "namespace-push", "namespace-pop", "alias"]
+)
+# Options that steer the index, the signature or the page, never shown as a field.
+_NOT_FIELDS = frozenset(
+    [
+        "class",
+        "name",
+        "noindex",
+        "no-index",
+        "noindexentry",
+        "no-index-entry",
+        "nocontentsentry",
+        "no-contents-entry",
+        "no-typesetting",
+        "module",
+        "canonical",
+        "annotation",
+        "async",
+        "abstractmethod",
+        "classmethod",
+        "staticmethod",
+        "final",
+        "property",
+        "single-line-parameter-list",
+        "single-line-type-parameter-list",
+        "caption",
+    ]
+)
 
 
 def kind(name: str) -> str | None:
-    """How the directive shows (see KINDS), None for one not known."""
-    return KINDS.get(name.lower())
+    """How the directive shows (see KINDS), None for one not known. A domain's directive
+    ("py:function", "c:macro", "http:get") describes an object, but for those that set the
+    context of the ones after them ("py:module")."""
+    name = name.lower()
+    if name in KINDS:
+        return KINDS[name]
+    domain, colon, local = name.partition(":")
+    if colon and domain and local:
+        return "hidden" if local in _DOMAIN_HIDDEN else "object"
+    return None
+
+
+def fields(options: dict[str, str]) -> list[str]:
+    """The options of an object description (or of a directive kept as prose) that a built
+    page shows as its fields: those with a value, as "Default: 0" ("version_added" reads
+    "Version added"); flags and the options that steer the index or the page are not."""
+    return [
+        f"{key.replace('_', ' ').replace('-', ' ').capitalize()}: {' '.join(value.split())}"
+        for key, value in options.items()
+        if key.lower() not in _NOT_FIELDS and isinstance(value, str) and value.strip()
+    ]
+
+
+def signature(arg: str) -> str:
+    """An object description's heading: its signatures, one per line in the source, on one
+    line ("open(file, mode='r')", "-v / --verbose")."""
+    return " / ".join(ln.strip() for ln in arg.split("\n") if ln.strip())
+
+
+def outside_blocks(text: str, blocks: list[tuple[int, int]]) -> str:
+    """text without the spans of its code blocks and tables (for prose_like)."""
+    kept, at = [], 0
+    for start, end in sorted(blocks):
+        kept.append(text[at:start])
+        at = max(at, end)
+    kept.append(text[at:])
+    return "\n\n".join(part.strip() for part in kept if part.strip())
 
 
 def version_lead(name: str, version: str) -> str:
@@ -101,6 +183,23 @@ def prose_like(text: str) -> bool:
         len(part.split()) >= 3 and _SENTENCE_END.search(part.strip())
         for part in re.split(r"\n\s*\n", text)
     )
+
+
+def has_prose(text: str) -> bool:
+    """Whether any paragraph of a body's extracted text reads as prose: prose_like, or a
+    sentence of eight words or more of which at most one in five holds a character of code
+    or no letter ("=", "1").
+    An unknown directive's description may name ``{tox_root}`` or hold a code example and
+    still be prose a reader sees; a diagram, a formula or a list of pages holds no such
+    paragraph."""
+    for part in re.split(r"\n\s*\n", text):
+        words = part.split()
+        if prose_like(part):
+            return True
+        code = sum(bool(_NOT_PROSE.search(w)) or not _LETTER.search(w) for w in words)
+        if len(words) >= 8 and _SENTENCE_END.search(part.strip()) and 5 * code <= len(words):
+            return True
+    return False
 
 
 def console_like(text: str) -> bool:

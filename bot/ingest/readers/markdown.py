@@ -19,10 +19,13 @@ from bot.ingest.readers.directives import (
     NO_ARGUMENT,
     close_section,
     console_like,
+    fields,
+    has_prose,
     kind,
     label_level,
-    prose_like,
+    outside_blocks,
     role_text,
+    signature,
     version_lead,
 )
 
@@ -171,6 +174,18 @@ def _option_value(line: str) -> str:
     return line.strip().lstrip(":").split(":", 1)[-1].strip()
 
 
+def _fields(out: TextBuilder, body: list[str], options: dict[str, int], first: int) -> None:
+    """A paragraph per option the built page shows as a field ("Default: 0"), each on the
+    line of its option (body's line first is source line first). MyST hands an option's
+    value to the directive as a string, so it is shown as written, less code backticks."""
+    for name, k in options.items():
+        for text in fields({name: _option_value(body[k])}):
+            out.end_block()
+            out.at_line(first + k)
+            out.inline(text.replace("`", ""))  # a raw string, "<empty list>" no HTML tag
+            out.end_block()
+
+
 def _prose(out: TextBuilder, text: str, first: int) -> None:
     """Markdown whose first line is source line first."""
     _walk(out, _parser().parse(text), first - 1)
@@ -199,6 +214,8 @@ def _directive(out: TextBuilder, name: str, arg: str, content: str, line: int, f
     how = kind(name)
     if how == "hidden":
         return
+    if how == "object" and not arg:
+        how = None  # a domain's directive with no signature ("click:example"): unknown
     if how is None:
         if name.lower() == "eval-rst":
             from bot.ingest.readers.rst import walk_rst  # rst imports this module
@@ -211,8 +228,9 @@ def _directive(out: TextBuilder, name: str, arg: str, content: str, line: int, f
             scratch = TextBuilder("md")
             _prose(scratch, text, at)
             scratch.end_block()
-            if scratch.blocks or scratch.headings or not prose_like("".join(scratch.parts)):
+            if not has_prose(outside_blocks("".join(scratch.parts), scratch.blocks)):
                 return  # neither prose nor a console: a reader cannot know what it shows
+            _fields(out, body, options, first)
             how = "prose"
     if how == "code":
         if "caption" in options:
@@ -225,14 +243,19 @@ def _directive(out: TextBuilder, name: str, arg: str, content: str, line: int, f
     elif how == "version":
         version, _, extra = arg.partition(" ")
         _version(out, version_lead(name, version), extra.strip(), text, line, at)
-    else:  # prose, label, list-table
+    else:  # prose, label, object, list-table
         level = None
         if how != "prose" and arg:
             out.end_block()
             level = label_level(out)
             out.at_line(line)
-            _inline_text(out, arg)
+            if how == "object":
+                out.inline(signature(arg))  # verbatim: "*args" is no emphasis
+            else:
+                _inline_text(out, arg)
             out.end_block("heading", level)
+        if how == "object":
+            _fields(out, body, options, first)
         if how == "list-table":
             _list_table(out, text, at)
         else:

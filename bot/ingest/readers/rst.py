@@ -20,9 +20,13 @@ from bot.ingest.readers.directives import (
     NO_ARGUMENT,
     close_section,
     console_like,
+    fields,
+    has_prose,
+    kind,
     label_level,
-    prose_like,
+    outside_blocks,
     role_text,
+    signature,
     version_lead,
 )
 
@@ -165,6 +169,16 @@ class _Code(_Prose):
         return out
 
 
+def _fields(d: Directive) -> list[nodes.Node]:
+    """A paragraph per option the built page shows as a field ("Default: 0"), each on the
+    line of its option."""
+    out: list[nodes.Node] = []
+    for key, value in d.options.items():
+        for text in fields({key: value}):
+            out += _paragraph(d, text, f":{key}:")
+    return out
+
+
 class _Hidden(_Prose):
     """toctree, todo, index...: nothing shown where it stands."""
 
@@ -173,8 +187,9 @@ class _Hidden(_Prose):
 
 
 class _Unknown(_Prose):
-    """A directive this reader does not know: its body kept only if it reads as prose, or as
-    code if it is a console session."""
+    """A directive this reader does not know: its body kept only if its text outside code
+    blocks reads as prose, with the fields its options show, or as code if it is a console
+    session."""
 
     def run(self) -> list[nodes.Node]:
         text = "\n".join(self.content)
@@ -188,9 +203,28 @@ class _Unknown(_Prose):
         scratch = _Walker()
         scratch.block(node)
         scratch.out.end_block()
-        text = "".join(scratch.out.parts)
-        if scratch.out.blocks or scratch.out.headings or not prose_like(text):
+        if not has_prose(outside_blocks("".join(scratch.out.parts), scratch.out.blocks)):
             return []
+        node[0:0] = _fields(self)
+        return [node]
+
+
+class _Object(_Unknown):
+    """An object description (function, option, confval, py:class, http:get...): the
+    signature a heading over the fields and the body. A domain's directive without one
+    ("click:example") is no description: read as one this reader does not know."""
+
+    def run(self) -> list[nodes.Node]:
+        if not self.arguments:
+            return super().run()
+        node = labelled()
+        node.line = self.lineno
+        text = signature(self.arguments[0])
+        title = nodes.title(text, text)  # verbatim: "*args" is no emphasis
+        title.line = self.lineno
+        node += title
+        node += _fields(self)
+        self.state.nested_parse(self.content, self.content_offset, node)
         return [node]
 
 
@@ -200,13 +234,14 @@ _BY_KIND: dict[str, type[Directive]] = {
     "version": _VersionChange,
     "code": _Code,
     "hidden": _Hidden,
+    "object": _Object,
 }
 # docutils' own directives are kept (its admonitions, topic, figure, math...), except its code
 # directive, whose options are not Sphinx's (a :caption: or :linenos: loses the whole block).
 DIRECTIVES: dict[str, type[Directive]] = {
     name: _ProseNoArgument if how == "prose" and name in NO_ARGUMENT else _BY_KIND[how]
     for name, how in KINDS.items()
-    if name not in en.directives or how == "code"
+    if name not in en.directives or how in ("code", "object")  # Sphinx's class is py:class
 }
 
 
@@ -222,6 +257,8 @@ class _LocalDirectives:
     def directive(self, match: Any, **option_presets: Any) -> Any:
         name = match.group(1)
         found = DIRECTIVES.get(name.lower())
+        if found is None and kind(name) in ("object", "hidden"):  # a domain's: py:function
+            found = _BY_KIND[str(kind(name))]
         if found is None:
             known, _ = directives.directive(name, self.memo.language, self.document)  # type: ignore[attr-defined]
             if known is not None:
