@@ -661,3 +661,38 @@ def test_has_prose_allows_a_long_sentence_naming_code_but_no_formula_or_page_lis
     assert not has_prose("x = y + 1 for every one.")
     assert not has_prose("Install guide <install>.\n\nUsage <usage>.")
     assert not has_prose("graph TD\n  A --> B")
+
+
+SPHINX_HTML = """<html><head><title>Built-in Functions</title></head><body><main>
+<section id="built-in"><h1>Built-in Functions<a class="headerlink" href="#b">¶</a></h1>
+<p>The interpreter has many functions.</p>
+<dl class="py function">
+<dt class="sig sig-object py" id="open">
+<span class="sig-name descname"><span class="pre">open</span></span><span
+class="sig-paren">(</span><em class="sig-param">file</em>, <em class="sig-param">mode=<span
+class="default_value">'r'</span></em><span class="sig-paren">)</span><a class="headerlink"
+href="#open">¶</a></dt>
+<dd><p>Open <em>file</em> and return a corresponding file object.</p>
+<dl class="field-list simple"><dt class="field-odd">Parameters</dt><dd><p>file: a path</p></dd></dl>
+</dd></dl>
+<dl class="std envvar"><dt id="envvar-PYTHONHOME"><code class="descname">PYTHONHOME</code></dt>
+<dd><p>Change the location of the standard Python libraries.</p></dd></dl>
+<p>After the functions.</p>
+<dl><dt>term</dt><dd>A plain definition list stays as it is.</dd></dl>
+</section></main></body></html>"""
+
+
+def test_html_sphinx_object_descriptions_are_sections_as_in_their_source():
+    # The same page built by Sphinx cites a description under its signature, as its
+    # reStructuredText source does (readers version 9); before, under the page's heading.
+    e = read(SPHINX_HTML, ".html")
+    assert is_heading(e, "open(file, mode='r')") and "¶" not in e.text
+    assert section_of(e, "Open file") == "Built-in Functions › open(file, mode='r')"
+    assert section_of(e, "file: a path") == "Built-in Functions › open(file, mode='r')"
+    assert line_of(e, "open(file") == source_line(SPHINX_HTML, '"pre">open<')
+    # Sphinx before version 4: a <dt> holding a descname.
+    assert section_of(e, "Change the location") == "Built-in Functions › PYTHONHOME"
+    # The description's section ends with it; a plain definition list is no description.
+    assert section_of(e, "After the functions") == "Built-in Functions"
+    assert section_of(e, "A plain definition") == "Built-in Functions"
+    assert not is_heading(e, "term")

@@ -8,6 +8,7 @@ import lxml.etree
 import lxml.html
 
 from bot.ingest.readers.base import Extracted, TextBuilder, UnreadableError
+from bot.ingest.readers.directives import close_section, label_level
 
 # Elements that are never content.
 DROP_TAGS = frozenset(
@@ -83,6 +84,20 @@ BLOCKS = frozenset(
 )
 
 
+# A Sphinx object description's signature: <dt class="sig sig-object py"> (Sphinx 4 and
+# later), or a <dt> holding a descname (earlier).
+_NAMED = (
+    ".//*[contains(concat(' ', normalize-space(@class), ' '), ' descname ')"
+    " or contains(concat(' ', normalize-space(@class), ' '), ' sig-name ')]"
+)
+
+
+def _signature(el: Any) -> bool:
+    if not isinstance(el.tag, str) or el.tag.lower() != "dt":
+        return False
+    return "sig-object" in (el.get("class") or "").split() or bool(el.xpath(_NAMED))
+
+
 def _dropped(el: Any) -> bool:
     if el.tag in DROP_TAGS or el.get("role") in DROP_ROLES:
         return True
@@ -136,6 +151,8 @@ class _Walker:
                 out.literal(" | ".join(cells))
                 out.hard_break()
             out.end_block("table")
+        elif tag == "dl" and any(_signature(child) for child in el):
+            self.description(el)
         elif tag in BLOCKS:
             out.end_block()
             out.at_line(el.sourceline)
@@ -148,6 +165,26 @@ class _Walker:
         else:
             self.flow(el)
         self.tail(el)
+
+    def description(self, el: Any) -> None:
+        """A Sphinx object description (a function, an option, a setting): its signature a
+        heading over its description, as the reStructuredText reader reads its source, the
+        section ending with the description."""
+        out = self.out
+        out.end_block()
+        level = label_level(out)
+        if el.text:
+            out.inline(el.text)
+        for child in el:
+            if _signature(child):
+                out.end_block()
+                out.at_line(child.sourceline)
+                self.flow(child)
+                out.end_block("heading", level)
+                self.tail(child)
+            else:
+                self.walk(child)
+        close_section(out, level)
 
     def flow(self, el: Any) -> None:
         if el.text:
