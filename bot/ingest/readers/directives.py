@@ -27,12 +27,13 @@ formula is neither and stays out.
 
 The reStructuredText reader leaves the directives docutils knows to docutils (note, admonition,
 topic, figure, math, list-table...), except code, code-block and sourcecode, whose Sphinx
-options docutils would refuse.
+options docutils would refuse, and class, which Sphinx reads as the Python domain's.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from bot.ingest.readers.base import TextBuilder
 
@@ -142,7 +143,7 @@ def kind(name: str) -> str | None:
     return None
 
 
-def fields(options: dict[str, str]) -> list[str]:
+def fields(options: Mapping[str, object]) -> list[str]:
     """The options of an object description (or of a directive kept as prose) that a built
     page shows as its fields: those with a value, as "Default: 0" ("version_added" reads
     "Version added"); flags and the options that steer the index or the page are not."""
@@ -160,7 +161,7 @@ def signature(arg: str) -> str:
 
 
 def outside_blocks(text: str, blocks: list[tuple[int, int]]) -> str:
-    """text without the spans of its code blocks and tables (for prose_like)."""
+    """text without the spans of its code blocks and tables (for has_prose)."""
     kept, at = [], 0
     for start, end in sorted(blocks):
         kept.append(text[at:start])
@@ -188,10 +189,9 @@ def prose_like(text: str) -> bool:
 def has_prose(text: str) -> bool:
     """Whether any paragraph of a body's extracted text reads as prose: prose_like, or a
     sentence of eight words or more of which at most one in five holds a character of code
-    or no letter ("=", "1").
-    An unknown directive's description may name ``{tox_root}`` or hold a code example and
-    still be prose a reader sees; a diagram, a formula or a list of pages holds no such
-    paragraph."""
+    or no letter ("=", "1"). An unknown directive's description may name ``{tox_root}`` or
+    hold a code example and still be prose a reader sees; a diagram, a formula or a list of
+    pages holds no such paragraph."""
     for part in re.split(r"\n\s*\n", text):
         words = part.split()
         if prose_like(part):
