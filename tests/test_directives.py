@@ -581,6 +581,10 @@ OBJECTS_RST = """Reference
 
    Say more.
 
+.. class:: special
+
+A paragraph docutils' own class directive gives a class.
+
 .. conf::
    :keys: env_list, envlist
    :default: <empty list>
@@ -616,6 +620,8 @@ def test_rst_object_descriptions_keep_their_signature_and_fields():
     # nothing.
     assert section_of(e, "A widget of") == "Reference › Widget(size)" and "widgets" not in e.text
     assert section_of(e, "Say more") == "Reference › -v, --verbose"
+    # docutils' class directive (no body: it sets the next element's class) shows nothing.
+    assert "special" not in e.text and section_of(e, "A paragraph docutils") == "Reference"
     # A domain's directive with no signature describes no object: its code body stays out.
     assert "click" not in e.text
     assert section_of(e, "After them") == "Reference"

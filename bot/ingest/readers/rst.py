@@ -217,6 +217,8 @@ class _Object(_Unknown):
     def run(self) -> list[nodes.Node]:
         if not self.arguments:
             return super().run()
+        if self.name.lower() == "class" and not self.content:
+            return []  # docutils' own class directive, setting the next element's class
         node = labelled()
         node.line = self.lineno
         text = signature(self.arguments[0])
