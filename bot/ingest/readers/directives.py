@@ -33,7 +33,6 @@ options docutils would refuse, and class, which Sphinx reads as the Python domai
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 
 from bot.ingest.readers.base import TextBuilder
 
@@ -143,15 +142,13 @@ def kind(name: str) -> str | None:
     return None
 
 
-def fields(options: Mapping[str, object]) -> list[str]:
-    """The options of an object description (or of a directive kept as prose) that a built
-    page shows as its fields: those with a value, as "Default: 0" ("version_added" reads
-    "Version added"); flags and the options that steer the index or the page are not."""
-    return [
-        f"{key.replace('_', ' ').replace('-', ' ').capitalize()}: {' '.join(value.split())}"
-        for key, value in options.items()
-        if key.lower() not in _NOT_FIELDS and isinstance(value, str) and value.strip()
-    ]
+def field(key: str, value: object) -> str | None:
+    """How a built page shows an option of an object description (or of a directive kept as
+    prose) as a field: "Default: 0" ("version_added" reads "Version added"); None for a flag
+    or an option that steers the index or the page."""
+    if key.lower() in _NOT_FIELDS or not isinstance(value, str) or not value.strip():
+        return None
+    return f"{key.replace('_', ' ').replace('-', ' ').capitalize()}: {' '.join(value.split())}"
 
 
 def signature(arg: str) -> str:
@@ -160,14 +157,16 @@ def signature(arg: str) -> str:
     return " / ".join(ln.strip() for ln in arg.split("\n") if ln.strip())
 
 
-def outside_blocks(text: str, blocks: list[tuple[int, int]]) -> str:
-    """text without the spans of its code blocks and tables (for has_prose)."""
+def reads_as_prose(body: TextBuilder) -> bool:
+    """Whether an unknown directive's body, as read, holds prose (has_prose) outside its code
+    blocks and tables."""
+    text = "".join(body.parts)
     kept, at = [], 0
-    for start, end in sorted(blocks):
+    for start, end in sorted(body.blocks):
         kept.append(text[at:start])
         at = max(at, end)
     kept.append(text[at:])
-    return "\n\n".join(part.strip() for part in kept if part.strip())
+    return has_prose("\n\n".join(part.strip() for part in kept if part.strip()))
 
 
 def version_lead(name: str, version: str) -> str:

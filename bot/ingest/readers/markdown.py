@@ -19,11 +19,10 @@ from bot.ingest.readers.directives import (
     NO_ARGUMENT,
     close_section,
     console_like,
-    fields,
-    has_prose,
+    field,
     kind,
     label_level,
-    outside_blocks,
+    reads_as_prose,
     role_text,
     signature,
     version_lead,
@@ -179,7 +178,7 @@ def _fields(out: TextBuilder, body: list[str], options: dict[str, int], first: i
     line of its option (body's line first is source line first). MyST hands an option's
     value to the directive as a string, so it is shown as written, less code backticks."""
     for name, k in options.items():
-        for text in fields({name: _option_value(body[k])}):
+        if (text := field(name, _option_value(body[k]))) is not None:
             out.end_block()
             out.at_line(first + k)
             out.inline(text.replace("`", ""))  # a raw string, "<empty list>" no HTML tag
@@ -228,7 +227,7 @@ def _directive(out: TextBuilder, name: str, arg: str, content: str, line: int, f
             scratch = TextBuilder("md")
             _prose(scratch, text, at)
             scratch.end_block()
-            if not has_prose(outside_blocks("".join(scratch.parts), scratch.blocks)):
+            if not reads_as_prose(scratch):
                 return  # neither prose nor a console: a reader cannot know what it shows
             _fields(out, body, options, first)
             how = "prose"

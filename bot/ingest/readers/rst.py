@@ -20,11 +20,10 @@ from bot.ingest.readers.directives import (
     NO_ARGUMENT,
     close_section,
     console_like,
-    fields,
-    has_prose,
+    field,
     kind,
     label_level,
-    outside_blocks,
+    reads_as_prose,
     role_text,
     signature,
     version_lead,
@@ -174,7 +173,7 @@ def _fields(d: Directive) -> list[nodes.Node]:
     line of its option."""
     out: list[nodes.Node] = []
     for key, value in d.options.items():
-        for text in fields({key: value}):
+        if (text := field(key, value)) is not None:
             out += _paragraph(d, text, f":{key}:")
     return out
 
@@ -203,7 +202,7 @@ class _Unknown(_Prose):
         scratch = _Walker()
         scratch.block(node)
         scratch.out.end_block()
-        if not has_prose(outside_blocks("".join(scratch.out.parts), scratch.out.blocks)):
+        if not reads_as_prose(scratch.out):
             return []
         node[0:0] = _fields(self)
         return [node]
@@ -259,8 +258,9 @@ class _LocalDirectives:
     def directive(self, match: Any, **option_presets: Any) -> Any:
         name = match.group(1)
         found = DIRECTIVES.get(name.lower())
-        if found is None and kind(name) in ("object", "hidden"):  # a domain's: py:function
-            found = _BY_KIND[str(kind(name))]
+        how = kind(name)
+        if found is None and how in ("object", "hidden"):  # a domain's: py:function
+            found = _BY_KIND[str(how)]
         if found is None:
             known, _ = directives.directive(name, self.memo.language, self.document)  # type: ignore[attr-defined]
             if known is not None:
