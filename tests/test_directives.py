@@ -13,7 +13,7 @@ from bot.config import AnswerSettings, RetrievalSettings, settings_from_dict
 from bot.ingest.corpus import load_corpus
 from bot.ingest.layout import Layout
 from bot.ingest.readers import read_bytes
-from bot.ingest.readers.directives import prose_like
+from bot.ingest.readers.directives import has_prose, prose_like
 from bot.ingest.readers.rst import SETTINGS
 from tests.test_readers import at, source_line
 
@@ -660,8 +660,6 @@ def test_myst_object_descriptions_and_unknown_directives_keep_what_the_page_show
 
 
 def test_has_prose_allows_a_long_sentence_naming_code_but_no_formula_or_page_list():
-    from bot.ingest.readers.directives import has_prose
-
     assert has_prose("A list of environments to run by default, under {tox_root} unless told.")
     assert has_prose("TOML\n\nSends the data to the server and waits.")
     assert not has_prose("x = y + 1 for every one.")

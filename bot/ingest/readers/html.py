@@ -134,10 +134,7 @@ class _Walker:
         out.at_line(el.sourceline)
         tag = el.tag.lower()
         if tag in HEADINGS:
-            out.end_block()
-            out.at_line(el.sourceline)
-            self.flow(el)
-            out.end_block("heading", HEADINGS[tag])
+            self.heading(el, HEADINGS[tag])
         elif tag == "pre":
             out.end_block()
             out.at_line(el.sourceline)
@@ -177,14 +174,18 @@ class _Walker:
             out.inline(el.text)
         for child in el:
             if _signature(child):
-                out.end_block()
-                out.at_line(child.sourceline)
-                self.flow(child)
-                out.end_block("heading", level)
+                self.heading(child, level)
                 self.tail(child)
             else:
                 self.walk(child)
         close_section(out, level)
+
+    def heading(self, el: Any, level: int) -> None:
+        out = self.out
+        out.end_block()
+        out.at_line(el.sourceline)
+        self.flow(el)
+        out.end_block("heading", level)
 
     def flow(self, el: Any) -> None:
         if el.text:
