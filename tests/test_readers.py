@@ -382,6 +382,40 @@ def test_pdf_pages_joined_by_form_feeds_with_a_page_table():
     assert "a sentence often runs across two or three of them." in e.text
 
 
+def test_pdf_heading_wrapped_over_two_lines_is_one_heading():
+    pdf = FPDF()
+    pdf.add_page()
+    for heading in (
+        "Why is the default installation prefix different on each of the platforms we support?",
+        "Short heading",
+        "Another heading right after it",
+    ):
+        pdf.set_font("Helvetica", "B", 18)
+        pdf.multi_cell(0, 7.7, heading, new_x="LMARGIN", new_y="NEXT")  # 1.21 x the size
+        pdf.ln(3)
+        pdf.set_font("Helvetica", "", 11)
+        pdf.multi_cell(0, 5, LONG)
+        pdf.ln(6)
+    pdf.set_font("Helvetica", "B", 18)  # two headings one after the other stay two
+    pdf.multi_cell(0, 7.7, "Part two", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.multi_cell(0, 7.7, "Its first chapter", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 11)
+    pdf.multi_cell(0, 5, "The chapter's text.")
+    e = read_bytes(bytes(pdf.output()), ".pdf")
+    headings = [e.text[s:t] for s, t, _ in e.layout.headings]
+    assert headings[0] == (
+        "Why is the default installation prefix different on each of the platforms we support?"
+    )
+    assert headings[1:] == [
+        "Short heading",
+        "Another heading right after it",
+        "Part two",
+        "Its first chapter",
+    ]
+    assert at(e, "chapter's text").section == "Its first chapter"
+
+
 def test_pdf_rejoins_words_hyphenated_at_line_ends():
     e = read_bytes(make_pdf([[("Head", "Some text.")]], hyphenated=True), ".pdf")
     assert "extraordinary in print." in e.text

@@ -20,13 +20,14 @@ READERS: dict[str, tuple[str, str]] = {
     ".rst": ("rst", "read_rst"),
 }
 # Bump when any reader's output changes: cached extractions of older readers are not reused.
+# 12: a PDF heading wrapped over two lines is one heading (it was two, the second the section);
 # 11: docutils' own class directive (no body) shows nothing, as before 9;
 # 10: a Sphinx-built page's object descriptions (<dl class="py function">) are sections
 # under their signature, as in their source; 9: Sphinx object descriptions (function,
 # confval, py:class...) keep their signature and fields, an unknown directive its prose
 # beside code; 8: Markdown heading attributes ({#id}) dropped, a title line needs a letter or
 # digit; 7: plain-text section titles; 6: Markdown HTML comments dropped whole
-READER_VERSION = 11
+READER_VERSION = 12
 
 __all__ = ["READERS", "READER_VERSION", "Extracted", "UnreadableError", "read_bytes"]
 

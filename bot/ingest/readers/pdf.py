@@ -17,6 +17,9 @@ from bot.ingest.readers.base import Extracted, TextBuilder, UnreadableError
 PARAGRAPH_GAP = 1.4
 # A line whose font is this much larger than the body text is a heading.
 HEADING_RATIO = 1.15
+# A heading's next line at most this many times its own pitch (the body's, scaled to its size)
+# below it goes on with it (_paragraphs).
+HEADING_LEADING = 1.15
 MAX_RUNNING = 100  # a running head or foot is short; a line of prose may repeat by chance
 _SOFT_HYPHEN = "\ufffe"  # pdfium's mark for a hyphen it recognised at a line end
 
@@ -101,16 +104,23 @@ class _Block:
         )
 
 
-def _paragraphs(lines: list[_Line], pitch: float, levels: dict[float, int]) -> list[list[_Line]]:
+def _paragraphs(
+    lines: list[_Line], pitch: float, levels: dict[float, int], body: float
+) -> list[list[_Line]]:
     """Lines grouped into paragraphs: a wider gap, a step up (a new column) or a change between
-    heading and body size ends one. A word in another font inside a paragraph does not."""
+    heading and body size ends one. A word in another font inside a paragraph does not. A
+    heading wrapped over two lines is one heading: its lines are set at the body's leading
+    scaled to its size (1.21-1.22 x the size in the development PDFs), two headings one after
+    the other further apart (1.48 x and more), so a larger type may step HEADING_LEADING x
+    its own pitch."""
     paras: list[list[_Line]] = []
     for line in lines:
         if paras:
             prev = paras[-1][-1]
             step = prev.top - line.top
             same_kind = levels.get(prev.size) == levels.get(line.size)
-            if 0 < step <= PARAGRAPH_GAP * pitch and same_kind:
+            gap = max(PARAGRAPH_GAP, HEADING_LEADING * line.size / body) * pitch
+            if 0 < step <= gap and same_kind:
                 paras[-1].append(line)
                 continue
         paras.append([line])
@@ -182,7 +192,7 @@ def read_pdf(data: bytes) -> Extracted:
             # first page's top line is its title, not a running head; its foot is one.
             ends = (page[0], page[-1]) if n else (page[-1],)
             page = [x for x in page if not (x in ends and _shape(x.text) in running)]
-        for k, para in enumerate(_paragraphs(page, pitch, levels)):
+        for k, para in enumerate(_paragraphs(page, pitch, levels, body)):
             level = levels.get(para[0].size, 0)
             text = _para_text(para)
             last = blocks[-1] if blocks else None
