@@ -45,3 +45,88 @@ def test_answer_removed_pairs_are_reported_apart_from_passages():
     assert train_verifier.family("answer_removed") == "removed"
     assert train_verifier.family("hard_negative") == "passage"
     assert train_verifier.family("sentence_negative") == "sentence"
+
+
+NATURAL_DOCS = {
+    "guide.md": (
+        "# Cache\n\nThe cache lives in the home folder. It keeps every download.\n\n"
+        "# Retries\n\nA failed download is retried three times before the tool gives up.\n"
+    ),
+    "faq.md": "# Questions\n\nThe tool reads its settings from a file named tool.toml.\n",
+}
+
+
+def natural_answerer(settings, fake_embedder):
+    from bot.answer.compose import Answerer
+
+    docs = passages_as_documents(
+        [{"id": name, "title": name, "text": text} for name, text in NATURAL_DOCS.items()]
+    )
+    chunking = dataclasses.replace(settings.chunking, target_tokens=12)  # a passage a section
+    index, _ = build_index(docs, fake_embedder, chunking)
+    return Answerer(index, fake_embedder, settings.retrieval, settings.answer)
+
+
+def test_natural_pairs_label_the_pool_by_the_answer_strings(settings, fake_embedder):
+    natural_pairs = load("natural_pairs")
+    answerer = natural_answerer(settings, fake_embedder)
+    rows = [
+        {
+            "project": "owner+docs",
+            "question": "How many times is a failed download retried?",
+            "answerable": True,
+            "gold": "guide.md",
+            "answers": ["retried three times"],
+        },
+        {
+            "project": "owner+docs",
+            "question": "How large may the cache grow?",
+            "answerable": False,
+            "near": "guide.md",
+        },
+    ]
+    pairs, counts = natural_pairs.pairs_of(answerer, settings, "owner+docs", rows, 2)
+    assert counts["answerable"] == 1 and counts["unanswerable"] == 1
+    by_kind: dict[str, list[dict]] = {}
+    for p in pairs:
+        by_kind.setdefault(p["kind"], []).append(p)
+    # The passage holding the answer is the positive; the pool's others are negatives.
+    assert [p["label"] for p in by_kind["natural_positive"]] == [1]
+    assert "retried three times" in by_kind["natural_positive"][0]["passage"]
+    assert 1 <= len(by_kind["natural_negative"]) <= 2
+    assert all("retried three times" not in p["passage"] for p in by_kind["natural_negative"])
+    # An unanswerable question's first pool passages are all negatives, on its own group.
+    unanswered = by_kind["natural_unanswered"]
+    assert len(unanswered) == 2 and {p["label"] for p in unanswered} == {0}
+    assert len({p["group"] for p in unanswered}) == 1
+    assert unanswered[0]["group"] != by_kind["natural_positive"][0]["group"]
+    assert {p["split"] for p in pairs} == {"train"}
+
+
+def test_natural_questions_on_development_or_held_out_projects_are_refused():
+    natural_pairs = load("natural_pairs")
+    ok = {"project": "pallets+click", "question": "Why?", "answerable": False}
+    assert natural_pairs.check([ok]) == []
+    problems = natural_pairs.check(
+        [
+            {**ok, "project": "tox-dev+tox"},  # a development set's project
+            {**ok, "project": "pypa+pip"},  # a reported set's
+            {**ok, "project": "click"},  # not an owner+name folder
+            {**ok, "answerable": True},  # no gold, no answers
+        ]
+    )
+    assert len(problems) == 4 and all(p.startswith(f"row {n}:") for n, p in enumerate(problems, 1))
+
+
+def test_natural_rows_repeat_apart_from_the_mined_ones():
+    train_verifier = load("train_verifier")
+    rows = [
+        {"kind": "positive", "project": "a+b"},
+        {"kind": "natural_positive", "project": "c+d"},
+        {"kind": "hard_negative", "project": "squad"},
+    ]
+    [(docs, times)] = train_verifier.repeats(rows, 2, 0)
+    assert times == 2 and [r["kind"] for r in docs] == ["positive", "natural_positive"]
+    (docs, d_times), (natural, n_times) = train_verifier.repeats(rows, 2, 4)
+    assert [r["kind"] for r in docs] == ["positive"] and d_times == 2
+    assert [r["kind"] for r in natural] == ["natural_positive"] and n_times == 4

@@ -85,6 +85,23 @@ def source_of(row: dict[str, Any]) -> str:
     return "squad" if row.get("project") == "squad" else "docs"
 
 
+def repeats(
+    train: list[dict[str, Any]], docs: int, natural: int
+) -> list[tuple[list[dict[str, Any]], int]]:
+    """The train rows to repeat, with how many times each is seen: documentation rows docs
+    times, natural_pairs.py's (kind natural_*) natural times when given, else as documentation."""
+    is_natural = [str(r.get("kind", "")).startswith("natural_") for r in train]
+    if natural <= 0:
+        return [([r for r in train if source_of(r) == "docs"], docs)]
+    return [
+        (
+            [r for r, n in zip(train, is_natural, strict=True) if source_of(r) == "docs" and not n],
+            docs,
+        ),
+        ([r for r, n in zip(train, is_natural, strict=True) if n], natural),
+    ]
+
+
 def seed_everything(seed: int) -> None:
     """Python, NumPy and torch RNGs."""
     import numpy as np
@@ -296,6 +313,12 @@ def main() -> None:
         "binary cross-entropy (0: pointwise only, batches as before)",
     )
     parser.add_argument("--docs-repeat", type=int, default=1, help="docs train rows repeated")
+    parser.add_argument(
+        "--natural-repeat",
+        type=int,
+        default=0,
+        help="natural_pairs.py's rows repeated this many times instead (0: as docs rows)",
+    )
     parser.add_argument("--no-sentences", dest="sentences", action="store_false")
     parser.add_argument("--log-every", type=int, default=20)
     parser.add_argument("--limit", type=int, default=0, help="first N train rows (smoke)")
@@ -321,14 +344,9 @@ def main() -> None:
         rows = [r for r in rows if family(r.get("kind", "")) != "sentence"]
     train = [r for r in rows if r.get("split") == "train"]
     heldout = [r for r in rows if r.get("split") == "heldout"]
-    if args.docs_repeat > 1:
+    for kept, times in repeats(train, args.docs_repeat, args.natural_repeat):
         # Each copy its own ranking set, so the listwise loss never meets a row twice.
-        docs = [r for r in train if source_of(r) == "docs"]
-        train += [
-            {**r, "group": f"{r.get('group')}#{k}"}
-            for k in range(1, args.docs_repeat)
-            for r in docs
-        ]
+        train += [{**r, "group": f"{r.get('group')}#{k}"} for k in range(1, times) for r in kept]
     rng.shuffle(train)
     if args.limit:
         train = train[: args.limit]
