@@ -278,7 +278,9 @@ def test_the_marked_sentence_is_under_the_heading_that_asks_the_question(setting
     # One passage holds both sections; the first section's sentence shares more of the
     # question's words, but the answer sits under the heading that repeats the question.
     question = "When is disabled code removed?"
-    quote = _quote_of(settings, fake_embedder, "policy.md", HEADED, question)
+    # The fake embedder scores the first sentence higher than a model would: a weight of 2
+    # shows the heading winning over it (the default, 1, is chosen on real documents).
+    quote = _quote_of(settings, fake_embedder, "policy.md", HEADED, question, heading_weight=2)
     assert quote == "It goes away one minor release later."
     plain = _quote_of(settings, fake_embedder, "policy.md", HEADED, question, heading_weight=0)
     assert plain == "Disabled code stays disabled in every release notes entry."
@@ -297,7 +299,7 @@ def test_the_marked_sentence_answers_the_faq_question_that_repeats_the_asker(
     settings, fake_embedder
 ):
     question = "How do bees find far flowers?"
-    assert _quote_of(settings, fake_embedder, "faq.txt", FAQ, question) == (
+    assert _quote_of(settings, fake_embedder, "faq.txt", FAQ, question, heading_weight=2) == (
         "Scouts dance to show the way."
     )
     plain = _quote_of(settings, fake_embedder, "faq.txt", FAQ, question, heading_weight=0)
@@ -448,7 +450,14 @@ def test_asked_for_a_way_out_the_sentence_offering_one_is_marked(settings, fake_
 
     def quote(**answer):
         return _quote_of(
-            settings, fake_embedder, "hang.md", HANG, question, max_quote_sentences=1, **answer
+            settings,
+            fake_embedder,
+            "hang.md",
+            HANG,
+            question,
+            max_quote_sentences=1,
+            heading_weight=2,  # the scenario's: the heading's words count twice
+            **answer,
         )
 
     assert quote() == "As a workaround, turn off referral chasing in the configuration."
