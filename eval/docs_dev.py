@@ -17,6 +17,9 @@ than people's questions do: read the figures as relative, settings against setti
     .venv/bin/python eval/docs_dev.py --natural --try ""   # eval/docs_dev_natural's questions
     .venv/bin/python eval/docs_dev.py --natural eval/docs_dev_natural/training_projects.jsonl \
         --try "" "chunking.embed_sections=false"   # four training-split projects
+    .venv/bin/python eval/docs_dev.py --natural training/natural_questions.jsonl --try ""
+        # 384 questions on 23 other training-split projects (natural_pairs.py's; the shipped
+        # verifier never trained on them)
 
 With --natural it asks a set of questions written by reading those projects' documents
 (eval/docs_dev_natural/README.md) through `eval`'s own code instead, one project at a time,
@@ -127,6 +130,17 @@ def project_figures(settings: Settings, folder: Path, rows: list[dict[str, Any]]
     return {**out, "withheld declined": declined}
 
 
+def as_natural(row: dict[str, Any]) -> dict[str, Any]:
+    """A question row as `eval` reads it: training/natural_questions.jsonl names one gold
+    document as a string, and an unanswerable row there has no gold or answers."""
+    gold = row.get("gold") or []
+    return {
+        **row,
+        "gold": [gold] if isinstance(gold, str) else gold,
+        "answers": row.get("answers") or [],
+    }
+
+
 def natural_figures(
     settings: Settings, docs: Path, questions: Path, keep: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
@@ -134,7 +148,7 @@ def natural_figures(
     a "project": the folder under docs), through `eval`'s own code, one project at a time;
     each question's details (`eval --details`) are added to keep when given."""
     by_project: dict[str, list[dict[str, Any]]] = {}
-    for row in read_jsonl(questions):
+    for row in map(as_natural, read_jsonl(questions)):
         by_project.setdefault(str(row["project"]), []).append(row)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
