@@ -1,8 +1,10 @@
-"""SQuAD training pairs (training/squad_pairs.py): the answer's own passage with its answer
-taken out is a negative on the question's very topic."""
+"""Verifier training pairs: SQuAD's (training/squad_pairs.py), where the answer's own passage
+with its answer taken out is a negative on the question's very topic, and the natural
+questions' (training/natural_pairs.py), labelled over the bot's own pool."""
 
 import dataclasses
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -130,3 +132,11 @@ def test_natural_rows_repeat_apart_from_the_mined_ones():
     (docs, d_times), (natural, n_times) = train_verifier.repeats(rows, 2, 4)
     assert [r["kind"] for r in docs] == ["positive"] and d_times == 2
     assert [r["kind"] for r in natural] == ["natural_positive"] and n_times == 4
+
+
+def test_the_shipped_natural_questions_keep_off_every_development_and_held_out_project():
+    natural_pairs = load("natural_pairs")
+    rows = [json.loads(line) for line in natural_pairs.QUESTIONS.read_text().splitlines()]
+    assert len(rows) >= 300 and natural_pairs.check(rows) == []
+    unanswerable = [r for r in rows if not r["answerable"]]
+    assert unanswerable and all(r["present_terms"] and r["why_unanswered"] for r in unanswerable)
