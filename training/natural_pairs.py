@@ -50,7 +50,7 @@ from mine_docs import forbidden  # noqa: E402
 from bot.answer.compose import Answerer  # noqa: E402
 from bot.answer.wording import clean_question  # noqa: E402
 from bot.app import make_embedder  # noqa: E402
-from bot.config import load_settings  # noqa: E402
+from bot.config import Settings, load_settings  # noqa: E402
 from bot.evaluation.data import contains_answer, read_jsonl  # noqa: E402
 from bot.evaluation.memo import cached_index, memo_embedder  # noqa: E402
 from bot.evaluation.run import question_encoding  # noqa: E402
@@ -98,7 +98,7 @@ def check(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def project_pairs(
-    settings: Any, project: str, rows: list[dict[str, Any]], negatives: int
+    settings: Settings, project: str, rows: list[dict[str, Any]], negatives: int
 ) -> tuple[list[dict[str, Any]], Counter[str]]:
     """The pairs of one project's questions, asked of its documentation as the bot reads it."""
     documents, _ = load_corpus(DOCS / project, cache_dir=settings.cache_dir)
@@ -109,7 +109,7 @@ def project_pairs(
 
 
 def pairs_of(
-    answerer: Answerer, settings: Any, project: str, rows: list[dict[str, Any]], negatives: int
+    answerer: Answerer, settings: Settings, project: str, rows: list[dict[str, Any]], negatives: int
 ) -> tuple[list[dict[str, Any]], Counter[str]]:
     """The pairs of the questions rows asked through answerer's retrieval (its first
     verifier_pool distinct passages), and what happened to the questions (counts)."""
