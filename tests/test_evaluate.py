@@ -1,5 +1,6 @@
 import json
 
+from bot.evaluation.data import read_jsonl, write_jsonl
 from bot.evaluation.memo import cached_index
 from bot.evaluation.run import Row, write_details
 from bot.ingest.corpus import Document
@@ -101,3 +102,12 @@ def test_withheld_passages_leave_retrieval_and_come_back(settings, fake_embedder
         assert before[0] not in during and during
         assert index.lexical.scores(question)[before[0]] == 0
     assert [h.passage for h in retriever.search(question, 3)] == before
+
+
+def test_write_jsonl_keeps_text_as_written_and_reads_back(tmp_path):
+    rows = [{"question": "Où est le cache ?", "label": 1}, {"passage": "naïve › café"}]
+    path = tmp_path / "pairs" / "rows.jsonl"
+    write_jsonl(path, rows)
+    assert "Où est le cache ?" in path.read_text(encoding="utf-8")  # not \u escapes
+    assert read_jsonl(path) == rows
+    assert not list(path.parent.glob("*.tmp"))

@@ -51,7 +51,7 @@ from bot.answer.compose import Answerer  # noqa: E402
 from bot.answer.wording import clean_question  # noqa: E402
 from bot.app import make_embedder  # noqa: E402
 from bot.config import Settings, load_settings  # noqa: E402
-from bot.evaluation.data import contains_answer, read_jsonl  # noqa: E402
+from bot.evaluation.data import contains_answer, read_jsonl, write_jsonl  # noqa: E402
 from bot.evaluation.memo import cached_index, memo_embedder  # noqa: E402
 from bot.evaluation.run import question_encoding  # noqa: E402
 from bot.ingest.corpus import load_corpus  # noqa: E402
@@ -190,12 +190,7 @@ def main() -> None:
         out += pairs
         counts += seen
         log.info("%s: %d questions, %d pairs, %s", project, len(questions), len(pairs), dict(seen))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for r in out:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(args.out)
+    write_jsonl(args.out, out)
     stats = {
         "questions": len(rows),
         "projects": len(by_project),

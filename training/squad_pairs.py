@@ -60,6 +60,7 @@ from bot.evaluation.data import (  # noqa: E402
     in_split,
     passages_as_documents,
     read_jsonl,
+    write_jsonl,
 )
 from bot.evaluation.memo import cached_index  # noqa: E402
 from bot.evaluation.run import question_encoding  # noqa: E402
@@ -233,12 +234,7 @@ def main() -> None:
             if (i + 1) % 500 == 0:
                 log.info("%d/%d questions, %d pairs", i + 1, len(rows), len(out_rows))
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for r in out_rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(args.out)
+    write_jsonl(args.out, out_rows)
     counts = Counter(f"{r['split']}/{r['kind']}" for r in out_rows)
     stats = {
         "questions": len(rows),

@@ -63,6 +63,16 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Rows as a JSON-lines file (UTF-8 kept), written whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
 def passages_as_documents(rows: Sequence[dict[str, Any]]) -> list[Document]:
     """Each benchmark passage becomes one document, so metrics rank whole passages."""
     docs = []

@@ -25,6 +25,7 @@ from bot.evaluation.data import (
     in_split,
     passages_as_documents,
     read_jsonl,
+    write_jsonl,
 )
 from bot.evaluation.memo import cached_index, memo_embedder
 from bot.ingest.corpus import load_corpus
@@ -175,12 +176,7 @@ def question_encoding(
 
 def write_details(path: Path, rows: Sequence[Row]) -> None:
     """Each question's outcome as one JSON line, written whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row.details(), ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    write_jsonl(path, (row.details() for row in rows))
 
 
 def evaluate_files(
