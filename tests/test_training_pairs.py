@@ -140,3 +140,28 @@ def test_the_shipped_natural_questions_keep_off_every_development_and_held_out_p
     assert len(rows) >= 300 and natural_pairs.check(rows) == []
     unanswerable = [r for r in rows if not r["answerable"]]
     assert unanswerable and all(r["present_terms"] and r["why_unanswered"] for r in unanswerable)
+
+
+def test_sentence_pairs_mark_the_answer_and_refuse_the_question_restated(settings, fake_embedder):
+    natural_pairs = load("natural_pairs")
+    text = (
+        "# Retries\n\nDownloads can fail on a slow network. "
+        "A failed download is retried by the tool when the network fails. "
+        "It gives up after three attempts. The log names each attempt.\n"
+    )
+    docs = passages_as_documents([{"id": "guide.md", "title": "guide", "text": text}])
+    index, _ = build_index(docs, fake_embedder, settings.chunking)
+    passage = next(
+        p for p in range(len(index.passages)) if "three attempts" in index.passage_text(p)
+    )
+    question = "When does the tool stop retrying a failed download?"
+    pairs = natural_pairs.sentence_pairs(index, passage, question, ["after three attempts"], 1)
+    assert [(label, kind) for _, label, kind in pairs] == [
+        (1, "natural_sentence_positive"),
+        (0, "natural_sentence_negative"),
+    ]
+    assert pairs[0][0] == "It gives up after three attempts."
+    # The unmarked sentence kept is the one sharing the question's words, not the last one.
+    assert pairs[1][0].startswith("A failed download is retried")
+    # No single sentence holds the answer: no pairs.
+    assert natural_pairs.sentence_pairs(index, passage, question, ["attempts. The log"], 1) == []

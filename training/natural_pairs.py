@@ -18,7 +18,11 @@ first verifier_pool distinct passages (the verifier's pool, best first) give the
   passage holding one when the pool has none;
 - natural_negative (0): up to --negatives pool passages of an answerable question holding no
   answer string, best first (often the answer's own section, the part that does not say it);
-- natural_unanswered (0): the first --negatives pool passages of an unanswerable question.
+- natural_unanswered (0): the first --negatives pool passages of an unanswerable question;
+- natural_sentence_positive (1) / natural_sentence_negative (0), ninth session: the sentences
+  of the first positive passage that hold an answer string, and the --sentences others sharing
+  the most words with the question (the sentence a marker by words would take), each read
+  alone, as the bot reads sentences to mark one (answer.verifier_sentence_weight).
 
 Every row is "train": the figures that judge a model trained on them are the development sets'
 (eval/docs_dev.py), on other projects. Output: cache/training/natural_pairs.jsonl, rows as
@@ -34,6 +38,7 @@ import argparse
 import hashlib
 import json
 import logging
+import re
 import sys
 import time
 from collections import Counter
@@ -55,6 +60,7 @@ from bot.evaluation.data import contains_answer, read_jsonl, write_jsonl  # noqa
 from bot.evaluation.memo import cached_index, memo_embedder  # noqa: E402
 from bot.evaluation.run import question_encoding  # noqa: E402
 from bot.ingest.corpus import load_corpus  # noqa: E402
+from bot.search.store import Index  # noqa: E402
 
 QUESTIONS = ROOT / "training" / "natural_questions.jsonl"
 DOCS = ROOT / "cache" / "training" / "docs"
@@ -98,21 +104,27 @@ def check(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def project_pairs(
-    settings: Settings, project: str, rows: list[dict[str, Any]], negatives: int
+    settings: Settings, project: str, rows: list[dict[str, Any]], negatives: int, sentences: int
 ) -> tuple[list[dict[str, Any]], Counter[str]]:
     """The pairs of one project's questions, asked of its documentation as the bot reads it."""
     documents, _ = load_corpus(DOCS / project, cache_dir=settings.cache_dir)
     embedder = memo_embedder(make_embedder(settings), settings.cache_dir)
     index = cached_index(documents, embedder, settings, progress=False)
     answerer = Answerer(index, embedder, settings.retrieval, settings.answer)
-    return pairs_of(answerer, settings, project, rows, negatives)
+    return pairs_of(answerer, settings, project, rows, negatives, sentences)
 
 
 def pairs_of(
-    answerer: Answerer, settings: Settings, project: str, rows: list[dict[str, Any]], negatives: int
+    answerer: Answerer,
+    settings: Settings,
+    project: str,
+    rows: list[dict[str, Any]],
+    negatives: int,
+    sentences: int = 0,
 ) -> tuple[list[dict[str, Any]], Counter[str]]:
     """The pairs of the questions rows asked through answerer's retrieval (its first
-    verifier_pool distinct passages), and what happened to the questions (counts)."""
+    verifier_pool distinct passages), and what happened to the questions (counts); with
+    sentences, the first positive passage's sentence pairs too (sentence_pairs)."""
     index = answerer.index
     doc_of = {d.source: i for i, d in enumerate(index.documents)}
     texts = [clean_question(str(r["question"]), settings.answer.max_question_chars) for r in rows]
@@ -162,7 +174,35 @@ def pairs_of(
         out += [pair(p, 1, "natural_positive") for p in holds]
         rest = [p for p in pool if p not in holds]
         out += [pair(p, 0, "natural_negative") for p in rest[:negatives]]
+        if sentences:
+            marked = sentence_pairs(index, holds[0], text, answers, sentences)
+            out += [{**pair(holds[0], label, kind), "passage": s} for s, label, kind in marked]
     return out, counts
+
+
+def words(text: str) -> set[str]:
+    """The lower-cased words of text (letters, digits and underscores)."""
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def sentence_pairs(
+    index: Index, passage: int, question: str, answers: list[str], negatives: int
+) -> list[tuple[str, int, str]]:
+    """The sentences of passage to mark or not, as (text, label, kind): each sentence holding
+    an answer string (natural_sentence_positive), and the negatives sentences holding none that
+    share the most words with the question (natural_sentence_negative): those a marker
+    choosing by the question's words would take. None when no single sentence holds an answer
+    (an answer over two sentences) or the passage has one sentence."""
+    texts = [index.sentence_text(j) for j in index.sentence_ids(passage)]
+    good = [t for t in texts if contains_answer(t, answers)]
+    bad = [t for t in texts if not contains_answer(t, answers) and t.strip()]
+    if not good or not bad:
+        return []
+    asked = words(question)
+    bad.sort(key=lambda t: -len(asked & words(t)))  # stable: the passage's order on a tie
+    return [(t, 1, "natural_sentence_positive") for t in good] + [
+        (t, 0, "natural_sentence_negative") for t in bad[:negatives]
+    ]
 
 
 def main() -> None:
@@ -170,6 +210,12 @@ def main() -> None:
     parser.add_argument("--questions", type=Path, default=QUESTIONS)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--negatives", type=int, default=3, help="negatives per question")
+    parser.add_argument(
+        "--sentences",
+        type=int,
+        default=2,
+        help="unmarked sentences per answered passage, beside its marked ones (0: none)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     t0 = time.time()
@@ -186,7 +232,7 @@ def main() -> None:
     for project, questions in sorted(by_project.items()):
         if not (DOCS / project).is_dir():
             raise SystemExit(f"{DOCS / project} is missing: run training/mine_docs.py")
-        pairs, seen = project_pairs(settings, project, questions, args.negatives)
+        pairs, seen = project_pairs(settings, project, questions, args.negatives, args.sentences)
         out += pairs
         counts += seen
         log.info("%s: %d questions, %d pairs, %s", project, len(questions), len(pairs), dict(seen))
