@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -86,6 +89,18 @@ def write_corpus(seeds: Path, docs: dict[str, str] | None = None) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return seeds
+
+
+def training_script(name: str) -> ModuleType:
+    """training/<name>.py loaded as a module (the folder is scripts, not a package); it stays
+    in sys.modules under name, so the scripts' imports of one another find it."""
+    path = Path(__file__).resolve().parent.parent / "training" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(name, module)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

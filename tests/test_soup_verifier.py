@@ -1,26 +1,15 @@
 """training/soup_verifier.py reads an int8 verifier export back into the checkpoint's weights:
 the weights it reads, put into the model, score as the export does."""
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
+from .conftest import training_script
+
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "bot" / "models" / "verifier"
-
-
-def soup_verifier() -> ModuleType:
-    path = ROOT / "training" / "soup_verifier.py"
-    spec = importlib.util.spec_from_file_location("soup_verifier", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("soup_verifier", module)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_shipped_exports_weights_read_back_score_as_the_export_does() -> None:
@@ -28,7 +17,7 @@ def test_the_shipped_exports_weights_read_back_score_as_the_export_does() -> Non
     transformers = pytest.importorskip("transformers")
     from bot.answer.verify import Verifier
 
-    weights = soup_verifier().dequantised(SHIPPED / "model.onnx")
+    weights = training_script("soup_verifier").dequantised(SHIPPED / "model.onnx")
     assert weights["bert.embeddings.word_embeddings.weight"].shape == (30522, 384)
     assert weights["bert.encoder.layer.5.intermediate.dense.weight"].shape == (1536, 384)
     assert weights["classifier.weight"].shape == (1, 384)

@@ -1,25 +1,11 @@
 """The verifier's listwise training (training/train_verifier.py --listwise): a question's
 passages stay in one batch, and the loss teaches which of them answers."""
 
-import importlib.util
 import random
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def train_verifier() -> ModuleType:
-    path = ROOT / "training" / "train_verifier.py"
-    spec = importlib.util.spec_from_file_location("train_verifier", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("train_verifier", module)
-    spec.loader.exec_module(module)
-    return module
+from .conftest import training_script
 
 
 def row(group: str, label: int, kind: str = "hard_negative", text: str = "p") -> dict:
@@ -38,7 +24,7 @@ def rows() -> list[dict]:
 
 
 def test_ranking_sets_are_one_question_and_one_kind_family_with_both_labels() -> None:
-    module = train_verifier()
+    module = training_script("train_verifier")
     data = rows()
     sets = module.ranking_sets(data)
     assert len(sets) == 24  # 12 questions x (passages, sentences)
@@ -50,7 +36,7 @@ def test_ranking_sets_are_one_question_and_one_kind_family_with_both_labels() ->
 
 
 def test_group_batches_keep_each_set_whole_and_every_row_once() -> None:
-    module = train_verifier()
+    module = training_script("train_verifier")
     data = rows()
     lengths = [len(r["passage"]) for r in data]
     out = module.group_batches(data, 8, random.Random(0), lengths)
@@ -64,7 +50,7 @@ def test_group_batches_keep_each_set_whole_and_every_row_once() -> None:
 
 def test_the_listwise_loss_is_low_only_when_the_positive_ranks_first() -> None:
     torch = pytest.importorskip("torch")
-    module = train_verifier()
+    module = training_script("train_verifier")
     labels = torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0])
     sets = [[0, 1, 2], [3, 4]]
     right = module.listwise_loss(torch.tensor([0.0, 5.0, 0.0, 4.0, -1.0]), labels, sets)

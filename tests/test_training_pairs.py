@@ -3,33 +3,21 @@ with its answer taken out is a negative on the question's very topic, and the na
 questions' (training/natural_pairs.py), labelled over the bot's own pool."""
 
 import dataclasses
-import importlib.util
 import json
-import sys
-from pathlib import Path
-from types import ModuleType
 
 from bot.evaluation.data import passages_as_documents
 from bot.search.build import build_index
 
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import training_script
+
 TEXT = (
     "The tower was finished in 1889 for the fair. It is made of wrought iron. "
     "Its designer was Gustave Eiffel. Visitors climb it every day."
 )
 
 
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "training" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_answer_removed_passage_keeps_the_topic_without_the_answer(settings, fake_embedder):
-    squad_pairs = load("squad_pairs")
+    squad_pairs = training_script("squad_pairs")
     docs = passages_as_documents([{"id": "p1", "title": "Tower", "text": TEXT}])
     chunking = dataclasses.replace(settings.chunking, target_tokens=200)  # one passage
     index, _ = build_index(docs, fake_embedder, chunking)
@@ -43,7 +31,7 @@ def test_the_answer_removed_passage_keeps_the_topic_without_the_answer(settings,
 
 
 def test_answer_removed_pairs_are_reported_apart_from_passages():
-    train_verifier = load("train_verifier")
+    train_verifier = training_script("train_verifier")
     assert train_verifier.family("answer_removed") == "removed"
     assert train_verifier.family("hard_negative") == "passage"
     assert train_verifier.family("sentence_negative") == "sentence"
@@ -70,7 +58,7 @@ def natural_answerer(settings, fake_embedder):
 
 
 def test_natural_pairs_label_the_pool_by_the_answer_strings(settings, fake_embedder):
-    natural_pairs = load("natural_pairs")
+    natural_pairs = training_script("natural_pairs")
     answerer = natural_answerer(settings, fake_embedder)
     rows = [
         {
@@ -106,7 +94,7 @@ def test_natural_pairs_label_the_pool_by_the_answer_strings(settings, fake_embed
 
 
 def test_natural_questions_on_development_or_held_out_projects_are_refused():
-    natural_pairs = load("natural_pairs")
+    natural_pairs = training_script("natural_pairs")
     ok = {"project": "pallets+click", "question": "Why?", "answerable": False}
     assert natural_pairs.check([ok]) == []
     problems = natural_pairs.check(
@@ -121,7 +109,7 @@ def test_natural_questions_on_development_or_held_out_projects_are_refused():
 
 
 def test_natural_rows_repeat_apart_from_the_mined_ones():
-    train_verifier = load("train_verifier")
+    train_verifier = training_script("train_verifier")
     rows = [
         {"kind": "positive", "project": "a+b"},
         {"kind": "natural_positive", "project": "c+d"},
@@ -135,7 +123,7 @@ def test_natural_rows_repeat_apart_from_the_mined_ones():
 
 
 def test_the_shipped_natural_questions_keep_off_every_development_and_held_out_project():
-    natural_pairs = load("natural_pairs")
+    natural_pairs = training_script("natural_pairs")
     rows = [json.loads(line) for line in natural_pairs.QUESTIONS.read_text().splitlines()]
     assert len(rows) >= 300 and natural_pairs.check(rows) == []
     unanswerable = [r for r in rows if not r["answerable"]]
@@ -143,7 +131,7 @@ def test_the_shipped_natural_questions_keep_off_every_development_and_held_out_p
 
 
 def test_sentence_pairs_mark_the_answer_and_refuse_the_question_restated(settings, fake_embedder):
-    natural_pairs = load("natural_pairs")
+    natural_pairs = training_script("natural_pairs")
     text = (
         "# Retries\n\nDownloads can fail on a slow network. "
         "A failed download is retried by the tool when the network fails. "

@@ -1,22 +1,11 @@
 """The verifier's training sources (training/mine_docs.py): copyleft text stays out unless
 asked for, so shipped weights carry no obligation of it."""
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import training_script
+
 SHA = "0" * 40
-
-
-def mine_docs() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("mine_docs", ROOT / "training" / "mine_docs.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("mine_docs", module)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_sources(path: Path) -> Path:
@@ -36,7 +25,7 @@ def write_sources(path: Path) -> Path:
 
 
 def test_copyleft_sources_are_left_out_unless_asked_for(tmp_path: Path) -> None:
-    module = mine_docs()
+    module = training_script("mine_docs")
     sources = write_sources(tmp_path / "sources.toml")
     assert [s.repo for s in module.load_sources(sources)] == [
         "example/permissive",
