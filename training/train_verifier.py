@@ -173,20 +173,39 @@ def encode(tokenizer: Any, rows: list[dict[str, Any]], max_length: int) -> Any:
     )
 
 
-def score(
-    model: Any, tokenizer: Any, rows: list[dict[str, Any]], max_length: int, size: int = 32
-) -> list[float]:
-    """The model's logit for each row, in order (length-sorted batches, no gradients)."""
+def autocast(device: Any) -> Any:
+    """bf16 autocast on a GPU; on the CPU nothing (fp32, as every shipped run so far)."""
+    import contextlib
+
     import torch
 
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def score(
+    model: Any,
+    tokenizer: Any,
+    rows: list[dict[str, Any]],
+    max_length: int,
+    size: int = 32,
+    device: Any = None,
+) -> list[float]:
+    """The model's logit for each row, in order (length-sorted batches, no gradients), on
+    the model's device."""
+    import torch
+
+    device = device or next(model.parameters()).device
     model.eval()
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]["passage"]))
     out = [0.0] * len(rows)
     with torch.inference_mode():
         for lo in range(0, len(order), size):
             idx = order[lo : lo + size]
-            enc = encode(tokenizer, [rows[i] for i in idx], max_length)
-            logits = model(**enc).logits[:, 0].float().tolist()
+            enc = encode(tokenizer, [rows[i] for i in idx], max_length).to(device)
+            with autocast(device):
+                logits = model(**enc).logits[:, 0].float().tolist()
             for i, v in zip(idx, logits, strict=True):
                 out[i] = v
     return out
@@ -325,6 +344,17 @@ def main() -> None:
     parser.add_argument("--eval-limit", type=int, default=0, help="first N heldout rows")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device: cpu (this machine), cuda (a GPU machine: bf16 autocast)",
+    )
+    parser.add_argument(
+        "--base",
+        type=Path,
+        help="a model folder to start from instead of the bundled package's (the same "
+        "weights carried to a machine without the package, training/sweep_verifier.py)",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
@@ -357,13 +387,15 @@ def main() -> None:
     log.info("rows by split/source/label: %s", dict(sorted(counts.items())))
     log.info("train %d rows, heldout %d rows", len(train), len(heldout))
 
-    location = bundled_model()
+    location = args.base or bundled_model()
     tokenizer, model = load_model(
         args.layers,
         location,
         freeze=args.freeze_layers,
         dropout=None if args.dropout < 0 else args.dropout,
     )
+    device = torch.device(args.device)
+    model.to(device)
     log.info(
         "model: %d layers (%d frozen + embeddings), %.1fM parameters (%.1fM trained), "
         "dropout %s, max_length %d, batch %d",
@@ -429,9 +461,10 @@ def main() -> None:
             scales.append(round(scale, 8))
             for g in optimizer.param_groups:
                 g["lr"] = g["base"] * scale
-            enc = encode(tokenizer, [train[i] for i in idx], args.max_length)
-            labels = torch.tensor([float(train[i]["label"]) for i in idx])
-            logits = model(**enc).logits[:, 0]
+            enc = encode(tokenizer, [train[i] for i in idx], args.max_length).to(device)
+            labels = torch.tensor([float(train[i]["label"]) for i in idx], device=device)
+            with autocast(device):
+                logits = model(**enc).logits[:, 0].float()
             loss = loss_fn(logits, labels)
             if args.listwise > 0:
                 sets = ranking_sets([train[i] for i in idx])  # positions within the batch
@@ -472,11 +505,13 @@ def main() -> None:
         seen / max(1, len(train)),
         train_seconds / 60,
     )
+    model.to("cpu")
     model.save_pretrained(str(args.out))
     tokenizer.save_pretrained(str(args.out))
 
     t_eval = time.time()
-    logits = score(model, tokenizer, heldout, args.max_length)
+    model.to(device)
+    logits = score(model, tokenizer, heldout, args.max_length, device=device)
     figs = figures(heldout, logits) if heldout else {}
     for key, cell in figs.items():
         log.info("heldout %-16s %s", key, json.dumps(cell))
