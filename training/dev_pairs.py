@@ -10,7 +10,7 @@ question_figures gives the AUC of "the best passage of the pool" between answera
 (their best answer-holding passage) and unanswerable ones (their best passage), the decision
 to decline, and top1, how often the best-scored passage of an answerable question holds it.
 
-    .venv/bin/python training/dev_pairs.py   # cache/training/dev_pairs.jsonl, ~2-8 minutes
+    .venv/bin/python training/dev_pairs.py   # cache/training/dev_pairs.jsonl, ~11 min cold
 """
 
 from __future__ import annotations
