@@ -16,7 +16,6 @@ to decline, and top1, how often the best-scored passage of an answerable questio
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections import Counter
@@ -37,8 +36,11 @@ log = logging.getLogger("dev_pairs")
 def question_figures(rows: list[dict[str, Any]], logits: list[float]) -> dict[str, Any]:
     """Per question (group): answerable when its pool holds a positive. AUC of the best
     positive's logit (answerable) against the best logit (unanswerable: no positive and asked
-    as unanswerable), and top1 over the answerable ones. Questions whose answer is beyond the
-    pool count in neither."""
+    as unanswerable), and top1 over the answerable ones. An answerable question with no
+    positive row counts in neither: natural_pairs.pairs_of skips one whose answer is neither
+    in the pool nor in a passage of its gold document (eval/docs_dev_natural names gold as a
+    list, which pairs_of does not look up, so there every answer beyond the pool is skipped:
+    30 of 140)."""
     from sklearn.metrics import roc_auc_score
 
     best: dict[str, float] = {}
@@ -67,7 +69,7 @@ def main() -> None:
     from natural_pairs import DOCS, project_pairs  # the bot's retrieval: here, not on the GPU
 
     from bot.config import load_settings
-    from bot.evaluation.data import read_jsonl
+    from bot.evaluation.data import read_jsonl, write_jsonl
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sets", type=Path, nargs="*", default=SETS)
@@ -89,10 +91,7 @@ def main() -> None:
             log.info(
                 "%s %s: %d questions, %d pairs", path.stem, project, len(questions), len(pairs)
             )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", encoding="utf-8") as fh:
-        for p in out:
-            fh.write(json.dumps(p, ensure_ascii=False) + "\n")
+    write_jsonl(args.out, out)
     log.info("wrote %s: %d pairs, %s (DOCS %s)", args.out, len(out), dict(counts), DOCS)
 
 
