@@ -1,9 +1,13 @@
 """Verifier training pairs: SQuAD's (training/squad_pairs.py), where the answer's own passage
 with its answer taken out is a negative on the question's very topic, and the natural
-questions' (training/natural_pairs.py), labelled over the bot's own pool."""
+questions' (training/natural_pairs.py), labelled over the bot's own pool; and the soft
+targets of an ensemble of verifiers (training/distill_targets.py)."""
 
 import dataclasses
 import json
+import math
+
+import pytest
 
 from bot.evaluation.data import passages_as_documents
 from bot.search.build import build_index
@@ -153,3 +157,46 @@ def test_sentence_pairs_mark_the_answer_and_refuse_the_question_restated(setting
     assert pairs[1][0].startswith("A failed download is retried")
     # No single sentence holds the answer: no pairs.
     assert natural_pairs.sentence_pairs(index, passage, question, ["attempts. The log"], 1) == []
+
+
+def test_an_answer_beyond_the_pool_is_found_in_its_gold_document_named_either_way(
+    settings, fake_embedder
+):
+    # eval/docs_dev_natural names gold as a list, the training questions as a string: both
+    # must find the gold document's passage holding the answer when the pool does not.
+    natural_pairs = training_script("natural_pairs")
+    answerer = natural_answerer(settings, fake_embedder)
+    narrow = dataclasses.replace(
+        settings, answer=dataclasses.replace(settings.answer, verifier_pool=1)
+    )
+    for gold in ("guide.md", ["guide.md"]):
+        row = {
+            "project": "owner+docs",
+            "question": "Which file named tool.toml does the tool read its settings from?",
+            "answerable": True,
+            "gold": gold,
+            "answers": ["retried three times"],  # not in the one passage the pool holds
+        }
+        pairs, counts = natural_pairs.pairs_of(answerer, narrow, "owner+docs", [row], 2)
+        assert counts["answer beyond the pool"] == 1 and counts["answerable"] == 1, gold
+        positives = [p for p in pairs if p["kind"] == "natural_positive"]
+        assert len(positives) == 1 and "retried three times" in positives[0]["passage"]
+
+
+def test_distillation_targets_are_the_teachers_mean_on_train_rows_only():
+    distill = training_script("distill_targets")
+    rows = [
+        {"question": "q", "passage": "a", "label": 1, "split": "train"},
+        {"question": "q", "passage": "b", "label": 0, "split": "heldout"},
+        {"question": "q", "passage": "c", "label": 0, "split": "train"},
+    ]
+    out = distill.with_targets(rows, [[2.0, -1.0], [0.0, -3.0]])
+    assert out[0]["teachers"] == [2.0, 0.0] and out[0]["target"] == round(1 / (1 + math.exp(-1)), 6)
+    assert out[1] == rows[1]  # held-out rows keep their labels alone: figures stay comparable
+    assert out[2]["teachers"] == [-1.0, -3.0] and out[2]["target"] < 0.5
+    with pytest.raises(ValueError):
+        distill.with_targets(rows, [[2.0], [0.0]])  # a teacher short of a row
+    train_verifier = training_script("train_verifier")
+    assert train_verifier.target(out[0], soft=True) == out[0]["target"]
+    assert train_verifier.target(out[0], soft=False) == 1.0
+    assert train_verifier.target(rows[1], soft=True) == 0.0  # no target: its label

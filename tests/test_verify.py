@@ -144,3 +144,63 @@ def test_a_passages_score_is_its_own_whatever_it_is_read_with():
     together = verifier.logits(question, pool)
     assert together[0] == alone
     assert verifier.logits(question, pool[::-1])[2] == alone
+
+
+def constant_model(path, logit: float) -> None:
+    """An ONNX model that reads input_ids and gives the same logit for any pair."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "length"])
+    out = helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["batch", 1])
+    nodes = [
+        helper.make_node("Shape", ["input_ids"], ["shape"], start=0, end=1),  # [batch]
+        helper.make_node(
+            "Constant", [], ["one"], value=helper.make_tensor("one", TensorProto.INT64, [1], [1])
+        ),
+        helper.make_node("Concat", ["shape", "one"], ["size"], axis=0),  # [batch, 1]
+        helper.make_node(
+            "ConstantOfShape",
+            ["size"],
+            ["logit"],
+            value=helper.make_tensor("v", TensorProto.FLOAT, [1], [logit]),
+        ),
+    ]
+    graph = helper.make_graph(nodes, "constant", [ids], [out])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+
+
+def model_folder(folder, logits: Sequence[float], *, listed: bool = True):
+    """A verifier folder with the shipped tokenizer and one constant model per logit."""
+    import json
+    import shutil
+
+    folder.mkdir()
+    shutil.copy(MODEL_DIR / "tokenizer.json", folder / "tokenizer.json")
+    files = []
+    for i, logit in enumerate(logits):
+        name = "model.onnx" if i == 0 else f"member{i}.onnx"
+        constant_model(folder / name, logit)
+        files.append(name)
+    config = {"max_length": 64, **({"models": files} if listed else {})}
+    (folder / "verifier.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_an_ensembles_logit_is_the_mean_of_its_members(tmp_path):
+    pairs = ["Etna is in Sicily.", "Vesuvius is near Naples."]
+    alone = Verifier(model_folder(tmp_path / "one", [2.0], listed=False))
+    assert alone.logits(QUESTION, pairs).tolist() == [2.0, 2.0]
+    both = Verifier(model_folder(tmp_path / "two", [2.0, -4.0]))
+    assert len(both.sessions) == 2
+    assert both.logits(QUESTION, pairs).tolist() == [-1.0, -1.0]
+    p = both.scores(QUESTION, pairs)
+    assert np.allclose(p, 1 / (1 + np.exp(1.0)))
+
+
+def test_a_folder_listing_no_models_is_unusable(tmp_path, caplog):
+    folder = model_folder(tmp_path / "none", [2.0])
+    (folder / "verifier.json").write_text('{"models": []}')
+    assert load_verifier(folder) is None
+    assert "unusable" in caplog.text

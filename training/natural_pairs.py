@@ -161,10 +161,9 @@ def pairs_of(
         answers = [str(a) for a in row["answers"]]
         holds = [p for p in pool if contains_answer(index.passage_text(p), answers)]
         if not holds:
-            gold = doc_of.get(str(row["gold"]))
-            of_gold: list[int] = (
-                [] if gold is None else np.flatnonzero(index.passages.doc == gold).tolist()
-            )
+            named = row["gold"] if isinstance(row["gold"], list) else [row["gold"]]
+            golds = [doc_of[str(g)] for g in named if str(g) in doc_of]
+            of_gold: list[int] = np.flatnonzero(np.isin(index.passages.doc, golds)).tolist()
             holds = [p for p in of_gold if contains_answer(index.passage_text(p), answers)][:1]
             counts["answer beyond the pool"] += 1
         if not holds:

@@ -106,6 +106,12 @@ def repeats(
     ]
 
 
+def target(row: dict[str, Any], soft: bool) -> float:
+    """What a row trains the model towards: its label, or with soft its teachers' probability
+    (distill_targets.py; a row without one keeps its label)."""
+    return float(row.get("target", row["label"]) if soft else row["label"])
+
+
 def seed_everything(seed: int) -> None:
     """Python, NumPy and torch RNGs."""
     import numpy as np
@@ -343,6 +349,12 @@ def main() -> None:
         help="natural_pairs.py's rows repeated this many times instead (0: as docs rows)",
     )
     parser.add_argument("--no-sentences", dest="sentences", action="store_false")
+    parser.add_argument(
+        "--soft",
+        action="store_true",
+        help="train on each row's \"target\" (a teachers' probability, distill_targets.py) "
+        "instead of its label",
+    )
     parser.add_argument("--log-every", type=int, default=20)
     parser.add_argument("--limit", type=int, default=0, help="first N train rows (smoke)")
     parser.add_argument("--eval-limit", type=int, default=0, help="first N heldout rows")
@@ -466,7 +478,7 @@ def main() -> None:
             for g in optimizer.param_groups:
                 g["lr"] = g["base"] * scale
             enc = encode(tokenizer, [train[i] for i in idx], args.max_length).to(device)
-            labels = torch.tensor([float(train[i]["label"]) for i in idx], device=device)
+            labels = torch.tensor([target(train[i], args.soft) for i in idx], device=device)
             with autocast(device):
                 logits = model(**enc).logits[:, 0].float()
             loss = loss_fn(logits, labels)

@@ -40,7 +40,11 @@ class Verifies(Protocol):
 
 
 class Verifier:
-    """The cross-encoder over onnxruntime: (question, passage) pairs to probabilities."""
+    """The cross-encoder over onnxruntime: (question, passage) pairs to probabilities.
+
+    The folder's verifier.json may list several models sharing its tokenizer ("models": an
+    ensemble); a pair's logit is then the mean of theirs. The shipped folder holds one.
+    """
 
     def __init__(self, folder: Path = MODEL_DIR, *, threads: int | None = None) -> None:
         import onnxruntime as ort  # only when questions are answered
@@ -58,10 +62,14 @@ class Verifier:
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-        )
-        self._inputs = {i.name for i in self.session.get_inputs()}
+        files = [str(f) for f in config.get("models", [MODEL_FILE])]
+        if not files:
+            raise ValueError(f"{folder / CONFIG_FILE} lists no models")
+        self.sessions = [
+            ort.InferenceSession(str(folder / f), options, providers=["CPUExecutionProvider"])
+            for f in files
+        ]
+        self._inputs = [{i.name for i in session.get_inputs()} for session in self.sessions]
 
     def logits(self, question: str, passages: Sequence[str]) -> np.ndarray:
         """One logit per passage (higher: more likely to answer), each pair run alone.
@@ -73,11 +81,12 @@ class Verifier:
         if not passages:
             return np.zeros(0, np.float32)
         encoded = self._tokenizer.encode_batch([(question, p) for p in passages])
-        out = np.empty(len(passages), np.float32)
-        for i, pair in enumerate(encoded):
-            run = padded_feed([pair], self._pad, self._inputs)
-            out[i] = np.asarray(self.session.run(None, run)[0], np.float32).reshape(-1)[0]
-        return out
+        out = np.zeros(len(passages), np.float32)
+        for session, inputs in zip(self.sessions, self._inputs, strict=True):
+            for i, pair in enumerate(encoded):
+                run = padded_feed([pair], self._pad, inputs)
+                out[i] += np.asarray(session.run(None, run)[0], np.float32).reshape(-1)[0]
+        return out / len(self.sessions)
 
     def scores(self, question: str, passages: Sequence[str]) -> np.ndarray:
         """Per passage, the probability that it answers the question."""
