@@ -199,8 +199,11 @@ def test_an_ensembles_logit_is_the_mean_of_its_members(tmp_path):
     assert np.allclose(p, 1 / (1 + np.exp(1.0)))
 
 
-def test_a_folder_listing_no_models_is_unusable(tmp_path, caplog):
-    folder = model_folder(tmp_path / "none", [2.0])
-    (folder / "verifier.json").write_text('{"models": []}')
-    assert load_verifier(folder) is None
+@pytest.mark.parametrize("listed", ["[]", '"model.onnx"', "[1]"])
+def test_a_folder_listing_no_model_files_is_unusable(tmp_path, caplog, listed):
+    folder = model_folder(tmp_path / "bad", [2.0])
+    (folder / "verifier.json").write_text(f'{{"models": {listed}}}')
+    with pytest.raises(ValueError, match="must list model files"):
+        Verifier(folder)
+    assert load_verifier(folder) is None  # answering goes on without it, said in the log
     assert "unusable" in caplog.text

@@ -43,7 +43,8 @@ class Verifier:
     """The cross-encoder over onnxruntime: (question, passage) pairs to probabilities.
 
     The folder's verifier.json may list several models sharing its tokenizer ("models": an
-    ensemble); a pair's logit is then the mean of theirs. The shipped folder holds one.
+    ensemble, the first of them model.onnx, which load_verifier looks for); a pair's logit
+    is then the mean of theirs. The shipped folder holds one.
     """
 
     def __init__(self, folder: Path = MODEL_DIR, *, threads: int | None = None) -> None:
@@ -62,9 +63,9 @@ class Verifier:
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.inter_op_num_threads = 1
-        files = [str(f) for f in config.get("models", [MODEL_FILE])]
-        if not files:
-            raise ValueError(f"{folder / CONFIG_FILE} lists no models")
+        files = config.get("models", [MODEL_FILE])
+        if not files or not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise ValueError(f'{folder / CONFIG_FILE}: "models" must list model files')
         self.sessions = [
             ort.InferenceSession(str(folder / f), options, providers=["CPUExecutionProvider"])
             for f in files
