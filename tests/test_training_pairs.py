@@ -200,3 +200,12 @@ def test_distillation_targets_are_the_teachers_mean_on_train_rows_only():
     assert train_verifier.target(out[0], soft=True) == out[0]["target"]
     assert train_verifier.target(out[0], soft=False) == 1.0
     assert train_verifier.target(rows[1], soft=True) == 0.0  # no target: its label
+
+
+def test_more_held_out_articles_keep_the_first_ones_chosen():
+    squad_pairs = training_script("squad_pairs")
+    titles = [f"Article {i}" for i in range(10)] * 3  # one title per question, repeated
+    two = squad_pairs.heldout_articles(titles)
+    five = squad_pairs.heldout_articles(list(reversed(titles)), 5)
+    assert len(two) == squad_pairs.HELDOUT_ARTICLES == 2 and len(five) == 5
+    assert two < five  # the bar's two articles stay held out: earlier figures stay comparable
