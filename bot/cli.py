@@ -212,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.config import load_settings
         from bot.search.calibration import calibrated
 
-        # The configured model's calibrated numbers, or one warning that it has none.
+        # The configured model's calibrated numbers, or one warning that it has none (as
+        # bot.search.calibration.load_calibrated, which the eval and training scripts use).
         settings, args.uncalibrated = calibrated(load_settings(args.config))
         if args.uncalibrated and args.command != "eval":  # eval prints it with its figures
             log.warning("%s", args.uncalibrated)

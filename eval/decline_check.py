@@ -27,11 +27,12 @@ from bot.answer.compose import Answerer
 from bot.answer.verify import load_verifier
 from bot.answer.wording import clean_question
 from bot.app import make_embedder
-from bot.config import Settings, load_settings
+from bot.config import Settings
 from bot.evaluation.data import in_split, passages_as_documents, read_jsonl
 from bot.evaluation.memo import cached_index
 from bot.evaluation.run import evaluate_files, question_encoding
 from bot.evaluation.withheld import asked_withheld
+from bot.search.calibration import load_calibrated
 
 ROOT = Path(__file__).resolve().parent
 SQUAD = ROOT.parent.parent / "shared" / "data" / "squad-dev"
@@ -114,7 +115,7 @@ def main() -> None:
     parser.add_argument("--pip", type=Path, help="pip's docs/html (a checkout of pypa/pip)")
     parser.add_argument("--try", dest="tries", nargs="*", default=[""], help="settings to try")
     args = parser.parse_args()
-    base = load_settings(None)
+    base = load_calibrated(None)
     for spec in args.tries:
         settings = with_answer(base, spec)
         cells = []

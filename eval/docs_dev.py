@@ -43,12 +43,13 @@ from bot.answer.compose import Answer, Answerer
 from bot.answer.verify import load_verifier
 from bot.answer.wording import clean_question
 from bot.app import make_embedder
-from bot.config import Settings, load_settings
+from bot.config import Settings
 from bot.evaluation.data import contains_answer, read_jsonl
 from bot.evaluation.memo import cached_index, memo_embedder
 from bot.evaluation.run import evaluate_files, question_encoding
 from bot.evaluation.withheld import passages_withheld
 from bot.ingest.corpus import load_corpus
+from bot.search.calibration import load_calibrated
 from bot.search.store import Index
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,7 +213,7 @@ def main() -> None:
         help="with --natural: write each question's `eval --details` row, with its setting",
     )
     args = ap.parse_args()
-    base = load_settings(args.config)
+    base = load_calibrated(args.config)
     by_project = heldout_questions(args.pairs) if args.natural is None else {}
     for spec in args.tries:
         settings = with_answer(base, spec)

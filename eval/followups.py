@@ -31,10 +31,11 @@ from bot.answer.compose import Answer, Answerer
 from bot.answer.verify import load_verifier
 from bot.answer.wording import clean_question
 from bot.app import make_embedder
-from bot.config import Settings, load_settings
+from bot.config import Settings
 from bot.evaluation.data import contains_answer, in_split, passages_as_documents, read_jsonl
 from bot.evaluation.memo import cached_index
 from bot.evaluation.run import Row, metrics, question_encoding, top_result
+from bot.search.calibration import load_calibrated
 
 ROOT = Path(__file__).resolve().parent
 SQUAD = ROOT.parent.parent / "shared" / "data" / "squad-dev"
@@ -145,7 +146,7 @@ def main() -> None:
     for pair in args.set:
         name, value = pair.split("=")
         setattr(followup if hasattr(followup, name) else compose, name, float(value))
-    settings = load_settings(None)
+    settings = load_calibrated(None)
     answerer = open_answerer(settings)
     pairs = read_jsonl(ROOT / "followups" / f"{args.split}.jsonl")
     started = time.perf_counter()

@@ -24,10 +24,10 @@ import numpy as np
 from bot.answer.compose import Answerer
 from bot.answer.wording import clean_question
 from bot.app import make_embedder
-from bot.config import load_settings
 from bot.evaluation.data import contains_answer, in_split, passages_as_documents, read_jsonl
 from bot.evaluation.memo import cached_index
 from bot.evaluation.run import question_encoding
+from bot.search.calibration import load_calibrated
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--percentile", type=float, default=1.0)
     ap.add_argument("--config", type=Path, default=None, help="config.toml (default: ./)")
     args = ap.parse_args()
-    settings = load_settings(args.config)
+    settings = load_calibrated(args.config)
     embedder = make_embedder(settings)
     index = cached_index(
         passages_as_documents(read_jsonl(args.passages)), embedder, settings, progress=True

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from bot.answer.gaps import DECLINED, DOWNVOTE, GapsLog
 from bot.app import make_embedder, open_index
-from bot.config import load_settings
 from bot.evaluation.data import read_jsonl
+from bot.search.calibration import load_calibrated
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--config", type=Path)
     args = ap.parse_args()
-    settings = load_settings(args.config)
+    settings = load_calibrated(args.config)
     answerer = open_index(settings, make_embedder(settings), update=True)[0].answerer
     log = GapsLog(args.out)
     for path in args.questions:

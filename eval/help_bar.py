@@ -22,10 +22,10 @@ import numpy as np
 from bot.answer.compose import Answerer
 from bot.answer.wording import clean_question
 from bot.app import make_embedder, open_index
-from bot.config import load_settings
 from bot.evaluation.data import in_split, passages_as_documents, read_jsonl
 from bot.evaluation.memo import cached_index
 from bot.evaluation.run import question_encoding
+from bot.search.calibration import load_calibrated
 
 BARS = (1.27, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0)
 
@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--unanswerable", type=Path, nargs="*", default=[])
     ap.add_argument("--config", type=Path)
     args = ap.parse_args()
-    settings = load_settings(args.config)
+    settings = load_calibrated(args.config)
     if args.passages:
         embedder = make_embedder(settings)
         docs = passages_as_documents(read_jsonl(args.passages))

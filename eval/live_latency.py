@@ -17,8 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from bot.config import load_settings
 from bot.live import LiveIndex, open_live
+from bot.search.calibration import load_calibrated
 
 
 def settle(live: LiveIndex, since: int, timeout: float = 600) -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--mode", choices=("change", "add"), default="change")
     args = parser.parse_args()
-    settings = load_settings(args.config)
+    settings = load_calibrated(args.config)
     live, stale = open_live(settings)
     if stale:
         raise SystemExit(f"index is stale, run `python -m bot index` first: {stale[:3]}")

@@ -36,11 +36,11 @@ from bot.answer.compose import Answerer, TermWeights, followed, mark, shaped
 from bot.answer.verify import load_verifier
 from bot.answer.wording import answer_forms, clean_question
 from bot.app import make_embedder
-from bot.config import load_settings
 from bot.evaluation.data import contains_answer, read_jsonl
 from bot.evaluation.memo import cached_index, memo_embedder
 from bot.evaluation.run import question_encoding
 from bot.ingest.corpus import load_corpus
+from bot.search.calibration import load_calibrated
 from bot.search.retrieval import Hit
 
 Row = dict[str, Any]
@@ -50,7 +50,7 @@ Scorer = Callable[[Row], np.ndarray]
 def dump(docs: Path, questions: Path, out: Path) -> None:
     """Write one row per answerable question: the top passage's markable sentences, their
     scores and parts, and which hold an answer."""
-    settings = load_settings(None)
+    settings = load_calibrated(None)
     verifier = load_verifier() if settings.answer.verifier else None
     by_project: dict[str, list[Row]] = {}
     for r in read_jsonl(questions):

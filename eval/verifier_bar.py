@@ -32,11 +32,11 @@ import numpy as np
 from bot.answer.compose import Answer, Answerer
 from bot.answer.verify import MODEL_DIR, Verifier, load_verifier
 from bot.app import make_embedder
-from bot.config import load_settings
 from bot.evaluation.data import contains_answer, in_split, passages_as_documents, read_jsonl
 from bot.evaluation.memo import cached_index
 from bot.evaluation.run import metrics, question_encoding, run_eval
 from bot.evaluation.withheld import asked_withheld
+from bot.search.calibration import load_calibrated
 from bot.search.retrieval import Hit
 
 ROOT = Path(__file__).resolve().parent
@@ -170,7 +170,7 @@ def main() -> None:
     )
     ap.add_argument("--dump", type=Path, help="write each question's decision record here")
     args = ap.parse_args()
-    settings = load_settings(args.config)
+    settings = load_calibrated(args.config)
     verifier = load_verifier(args.model)
     if verifier is None:
         raise SystemExit("no verifier model to calibrate")

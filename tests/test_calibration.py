@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.config import Settings, settings_from_dict
+from bot.config import Settings, load_settings, settings_from_dict
 from bot.errors import ConfigError
 from bot.search.calibration import (
     CALIBRATED,
     CALIBRATION_DIR,
     calibrated,
     calibrations,
+    load_calibrated,
     model_fingerprint,
 )
 from bot.search.embedder import BUNDLED_MODEL, resolve_model
@@ -104,6 +105,30 @@ def test_another_model_without_calibration_gets_one_warning_saying_how_to_calibr
     assert str(model) in warning and "no calibration file" in warning
     assert f"tuned for {BUNDLED_MODEL}" in warning and "declines may be off" in warning
     assert "python -m bot eval --split tune" in warning and "eval/decline_check.py" in warning
+
+
+def test_scripts_load_the_calibrated_settings_of_their_config_file(tmp_path, caplog):
+    model = fake_model(tmp_path / "model")
+    folder = write_calibration(
+        tmp_path / "cal", str(model), model_fingerprint(model), "[answer]\nmin_verifier = 0.5\n"
+    )
+    config = tmp_path / "config.toml"
+    config.write_text(f'model = "{model}"\n', encoding="utf-8")
+    assert load_settings(config).answer.min_verifier == Settings().answer.min_verifier
+    assert load_calibrated(config, folder=folder).answer.min_verifier == 0.5
+    with caplog.at_level(logging.WARNING, logger="bot.search.calibration"):
+        assert load_calibrated(config).answer.min_verifier == Settings().answer.min_verifier
+    assert "no calibration file" in caplog.text  # the bundled model's bars, said once
+
+
+def test_no_eval_or_training_script_reads_the_settings_without_their_calibration():
+    """bot eval applies the calibration file; a script reading load_settings() alone would
+    measure other bars than it (the eleventh session read a candidate bar that way)."""
+    root = Path(__file__).resolve().parent.parent
+    scripts = sorted([*root.glob("eval/*.py"), *root.glob("training/*.py")])
+    assert len(scripts) > 10
+    readers = [p.name for p in scripts if "load_settings(" in p.read_text(encoding="utf-8")]
+    assert readers == []
 
 
 def test_a_calibration_for_another_copy_of_the_model_is_not_used(tmp_path):

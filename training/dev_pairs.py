@@ -69,15 +69,15 @@ def question_figures(rows: list[dict[str, Any]], logits: list[float]) -> dict[st
 def main() -> None:
     from natural_pairs import DOCS, project_pairs  # the bot's retrieval: here, not on the GPU
 
-    from bot.config import load_settings
     from bot.evaluation.data import read_jsonl, write_jsonl
+    from bot.search.calibration import load_calibrated
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sets", type=Path, nargs="*", default=SETS)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    settings = load_settings(None)
+    settings = load_calibrated(None)
     pool = max(settings.answer.verifier_pool, 1)
     out: list[dict[str, Any]] = []
     counts: Counter[str] = Counter()

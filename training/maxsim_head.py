@@ -310,13 +310,13 @@ def runtime_check(
     time: the cached SQuAD index's stored token vectors (quantised, title included, as the
     rerank reads them) and passage vectors, instead of a fresh embedding of the passage alone."""
     from bot.app import make_embedder
-    from bot.config import load_settings
     from bot.evaluation.data import passages_as_documents, read_jsonl
     from bot.evaluation.memo import cached_index
     from bot.search.ann import range_rows
+    from bot.search.calibration import load_calibrated
     from bot.search.quantize import packed_dots
 
-    settings = load_settings(None)
+    settings = load_calibrated(None)
     docs = passages_as_documents(read_jsonl(SQUAD / "passages.jsonl"))
     emb = make_embedder(settings)
     index = cached_index(docs, emb, settings, progress=False)

@@ -55,11 +55,12 @@ from mine_docs import forbidden  # noqa: E402
 from bot.answer.compose import Answerer  # noqa: E402
 from bot.answer.wording import clean_question  # noqa: E402
 from bot.app import make_embedder  # noqa: E402
-from bot.config import Settings, load_settings  # noqa: E402
+from bot.config import Settings  # noqa: E402
 from bot.evaluation.data import contains_answer, read_jsonl, write_jsonl  # noqa: E402
 from bot.evaluation.memo import cached_index, memo_embedder  # noqa: E402
 from bot.evaluation.run import question_encoding  # noqa: E402
 from bot.ingest.corpus import load_corpus  # noqa: E402
+from bot.search.calibration import load_calibrated  # noqa: E402
 from bot.search.store import Index  # noqa: E402
 
 QUESTIONS = ROOT / "training" / "natural_questions.jsonl"
@@ -222,7 +223,7 @@ def main() -> None:
     problems = check(rows)
     if problems:
         raise SystemExit("\n".join([f"{args.questions}:", *problems]))
-    settings = load_settings(None)
+    settings = load_calibrated(None)
     by_project: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_project.setdefault(str(r["project"]), []).append(r)

@@ -28,7 +28,7 @@ a question shares its split. Output: cache/training/squad_pairs.jsonl, rows
     nice -n 10 .venv/bin/python training/squad_pairs.py > cache/training/squad_pairs.log 2>&1
 
 The SQuAD index is built (or reused) by bot.evaluation.memo.cached_index under the settings'
-cache_dir (load_settings(None) defaults, or --cache-dir). Licence of the output: CC BY-SA 4.0
+cache_dir (load_calibrated(None) defaults, or --cache-dir). Licence of the output: CC BY-SA 4.0
 (SQuAD; passages are Wikipedia text).
 """
 
@@ -54,7 +54,6 @@ sys.path.insert(0, str(ROOT))
 from bot.answer.compose import Answerer  # noqa: E402
 from bot.answer.wording import clean_question  # noqa: E402
 from bot.app import make_embedder  # noqa: E402
-from bot.config import load_settings  # noqa: E402
 from bot.evaluation.data import (  # noqa: E402
     contains_answer,
     in_split,
@@ -65,6 +64,7 @@ from bot.evaluation.data import (  # noqa: E402
 from bot.evaluation.memo import cached_index  # noqa: E402
 from bot.evaluation.run import question_encoding  # noqa: E402
 from bot.evaluation.withheld import passages_withheld  # noqa: E402
+from bot.search.calibration import load_calibrated  # noqa: E402
 
 SQUAD = ROOT.parent / "shared" / "data" / "squad-dev"
 OUT = ROOT / "cache" / "training"
@@ -152,7 +152,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     t0 = time.time()
 
-    settings = load_settings(None)
+    settings = load_calibrated(None)
     if args.cache_dir is not None:
         settings = dataclasses.replace(settings, cache_dir=args.cache_dir.resolve())
     passages = read_jsonl(SQUAD / "passages.jsonl")

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings, overlay
+from bot.config import Settings, load_settings, overlay
 from bot.errors import ConfigError
 from bot.search.embedder import BUNDLED_MODEL, resolve_model
+
+log = logging.getLogger(__name__)
 
 CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "calibration"
 
@@ -160,3 +163,16 @@ def calibrated(
         f"model {name!r}: {why}, so its fusion weights and decline bars are the ones tuned for "
         f"{BUNDLED_MODEL} on SQuAD, and answers and declines may be off; {HOW_TO_CALIBRATE}."
     )
+
+
+def load_calibrated(
+    path: Path | None, *, warn: bool = True, folder: Path = CALIBRATION_DIR
+) -> Settings:
+    """The settings every command and script uses: config file `path` (None: the defaults)
+    with the configured model's calibration applied, as calibrated() does; its warning, if
+    any, is logged unless warn is False. Scripts that read load_settings() alone would take
+    the bars of bot/config.py for any model."""
+    settings, warning = calibrated(load_settings(path), folder=folder)
+    if warning and warn:
+        log.warning("%s", warning)
+    return settings
