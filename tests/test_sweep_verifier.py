@@ -66,3 +66,44 @@ def test_dev_figures_read_each_question_by_its_best_passage() -> None:
     assert fig["top1"] == 0.5
     # a's positive (3.0) is above c's best (1.0); b's positive (0.5) is below it.
     assert fig["auc"] == 0.5
+
+
+def test_a_students_targets_are_its_teachers_mean_logit_on_train_rows_only(
+    tmp_path, monkeypatch
+) -> None:
+    import json
+    import math
+
+    sweep = training_script("sweep_verifier")
+    train_verifier = training_script("train_verifier")
+    training_script("distill_targets")
+    for name in sweep.PAIRS:
+        rows = [
+            {"question": "q1", "passage": "p1", "label": 1, "split": "train"},
+            {"question": "q2", "passage": "p2", "label": 0, "split": "heldout"},
+            {"question": "q3", "passage": "p3", "label": 0, "split": "train"},
+        ]
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    logits = {"a": {"p1": 2.0, "p3": -1.0}, "b": {"p1": 0.0, "p3": -3.0}}
+
+    class Teacher:  # what load_model gives, as far as soft_targets uses it
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def to(self, device: object) -> "Teacher":
+            return self
+
+    monkeypatch.setattr(train_verifier, "load_model", lambda n, p: (None, Teacher(p.name)))
+    monkeypatch.setattr(
+        train_verifier,
+        "score",
+        lambda model, tok, rows, n, size, device: [logits[model.name][r["passage"]] for r in rows],
+    )
+    folder = sweep.soft_targets(tmp_path, [tmp_path / "a", tmp_path / "b"], "cpu", "kd")
+    for name in sweep.PAIRS:
+        out = [json.loads(line) for line in (folder / name).read_text().splitlines()]
+        assert [r["question"] for r in out] == ["q1", "q2", "q3"]
+        assert out[0]["target"] == pytest.approx(1 / (1 + math.exp(-1.0)), abs=1e-6)
+        assert out[2]["target"] == pytest.approx(1 / (1 + math.exp(2.0)), abs=1e-6)
+        assert out[0]["teachers"] == [2.0, 0.0]
+        assert "target" not in out[1]  # held-out rows are copied as they were

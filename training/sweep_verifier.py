@@ -7,7 +7,8 @@ package, not the bundled model and no network, and only 64 MiB travel each way. 
    to fp32 there, so training starts from the bundled weights to within fp16 rounding, a
    relative 5e-4), and the pair files gzipped, into a folder that `device.run` carries.
 2. `run` (there): each recipe of RECIPES is a train_verifier.py process on the GPU (bf16
-   autocast), all at once; then soups (uniform weight averages of several of them: one
+   autocast), all at once; then students (--distil: one model trained on several recipes'
+   mean logit, DISTIL); then soups (uniform weight averages of several of them: one
    model, same size and cost); then every model scores the held-out training pairs and
    training/dev_pairs.py's development pools. Ranked by RANK_RULE, the best come back as
    their difference from the starting weights, int8 per row (15-20 MB each, in parts), with every
@@ -60,6 +61,15 @@ SOUPS: dict[str, list[str]] = {
     "seeds3": ["r8s19", "r8s20", "r8s21"],
     "mix4": ["r8s19", "r8s20", "r8s21", "r3s19"],
 }
+# Students (the eleventh session's run 10, on a GPU): the mean logit of the teachers (trained
+# recipes of this run) on every train row is its target (distill_targets.with_targets), and the
+# student starts from the base teacher's weights: one pass, lr 2e-5, no dropout, --soft.
+DISTIL: dict[str, tuple[list[str], str]] = {
+    "kd4": (["r3s19", "r8s19", "r8s20", "r8s21"], "r8s20"),
+    "kd2": (["r3s19", "r8s20"], "r8s20"),
+}
+STUDENT = ["--epochs", "1", "--lr", "2e-5", "--head-lr", "2e-5", "--dropout", "0", "--soft"]
+STUDENT += ["--freeze-layers", "0", "--seed", "19"]
 RANK_RULE = "mean of dev AUC, SQuAD held-out passage AUC, documentation held-out AUC"
 
 log = logging.getLogger("sweep_verifier")
@@ -185,8 +195,71 @@ def rank_value(fig: dict[str, Any]) -> float:
     return float(np.mean([p or 0.0 for p in parts]))
 
 
+def train_all(
+    runs: dict[str, tuple[list[str], list[Path], Path]],
+    work: Path,
+    device: str,
+    minutes: float,
+    limit: int,
+) -> list[str]:
+    """Each run (train_verifier.py arguments, pair files, start folder) as its own process,
+    all at once, into work/<name>; the names of those that failed."""
+    procs = {}
+    for name, (extra, pairs, start) in runs.items():
+        cmd = [sys.executable, str(HERE / "train_verifier.py"), *extra]
+        cmd += ["--pairs", *map(str, pairs), "--out", str(work / name), "--base", str(start)]
+        cmd += ["--device", device, "--minutes", str(minutes), "--log-every", "200"]
+        cmd += ["--threads", "2"] + (["--limit", str(limit), "--eval-limit", "50"] if limit else [])
+        logf = (work / f"{name}.log").open("w")
+        procs[name] = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
+        log.info("started %s: %s", name, " ".join(cmd[2:]))
+    failed = []
+    for name, p in procs.items():
+        if p.wait() != 0:
+            failed.append(name)
+            log.error("%s failed:\n%s", name, (work / f"{name}.log").read_text()[-3000:])
+    return failed
+
+
+def soft_targets(work: Path, teachers: list[Path], device: Any, name: str, limit: int = 0) -> Path:
+    """The pair files again, each train row with the teachers' mean-logit probability as
+    "target" (distill_targets.with_targets), in work/targets-<name>/; with limit (a smoke
+    run), only each file's first `limit` rows."""
+    from distill_targets import with_targets
+    from train_verifier import load_model, score
+
+    folder = work / f"targets-{name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for p in PAIRS:  # plain JSON lines: the GPU machine has no bot dependencies
+        with (work / p).open(encoding="utf-8") as fh:
+            files[p] = [json.loads(line) for line in fh if line.strip()]
+        files[p] = files[p][:limit] if limit else files[p]
+    train = {p: [r for r in rows if r.get("split") == "train"] for p, rows in files.items()}
+    logits: dict[str, list[list[float]]] = {p: [] for p in PAIRS}
+    for teacher in teachers:
+        tokenizer, model = load_model(6, teacher)
+        model.to(device)
+        for p in PAIRS:
+            logits[p].append(score(model, tokenizer, train[p], 256, size=128, device=device))
+        del model
+    for p, rows in files.items():
+        with (folder / p).open("w", encoding="utf-8") as out:
+            for row in with_targets(rows, logits[p]):
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    count = sum(map(len, train.values()))
+    log.info("%s: targets of %d train rows from %d teachers", name, count, len(teachers))
+    return folder
+
+
 def run(
-    src: Path, out: Path, minutes: float, limit: int, recipes: list[str], send: list[str]
+    src: Path,
+    out: Path,
+    minutes: float,
+    limit: int,
+    recipes: list[str],
+    send: list[str],
+    distil: list[str],
 ) -> None:
     """Train the recipes at once, make the soups, score everything, and write back the
     models named in send (else the best by RANK_RULE) while they fit."""
@@ -198,25 +271,15 @@ def run(
     work.mkdir(parents=True, exist_ok=True)
     base = unfold(src, work)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    procs = {}
+    runs: dict[str, tuple[list[str], list[Path], Path]] = {}
     for name in recipes:
         extra = list(RECIPES[name])
         pairs = [work / p for p in PAIRS]
         if "--no-natural" in extra:
             extra.remove("--no-natural")
             pairs = [p for p in pairs if p.name != "natural_pairs.jsonl"]
-        cmd = [sys.executable, str(HERE / "train_verifier.py"), *COMMON, *extra]
-        cmd += ["--pairs", *map(str, pairs), "--out", str(work / name), "--base", str(base)]
-        cmd += ["--device", device.type, "--minutes", str(minutes), "--log-every", "200"]
-        cmd += ["--threads", "2"] + (["--limit", str(limit), "--eval-limit", "50"] if limit else [])
-        logf = (work / f"{name}.log").open("w")
-        procs[name] = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
-        log.info("started %s: %s", name, " ".join(cmd[2:]))
-    failed = []
-    for name, p in procs.items():
-        if p.wait() != 0:
-            failed.append(name)
-            log.error("%s failed:\n%s", name, (work / f"{name}.log").read_text()[-3000:])
+        runs[name] = ([*COMMON, *extra], pairs, base)
+    failed = train_all(runs, work, device.type, minutes, limit)
     trained = [n for n in recipes if n not in failed]
     log.info("trained %s in %.1f min", trained, (time.time() - t0) / 60)
 
@@ -226,6 +289,19 @@ def run(
     if limit:
         heldout, dev = heldout[:300], dev[:300]
     tokenizer, model = load_model(6, base)
+    students = {}
+    for name in distil:
+        teachers, start_from = DISTIL[name]
+        if not set(teachers) <= set(trained) or start_from not in trained:
+            log.error("%s: a teacher failed, no student", name)
+            failed.append(name)
+            continue
+        folder = soft_targets(work, [work / t for t in teachers], device, name, limit)
+        pairs = [folder / p for p in PAIRS]
+        students[name] = (list(STUDENT), pairs, work / start_from)
+    failed += train_all(students, work, device.type, minutes, limit)
+    trained += [n for n in students if n not in failed]
+    log.info("students %s; %.1f min", list(students), (time.time() - t0) / 60)
     start = state(model)
     states = {}
     for name in trained:
@@ -294,6 +370,8 @@ def unpack(packed: Path, out: Path, sweep: Path | None) -> None:
     found = json.loads(sweep.read_text())["models"].get(name, {}) if sweep else {}
     meta = dict(found.get("train") or {"args": {"max_length": 256, "layers": 6}})
     meta.update({"sweep_model": name, "soup_of": SOUPS.get(name), "unpacked_from": str(packed)})
+    if name in DISTIL:
+        meta["distilled_from"] = {"teachers": DISTIL[name][0], "started_from": DISTIL[name][1]}
     meta["sweep_figures"] = {k: v for k, v in found.items() if k != "train"}
     (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
     log.info("wrote %s", out)
@@ -312,6 +390,7 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=0, help="first N train rows (smoke)")
     p.add_argument("--recipes", nargs="*", default=list(RECIPES))
     p.add_argument("--send", nargs="*", default=[], help="models to send back, in this order")
+    p.add_argument("--distil", nargs="*", default=[], help="students of DISTIL to train")
     p = sub.add_parser("unpack")
     p.add_argument("packed", type=Path)
     p.add_argument("--sweep", type=Path, help="the run's sweep.json (figures, recipe)")
@@ -321,7 +400,7 @@ def main() -> None:
     if args.command == "pack":
         pack(args.to)
     elif args.command == "run":
-        run(args.src, args.out, args.minutes, args.limit, args.recipes, args.send)
+        run(args.src, args.out, args.minutes, args.limit, args.recipes, args.send, args.distil)
     else:
         unpack(args.packed, args.out, args.sweep)
 
