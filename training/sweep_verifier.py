@@ -44,6 +44,9 @@ ROOT = HERE.parent
 CACHE = ROOT / "cache" / "training"
 PAIRS = ["squad_pairs.jsonl", "docs_pairs.jsonl", "natural_pairs.jsonl"]
 DEV = "dev_pairs.jsonl"
+# Packed when present: the documentation pairs before a re-mining, for recipes marked
+# --old-docs (the same recipe on both, one run: what the new pairs change).
+OLD_DOCS = "docs_pairs_old.jsonl"
 BASE_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"]
 BASE_FILES += ["special_tokens_map.json"]
 
@@ -56,6 +59,7 @@ RECIPES: dict[str, list[str]] = {
     "r3s19": ["--no-natural", "--seed", "19"],
     "r8e3": ["--natural-repeat", "2", "--seed", "19", "--epochs", "3"],
     "n4s19": ["--natural-repeat", "4", "--seed", "19"],
+    "r8s20old": ["--natural-repeat", "2", "--seed", "20", "--old-docs"],
 }
 SOUPS: dict[str, list[str]] = {
     "seeds3": ["r8s19", "r8s20", "r8s21"],
@@ -86,8 +90,10 @@ def pack(to: Path) -> None:
     save_file({k: v.astype(np.float16) for k, v in weights.items()}, str(to / "base16.st"))
     for name in BASE_FILES:
         shutil.copy(base / name, to / "base" / name)
-    for name in [*PAIRS, DEV]:
+    for name in [*PAIRS, DEV, OLD_DOCS]:
         src = CACHE / name
+        if name == OLD_DOCS and not src.exists():
+            continue
         if not src.exists():
             raise SystemExit(f"{src} is missing (training/README.md says how to make it)")
         with src.open("rb") as fh, gzip.open(to / f"{name}.gz", "wb", compresslevel=9) as out:
@@ -106,7 +112,9 @@ def unfold(src: Path, work: Path) -> Path:
     save_file(
         {k: v.astype(np.float32) for k, v in weights.items()}, str(base / "model.safetensors")
     )
-    for name in [*PAIRS, DEV]:
+    for name in [*PAIRS, DEV, OLD_DOCS]:
+        if name == OLD_DOCS and not (src / f"{name}.gz").exists():
+            continue
         with gzip.open(src / f"{name}.gz", "rb") as fh, (work / name).open("wb") as out:
             shutil.copyfileobj(fh, out)
     return base
@@ -278,6 +286,9 @@ def run(
         if "--no-natural" in extra:
             extra.remove("--no-natural")
             pairs = [p for p in pairs if p.name != "natural_pairs.jsonl"]
+        if "--old-docs" in extra:
+            extra.remove("--old-docs")
+            pairs = [work / OLD_DOCS if p.name == "docs_pairs.jsonl" else p for p in pairs]
         runs[name] = ([*COMMON, *extra], pairs, base)
     failed = train_all(runs, work, device.type, minutes, limit)
     trained = [n for n in recipes if n not in failed]
