@@ -1,9 +1,13 @@
 """The verifier's training sources (training/mine_docs.py): copyleft text stays out unless
-asked for, so shipped weights carry no obligation of it."""
+asked for, so shipped weights carry no obligation of it; the held-out split is pinned."""
 
+import hashlib
+import json
 from pathlib import Path
 
 from .conftest import training_script
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SHA = "0" * 40
 
@@ -32,3 +36,42 @@ def test_copyleft_sources_are_left_out_unless_asked_for(tmp_path: Path) -> None:
         "example/either",
     ]
     assert len(module.load_sources(sources, copyleft=True)) == 4
+
+
+PINNED = ["numba/numba", "Homebrew/brew", "curl/curl"]
+
+
+def sorts_first(prefix: str) -> str:
+    """A project name whose sha1 sorts before every pinned held-out project's."""
+    lowest = min(hashlib.sha1(p.encode()).hexdigest() for p in PINNED)
+    for i in range(100_000):
+        name = f"{prefix}/docs{i}"
+        if hashlib.sha1(name.encode()).hexdigest() < lowest:
+            return name
+    raise AssertionError("no name found")
+
+
+def test_heldout_split_stays_pinned_when_a_new_project_sorts_first() -> None:
+    """Projects added to sources.toml never displace the held-out split (chosen once in
+    sha1(name) order, then pinned): new projects of each main format, with many rows and
+    names sorting first, stay in train."""
+    module = training_script("mine_docs")
+    assert list(module.HELDOUT_PROJECTS) == PINNED
+    newcomers = {sorts_first(f"new-{fmt}"): fmt for fmt in ("rst", "md", "txt", "html")}
+    formats = {"numba/numba": "rst", "Homebrew/brew": "md", "curl/curl": "txt", **newcomers}
+    rows = [
+        {"project": project, "format": fmt, "group": f"{project}-{i}"}
+        for project, fmt in sorted(formats.items())
+        for i in range(100)
+    ]
+    assert module.choose_heldout(rows) == PINNED
+    # A partial run (--only) holds out only the pinned projects it mined.
+    assert module.choose_heldout([r for r in rows if r["project"] != "curl/curl"]) == PINNED[:2]
+    assert module.choose_heldout([r for r in rows if r["project"] in newcomers]) == []
+
+
+def test_tracked_stats_hold_out_the_pinned_projects() -> None:
+    stats = json.loads((ROOT / "training" / "docs_pairs_stats.json").read_text("utf-8"))
+    assert stats["heldout_projects"] == PINNED
+    split = {p: v["split"] for p, v in stats["per_project"].items()}
+    assert sorted(p for p, s in split.items() if s == "heldout") == sorted(PINNED)
