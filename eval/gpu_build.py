@@ -105,12 +105,11 @@ def run(
     from bot.app import make_embedder, rebuild
     from bot.bench.build import index_build
     from bot.bench.data import passage_rows
-    from bot.config import load_settings
+    from bot.search.calibration import load_calibrated
 
     data = src / "squad-dev"
-    s = dataclasses.replace(
-        load_settings(None), model=str(model), device="auto", cache_dir=Path("/tmp/qb-cache")
-    )
+    base = load_calibrated(None, warn=False)
+    s = dataclasses.replace(base, model=str(model), device="auto", cache_dir=Path("/tmp/qb-cache"))
     result = index_build(s, data, docs, repeats)
     result["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     result["torch"] = torch.__version__

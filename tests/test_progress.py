@@ -48,5 +48,8 @@ def test_a_first_start_is_not_a_warning(tmp_path, settings, use_fake, capsys, ca
     cfg = write_config(tmp_path)
     with caplog.at_level(logging.INFO):
         assert main(["ask", "Where is Mount Etna?", "--config", cfg]) == 0
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    # The bot's own records: a library's (asyncio collecting another test's task) is not
+    # what a first start says.
+    ours = [r for r in caplog.records if r.name == "bot" or r.name.startswith("bot.")]
+    assert not [r for r in ours if r.levelno >= logging.WARNING]
     assert any("No index yet" in r.getMessage() for r in caplog.records)
