@@ -104,7 +104,7 @@ class AnswerSettings:
     verifier: bool = True
     verifier_pool: int = 10
     verifier_weight: float = 0.0
-    min_verifier: float = 0.0070
+    min_verifier: float = 0.0064
     # ...and reads each sentence of the quoted passage, adding this times its probability to
     # the sentence's score when the answering sentence is marked (0: it does not).
     verifier_sentence_weight: float = 0.0
