@@ -7,7 +7,7 @@ and no network, and 64 MiB travel. So:
 
 1. `pack` (here): wheels of the missing build dependencies for its Python (3.12), the bundled
    model with its weights as fp16 (45 MB; widened back to fp32 there, a relative 5e-4), and
-   SQuAD-dev's passages, into gpubuild/ (git-ignored: add `/gpubuild/` to .git/info/exclude).
+   SQuAD-dev's passages, into gpubuild/ (git-ignored).
 2. `run` (there): installs the wheels, widens the weights, then `bot.bench.build.index_build`
    (full builds of the passages as files, each followed by a bare `encode` of the same texts,
    and a one-file re-index) and one more full build under cProfile. Prints and writes JSON.
