@@ -104,7 +104,7 @@ def run(
 
     from bot.app import make_embedder, rebuild
     from bot.bench.build import index_build
-    from bot.bench.data import passage_rows
+    from bot.bench.data import passage_rows, write_passage_files
     from bot.search.calibration import load_calibrated
 
     data = src / "squad-dev"
@@ -115,10 +115,7 @@ def run(
     result["torch"] = torch.__version__
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "seeds").mkdir()
-        for r in passage_rows(data, docs):
-            text = f"{r['title']}\n\n{r['text']}"
-            (root / "seeds" / f"{r['id']}.txt").write_text(text, encoding="utf-8")
+        write_passage_files(passage_rows(data, docs), root / "seeds")
         p = dataclasses.replace(s, seeds_dir=root / "seeds", index_dir=root / "index")
         embedder = make_embedder(p)
         embedder.embed(["warm up"])

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from bot.app import answer_from, make_embedder, rebuild
-from bot.bench.data import passage_rows, questions
+from bot.bench.data import passage_rows, questions, write_passage_files
 from bot.bench.stats import summary
 from bot.config import Settings, settings_from_dict
 from bot.search import ray_build
@@ -103,11 +103,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "seeds").mkdir()
-        for r in passage_rows(args.data, args.docs):
-            (root / "seeds" / f"{r['id']}.txt").write_text(
-                f"{r['title']}\n\n{r['text']}", encoding="utf-8"
-            )
+        write_passage_files(passage_rows(args.data, args.docs), root / "seeds")
         base = settings_from_dict({"cache_dir": str(root / "cache")}, root)
         out = {"squad": run(base, root, args.repeats, questions(args.data, args.questions))}
         seeds = dataclasses.replace(base, seeds_dir=ROOT / "seeds")

@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bot.bench.data import passage_rows
+from bot.bench.data import passage_rows, write_passage_files
 from bot.bench.stats import summary, timed
 from bot.config import Settings
 
@@ -46,11 +46,7 @@ def index_build(settings: Settings, data: Path, docs: int | None, repeats: int) 
     full, pps, again, reembedded = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for r in rows:
-            (root / "seeds").mkdir(exist_ok=True)
-            (root / "seeds" / f"{r['id']}.txt").write_text(
-                f"{r['title']}\n\n{r['text']}", encoding="utf-8"
-            )
+        write_passage_files(rows, root / "seeds")
         s = dataclasses.replace(settings, seeds_dir=root / "seeds", index_dir=root / "index")
         embedder = make_embedder(s)
         embedder.embed(["warm up"])  # model load is start-up, not throughput

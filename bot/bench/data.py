@@ -43,6 +43,18 @@ def passage_rows(data: Path, limit: int | None = None) -> list[dict[str, Any]]:
         return [json.loads(line) for line in lines]
 
 
+def write_passage_files(rows: list[dict[str, Any]], folder: Path) -> list[str]:
+    """Each passage row as folder/<id>.txt (its title, a blank line, its text), a corpus of
+    files as a user's would be; the files' texts, in order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    texts = []
+    for r in rows:
+        text = f"{r['title']}\n\n{r['text']}"
+        (folder / f"{r['id']}.txt").write_text(text, encoding="utf-8")
+        texts.append(text)
+    return texts
+
+
 def sentence_pool(data: Path, limit: int) -> list[str]:
     """Up to limit sentences of 40 to 300 characters from the passages, in order."""
     out: list[str] = []

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.bench.data import passage_rows
+from bot.bench.data import passage_rows, write_passage_files
 from bot.bench.stats import summary
 from bot.config import Settings
 
@@ -25,13 +25,7 @@ def write_seeds(data: Path, root: Path, docs: int, settings: Settings) -> list[s
     """docs passages of data as files under root/seeds (title, blank line, text), and
     root/config.toml naming them, the index root/embeddings and the settings' cache folder
     and model; the files' texts."""
-    seeds = root / "seeds"
-    seeds.mkdir(parents=True)
-    texts = []
-    for r in passage_rows(data, docs):
-        text = f"{r['title']}\n\n{r['text']}"
-        (seeds / f"{r['id']}.txt").write_text(text, encoding="utf-8")
-        texts.append(text)
+    texts = write_passage_files(passage_rows(data, docs), root / "seeds")
     config = {
         "seeds_dir": "seeds",
         "index_dir": "embeddings",
