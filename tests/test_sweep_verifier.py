@@ -2,6 +2,8 @@
 difference from the starting weights, int8 per row; training/dev_pairs.py scores the
 development pools question by question."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -93,13 +95,20 @@ def test_a_students_targets_are_its_teachers_mean_logit_on_train_rows_only(
         def to(self, device: object) -> "Teacher":
             return self
 
-    monkeypatch.setattr(train_verifier, "load_model", lambda n, p: (None, Teacher(p.name)))
+    loaded: list[str] = []
+
+    def load_model(n: int, p: Path) -> tuple[None, Teacher]:
+        loaded.append(p.name)
+        return None, Teacher(p.name)
+
+    monkeypatch.setattr(train_verifier, "load_model", load_model)
     monkeypatch.setattr(
         train_verifier,
         "score",
         lambda model, tok, rows, n, size, device: [logits[model.name][r["passage"]] for r in rows],
     )
-    folder = sweep.soft_targets(tmp_path, [tmp_path / "a", tmp_path / "b"], "cpu", "kd")
+    read: dict = {}
+    folder = sweep.soft_targets(tmp_path, [tmp_path / "a", tmp_path / "b"], "cpu", "kd", 0, read)
     for name in sweep.PAIRS:
         out = [json.loads(line) for line in (folder / name).read_text().splitlines()]
         assert [r["question"] for r in out] == ["q1", "q2", "q3"]
@@ -107,3 +116,8 @@ def test_a_students_targets_are_its_teachers_mean_logit_on_train_rows_only(
         assert out[2]["target"] == pytest.approx(1 / (1 + math.exp(2.0)), abs=1e-6)
         assert out[0]["teachers"] == [2.0, 0.0]
         assert "target" not in out[1]  # held-out rows are copied as they were
+    # A second student sharing teacher a reads a's logits again, without scoring them again.
+    other = sweep.soft_targets(tmp_path, [tmp_path / "a"], "cpu", "kd1", 0, read)
+    assert loaded == ["a", "b"]
+    out = [json.loads(line) for line in (other / sweep.PAIRS[0]).read_text().splitlines()]
+    assert out[0]["teachers"] == [2.0] and out[2]["teachers"] == [-1.0]

@@ -229,10 +229,18 @@ def train_all(
     return failed
 
 
-def soft_targets(work: Path, teachers: list[Path], device: Any, name: str, limit: int = 0) -> Path:
+def soft_targets(
+    work: Path,
+    teachers: list[Path],
+    device: Any,
+    name: str,
+    limit: int = 0,
+    read: dict[Path, dict[str, list[float]]] | None = None,
+) -> Path:
     """The pair files again, each train row with the teachers' mean-logit probability as
     "target" (distill_targets.with_targets), in work/targets-<name>/; with limit (a smoke
-    run), only each file's first `limit` rows."""
+    run), only each file's first `limit` rows. read keeps each teacher's logits by pair file,
+    so a teacher shared by several students scores the rows once."""
     from distill_targets import with_targets
     from train_verifier import load_model, score
 
@@ -244,16 +252,18 @@ def soft_targets(work: Path, teachers: list[Path], device: Any, name: str, limit
             files[p] = [json.loads(line) for line in fh if line.strip()]
         files[p] = files[p][:limit] if limit else files[p]
     train = {p: [r for r in rows if r.get("split") == "train"] for p, rows in files.items()}
-    logits: dict[str, list[list[float]]] = {p: [] for p in PAIRS}
+    read = {} if read is None else read
     for teacher in teachers:
-        tokenizer, model = load_model(6, teacher)
-        model.to(device)
-        for p in PAIRS:
-            logits[p].append(score(model, tokenizer, train[p], 256, size=128, device=device))
-        del model
+        if teacher not in read:
+            tokenizer, model = load_model(6, teacher)
+            model.to(device)
+            read[teacher] = {
+                p: score(model, tokenizer, train[p], 256, size=128, device=device) for p in PAIRS
+            }
+            del model
     for p, rows in files.items():
         with (folder / p).open("w", encoding="utf-8") as out:
-            for row in with_targets(rows, logits[p]):
+            for row in with_targets(rows, [read[t][p] for t in teachers]):
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
     count = sum(map(len, train.values()))
     log.info("%s: targets of %d train rows from %d teachers", name, count, len(teachers))
@@ -301,13 +311,14 @@ def run(
         heldout, dev = heldout[:300], dev[:300]
     tokenizer, model = load_model(6, base)
     students = {}
+    read: dict[Path, dict[str, list[float]]] = {}  # teachers' logits, shared by students
     for name in distil:
         teachers, start_from = DISTIL[name]
         if not set(teachers) <= set(trained) or start_from not in trained:
             log.error("%s: a teacher failed, no student", name)
             failed.append(name)
             continue
-        folder = soft_targets(work, [work / t for t in teachers], device, name, limit)
+        folder = soft_targets(work, [work / t for t in teachers], device, name, limit, read)
         pairs = [folder / p for p in PAIRS]
         students[name] = (list(STUDENT), pairs, work / start_from)
     failed += train_all(students, work, device.type, minutes, limit)
