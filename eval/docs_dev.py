@@ -20,6 +20,9 @@ than people's questions do: read the figures as relative, settings against setti
     .venv/bin/python eval/docs_dev.py --natural training/natural_questions.jsonl --try ""
         # 384 questions on 23 other training-split projects (natural_pairs.py's; the shipped
         # verifier never trained on them)
+    .venv/bin/python eval/docs_dev.py --docs cache/dev13/docs \
+        --natural eval/docs_dev_natural/dev13.jsonl --try ""
+        # 405 questions on 16 projects no training script reads (eval/docs_dev_natural/README.md)
 
 With --natural it asks a set of questions written by reading those projects' documents
 (eval/docs_dev_natural/README.md) through `eval`'s own code instead, one project at a time,

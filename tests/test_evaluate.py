@@ -111,3 +111,28 @@ def test_write_jsonl_keeps_text_as_written_and_reads_back(tmp_path):
     assert "Où est le cache ?" in path.read_text(encoding="utf-8")  # not \u escapes
     assert read_jsonl(path) == rows
     assert not list(path.parent.glob("*.tmp"))
+
+
+def test_question_rows_read_one_gold_or_answer_string_as_a_list(tmp_path):
+    """A question file may give one gold file or answer as a string: read as a list it would
+    be its characters (every quote with an "e" in it holding the answer, no gold file found)."""
+    import pytest
+
+    from bot.errors import BotError
+    from bot.evaluation.run import question_rows
+
+    path = tmp_path / "q.jsonl"
+    write_jsonl(
+        path,
+        [
+            {"question": "Where?", "gold": "docs/faq.md", "answers": "the cache"},
+            {"question": "When?", "gold": ["a.md", "b.md"], "answers": ["now", "then"]},
+            {"question": "Why?"},
+        ],
+    )
+    rows = question_rows(path)
+    assert [r.get("gold") for r in rows] == [["docs/faq.md"], ["a.md", "b.md"], None]
+    assert [r.get("answers") for r in rows] == [["the cache"], ["now", "then"], None]
+    write_jsonl(path, [{"question": "Where?"}, {"question": "How?", "answers": [3]}])
+    with pytest.raises(BotError, match="line 2: answers must be a string or a list"):
+        question_rows(path)

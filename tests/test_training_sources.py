@@ -75,3 +75,33 @@ def test_tracked_stats_hold_out_the_pinned_projects() -> None:
     assert stats["heldout_projects"] == PINNED
     split = {p: v["split"] for p, v in stats["per_project"].items()}
     assert sorted(p for p, s in split.items() if s == "heldout") == sorted(PINNED)
+
+
+def test_development_projects_are_never_mined_for_training(tmp_path: Path) -> None:
+    """The documentation development set's projects (eval/docs_dev_natural/sources.toml) are
+    refused in training sources and in natural questions; only the development set's own
+    exporter reads them."""
+    mine = training_script("mine_docs")
+    natural = training_script("natural_pairs")
+    dev = mine.load_sources(mine.DEVELOPMENT_SOURCES, copyleft=True, development=True)
+    assert len(dev) >= 16
+    repo = dev[0].repo
+    assert repo.lower() in mine.development_repos()
+    assert "development set" in (mine.forbidden(repo) or "")
+    assert mine.forbidden(repo, development=True) is None
+    training = tmp_path / "sources.toml"
+    training.write_text(
+        f'[[source]]\nrepo = "{repo}"\ncommit = "{SHA}"\nlicence = "MIT"\ninclude = ["/*.md"]\n',
+        encoding="utf-8",
+    )
+    try:
+        mine.load_sources(training)
+    except SystemExit as refused:
+        assert "development set" in str(refused)
+    else:
+        raise AssertionError(f"{repo} was accepted as a training source")
+    row = {"project": repo.replace("/", "+"), "question": "How?", "answerable": False}
+    assert any("development set" in p for p in natural.check([row]))
+    # The training sources share no project with the development set.
+    trained = {s.repo.lower() for s in mine.load_sources(ROOT / "training" / "sources.toml")}
+    assert not trained & mine.development_repos()

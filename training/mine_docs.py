@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import functools
 import hashlib
 import json
 import logging
@@ -80,11 +81,28 @@ FORBIDDEN_REPOS = frozenset(
 FORBIDDEN_OWNERS = frozenset({"pypa", "git", "systemd", "sqlite", "gnupg", "madler"})
 
 
-def forbidden(repo: str) -> str | None:
-    """Why repo may not be mined, or None."""
+# The documentation development set's sources (eval/docs_dev_natural/sources.toml): projects
+# a verifier is chosen on, so never trained on.
+DEVELOPMENT_SOURCES = ROOT / "eval" / "docs_dev_natural" / "sources.toml"
+
+
+@functools.cache
+def development_repos(path: Path = DEVELOPMENT_SOURCES) -> frozenset[str]:
+    """The repositories (lower-case owner/name) of the development set's sources."""
+    if not path.is_file():
+        return frozenset()
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return frozenset(row["repo"].lower() for row in data["source"])
+
+
+def forbidden(repo: str, *, development: bool = False) -> str | None:
+    """Why repo may not be mined, or None; with development, a development set's project
+    may be (it is read, for eval/docs_dev_natural/export.py, never trained on)."""
     owner, name = repo.lower().split("/", 1)
     if repo.lower() in FORBIDDEN_REPOS:
         return "reserved for an evaluation set"
+    if not development and repo.lower() in development_repos():
+        return "a development set's project (eval/docs_dev_natural/sources.toml)"
     if owner in FORBIDDEN_OWNERS:
         return f"owner {owner} is held out"
     if name in HELDOUT_NAMES or owner in HELDOUT_NAMES:
@@ -152,10 +170,11 @@ class Source:
 COPYLEFT = re.compile(r"\b(A?GPL|LGPL|MPL|EPL|CC-BY-SA)-")
 
 
-def load_sources(path: Path, *, copyleft: bool = False) -> list[Source]:
-    """The [[source]] tables of sources.toml, refusing held-out and reserved projects; those
-    under a copyleft licence are left out unless `copyleft` (weights trained on them would
-    need that licence settled before they ship)."""
+def load_sources(path: Path, *, copyleft: bool = False, development: bool = False) -> list[Source]:
+    """The [[source]] tables of sources.toml, refusing held-out and reserved projects (and,
+    unless development, the development set's); those under a copyleft licence are left out
+    unless `copyleft` (weights trained on them would need that licence settled before they
+    ship)."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     out: list[Source] = []
     for row in data["source"]:
@@ -168,7 +187,7 @@ def load_sources(path: Path, *, copyleft: bool = False) -> list[Source]:
             as_txt=tuple(row.get("as_txt", ())),
             note=row.get("note", ""),
         )
-        if (why := forbidden(src.repo)) is not None:
+        if (why := forbidden(src.repo, development=development)) is not None:
             raise SystemExit(f"{src.repo}: may not be mined ({why})")
         if not re.fullmatch(r"[0-9a-f]{40}", src.commit):
             raise SystemExit(f"{src.repo}: commit must be a full sha, not {src.commit!r}")

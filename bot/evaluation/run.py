@@ -199,7 +199,7 @@ def evaluate_files(
         raise BotError(f"Question file {questions} does not exist")
     if passages is not None and docs is not None:
         raise BotError("Give --passages or --docs, not both")
-    rows = _question_rows(questions)
+    rows = question_rows(questions)
     index, answerer, extra = _open_for_eval(settings, passages, docs)
     if docs is not None:
         known = {d.source for d in index.documents}
@@ -224,16 +224,24 @@ def evaluate_files(
     return result
 
 
-def _question_rows(questions: Path) -> list[dict[str, Any]]:
-    """The rows of a question file, each checked to hold a question."""
+def question_rows(questions: Path) -> list[dict[str, Any]]:
+    """The rows of a question file, each checked to hold a question; a row's `gold` and
+    `answers` may each be one string or a list of them, and come back as a list (a string
+    read as a list would be its characters: any quote holding an "e" would hold the answer)."""
     rows = read_jsonl(questions)
-    bad = [
-        i
-        for i, r in enumerate(rows, 1)
-        if not isinstance(r, dict) or not str(r.get("question", "")).strip()
-    ]
-    if bad:
-        raise BotError(f"{questions}: line {bad[0]} has no question")
+    for n, r in enumerate(rows, 1):
+        if not isinstance(r, dict) or not str(r.get("question", "")).strip():
+            raise BotError(f"{questions}: line {n} has no question")
+        for key in ("gold", "answers"):
+            value = r.get(key)
+            if isinstance(value, str):
+                r[key] = [value]
+            elif value is not None and not (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)
+            ):
+                raise BotError(
+                    f"{questions}: line {n}: {key} must be a string or a list of strings"
+                )
     return rows
 
 
