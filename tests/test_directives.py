@@ -700,3 +700,83 @@ def test_html_sphinx_object_descriptions_are_sections_as_in_their_source():
     assert section_of(e, "After the functions") == "Built-in Functions"
     assert section_of(e, "A plain definition") == "Built-in Functions"
     assert not is_heading(e, "term")
+
+
+PROMPTS_RST = """\
+Invoking it
+===========
+
+Most of the time you invoke it like so:
+
+.. prompt:: bash
+
+    flake8 path/to/code
+
+An IPython session:
+
+.. ipython:: python
+
+    In [1]: import widget
+
+A cell run when the page is built:
+
+.. jupyter-execute::
+
+    widget.run(limit=3)
+"""
+
+PROMPTS_MD = """\
+# Invoking it
+
+Most of the time you invoke it like so:
+
+```{prompt} bash $
+flake8 path/to/code
+```
+
+```{jupyter-execute}
+widget.run(limit=3)
+```
+"""
+
+
+@pytest.mark.parametrize("src, suffix", [(PROMPTS_RST, ".rst"), (PROMPTS_MD, ".md")])
+def test_prompt_ipython_and_executed_cells_are_code_blocks(src, suffix):
+    """sphinx-prompt's prompt, IPython's ipython and jupyter-sphinx's jupyter-execute show
+    their body as code on the built page (flake8's documentation writes every command in a
+    prompt directive); their bodies were dropped as unknown directives that are not prose."""
+    e = read(src, suffix)
+    for needle in ("flake8 path/to/code", "widget.run(limit=3)"):
+        assert needle in e.text, needle
+        assert is_block(e, needle), needle
+        assert line_of(e, needle) == source_line(src, needle), needle
+    if suffix == ".rst":
+        assert "In [1]: import widget" in e.text and is_block(e, "import widget")
+    assert "bash" not in e.text
+
+
+GRID_WITH_ROLES = """\
+Exceptions
+==========
+
++--------------------------------------+--------------------------------------+
+|  Exception thrown by C++             |  Translated to Python exception type |
++======================================+======================================+
+| :class:`std::exception`              | ``RuntimeError``                     |
++--------------------------------------+--------------------------------------+
+| :class:`std::bad_alloc`              | ``MemoryError``                      |
++--------------------------------------+--------------------------------------+
+"""
+
+
+def test_rst_table_cells_show_roles_as_the_page_does_without_docutils_messages():
+    """A Sphinx role in a table cell is shown as its text, as in a paragraph; docutils'
+    messages about the role it does not know ("Unknown interpreted text role") were read
+    into the cell's text (pybind11's exception table)."""
+    e = read(GRID_WITH_ROLES, ".rst")
+    assert "std::exception | RuntimeError" in e.text
+    assert "std::bad_alloc | MemoryError" in e.text
+    for noise in ("ERROR", "INFO", "No role entry", "interpreted text role", "<string>"):
+        assert noise not in e.text, noise
+    assert is_block(e, "std::exception | RuntimeError")
+    assert line_of(e, "std::bad_alloc") == source_line(GRID_WITH_ROLES, "std::bad_alloc")

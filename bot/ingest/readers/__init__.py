@@ -20,6 +20,9 @@ READERS: dict[str, tuple[str, str]] = {
     ".rst": ("rst", "read_rst"),
 }
 # Bump when any reader's output changes: cached extractions of older readers are not reused.
+# 13: sphinx-prompt's prompt, IPython's ipython and jupyter-sphinx's jupyter-execute are code
+# blocks (their bodies were dropped), and a reStructuredText table cell reads as a paragraph
+# does (docutils' messages about unknown roles were in its text);
 # 12: a PDF heading wrapped over two lines is one heading (it was two, the second the section);
 # 11: docutils' own class directive (no body) shows nothing, as before 9;
 # 10: a Sphinx-built page's object descriptions (<dl class="py function">) are sections
@@ -27,7 +30,7 @@ READERS: dict[str, tuple[str, str]] = {
 # confval, py:class...) keep their signature and fields, an unknown directive its prose
 # beside code; 8: Markdown heading attributes ({#id}) dropped, a title line needs a letter or
 # digit; 7: plain-text section titles; 6: Markdown HTML comments dropped whole
-READER_VERSION = 12
+READER_VERSION = 13
 
 __all__ = ["READERS", "READER_VERSION", "Extracted", "UnreadableError", "read_bytes"]
 

@@ -60,7 +60,8 @@ KINDS: dict[str, str] = {
     **_named("version", "versionadded versionchanged deprecated versionremoved"),
     **_named(
         "code",
-        "code code-block sourcecode code-cell code-tab parsed-literal doctest testcode testoutput",
+        "code code-block sourcecode code-cell code-tab parsed-literal doctest testcode testoutput "
+        "prompt ipython jupyter-execute",
     ),
     **_named(
         "hidden",

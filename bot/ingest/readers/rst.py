@@ -320,7 +320,7 @@ class _Walker:
             for row in node.findall(nodes.row):
                 # Rows have no line of their own; their cells' paragraphs do.
                 self.at(_line(next(iter(row.findall(nodes.paragraph)), row)))
-                cells = [" ".join(entry.astext().split()) for entry in row.children]
+                cells = [self.cell(entry) for entry in row.children]
                 out.literal(" | ".join(cells))
                 out.hard_break()
             out.end_block("table")
@@ -346,6 +346,16 @@ class _Walker:
             out.end_block("heading" if heading else "para", self.depth if heading else 0)
         else:
             self.children(node)
+
+    def cell(self, entry: nodes.Node) -> str:
+        """A table cell's text on one line, read as its paragraphs are: a role shown as its
+        text, docutils' messages about it (astext's "Unknown interpreted text role") not."""
+        if not isinstance(entry, nodes.Element):
+            return " ".join(entry.astext().split())
+        scratch = _Walker()
+        scratch.children(entry)
+        scratch.out.end_block()
+        return " ".join("".join(scratch.out.parts).split())
 
     def children(self, node: nodes.Element, skip: nodes.Node | None = None) -> None:
         for child in node.children:
