@@ -780,3 +780,128 @@ def test_rst_table_cells_show_roles_as_the_page_does_without_docutils_messages()
         assert noise not in e.text, noise
     assert is_block(e, "std::exception | RuntimeError")
     assert line_of(e, "std::bad_alloc") == source_line(GRID_WITH_ROLES, "std::bad_alloc")
+
+
+CONTAINERS = """\
+# Caching
+
+:::tip Where it lives
+The cache is stored in [the home folder](/docs/home) by default.
+:::
+
+:::note
+Run `vite --force` to clear it.
+:::
+
+:::caution[Shared machines]
+Each user gets a cache of their own.
+:::
+
+::::details Click to see more
+Hidden text about **pruning** old entries.
+::::
+
+::: correct
+
+```js
+const cache = new Map();
+```
+
+:::
+
+::: fastapi.BackgroundTasks
+"""
+
+
+def test_docusaurus_and_vitepress_containers_read_as_admonitions():
+    """Docusaurus's and VitePress's ::: containers (tip, note, details, ...) show their body
+    as Markdown, under their title when they have one; their bodies were code blocks, links
+    and all, never marked as an answer. A mkdocstrings line (::: module.Name) shows nothing."""
+    e = read(CONTAINERS)
+    for prose in (
+        "The cache is stored in the home folder by default.",
+        "Run vite --force to clear it.",
+        "Each user gets a cache of their own.",
+        "Hidden text about pruning old entries.",
+    ):
+        assert prose in e.text, prose
+        assert not is_block(e, prose), prose
+        assert line_of(e, prose) == source_line(CONTAINERS, prose.split(" ")[0]), prose
+    for title in ("Where it lives", "Shared machines", "Click to see more"):
+        assert is_heading(e, title), title
+    assert section_of(e, "The cache is stored") == "Caching › Where it lives"
+    assert section_of(e, "Run vite") == "Caching"
+    assert is_block(e, "const cache = new Map();")
+    for markup in ("](/docs/home)", ":::", "tip", "fastapi.BackgroundTasks", "```"):
+        assert markup not in e.text, markup
+
+
+MKDOCS = """\
+# Setup
+
+!!! note "Where it lives"
+    The cache is stored in [the home folder](/home) by default.
+
+    A second paragraph of the note.
+
+??? tip
+    Run `x --force` to clear it.
+
+    !!! warning "Inner"
+        Nested text of the warning.
+
+After the tips.
+
+{{< note >}}
+Kind needs **Docker** 20.10 or later.
+{{< /note >}}
+
+{{% alert title="Warning" color="warning" %}}
+Never share the token.
+{{% /alert %}}
+
+```
+!!! note "not an admonition"
+    code {{< kept >}}
+```
+
+!!! info "Last"
+    The last words."""
+
+
+def test_mkdocs_admonitions_and_hugo_shortcodes_read_as_the_built_page_shows_them():
+    """MkDocs Material's admonitions (!!! note "Title", ??? tip) are MyST's: their title a
+    heading over their body, the body prose on its own lines; their bodies were an indented
+    code block under a paragraph "!!! note ...". Hugo's shortcodes ({{< note >}}) are markup,
+    not text. Inside a code block both stay as written."""
+    e = read(MKDOCS)
+    for prose, needle in (
+        ("The cache is stored in the home folder by default.", "The cache is stored"),
+        ("A second paragraph of the note.", "A second paragraph"),
+        ("Run x --force to clear it.", "Run `x"),
+        ("Nested text of the warning.", "Nested text"),
+        ("After the tips.", "After the tips"),
+        ("Kind needs Docker 20.10 or later.", "Kind needs"),
+        ("Never share the token.", "Never share"),
+        ("The last words.", "The last words"),
+    ):
+        assert prose in e.text, prose
+        assert not is_block(e, prose), prose
+        assert line_of(e, prose) == source_line(MKDOCS, needle), prose
+    for title in ("Where it lives", "Inner", "Last"):
+        assert is_heading(e, title), title
+        assert line_of(e, title) == source_line(MKDOCS, f'"{title}"'), title
+    assert section_of(e, "The cache is stored") == "Setup › Where it lives"
+    assert section_of(e, "Nested text") == "Setup › Inner"
+    assert section_of(e, "After the tips") == "Setup"
+    for markup in ('!!! note "Where', "???", "{{<", "{{%", "color=", "](/home)"):
+        outside_code = e.text.replace('!!! note "not an admonition"', "").replace("{{< kept", "")
+        assert markup not in outside_code, markup
+    assert is_block(e, '!!! note "not an admonition"') and "code {{< kept >}}" in e.text
+
+
+def test_an_admonition_without_a_blank_line_to_close_on_is_left_as_it_was():
+    src = '!!! note "Title"\n    Body line.\nNext paragraph.\n'
+    e = read(src)
+    assert "Body line." in e.text and "Next paragraph." in e.text
+    assert line_of(e, "Next paragraph.") == 3

@@ -36,6 +36,8 @@ _INVISIBLE = re.compile(
 )
 _SAMP_MARKUP = re.compile(r"\\([\\{}])|[{}]")  # {file}, {samp}: escapes \\ \{ \}, {variable}
 _DIRECTIVE = re.compile(r"^\{([\w.:+-]+)\}\s*(.*)$", re.DOTALL)  # MyST: ```{name} argument
+# A container's name and title: "tip Where it lives", "caution[Shared machines]", "details".
+_CONTAINER = re.compile(r"^([\w.:-]+)(?:\[(.*)\]|\s+(.*))?$", re.DOTALL)
 # A heading's attribute block (Pandoc, Hugo, kramdown, markdown-it-attrs: "## Setup {#setup}",
 # "{.unnumbered}", "{-}"): its anchor, not a word a reader sees.
 _HEADING_ATTRIBUTES = re.compile(
@@ -136,8 +138,28 @@ def _code(out: TextBuilder, tok: Token, line: int | None) -> None:
     first = line + (1 if tok.type != "code_block" else 0)  # the line of the body's first line
     if m := _DIRECTIVE.match(tok.info.strip()):
         _directive(out, m.group(1), m.group(2).strip(), tok.content, line, first)
+    elif tok.type == "colon_fence":
+        _container(out, tok.info.strip(), tok.content, line, first)
     else:
         _literal(out, tok.content, first)
+
+
+def _container(out: TextBuilder, info: str, content: str, line: int, first: int) -> None:
+    """A ::: container that is no MyST directive: Docusaurus's and VitePress's admonitions
+    (:::tip, :::note[Title], ::: details Click me), their code groups, Pandoc's divs. Its
+    body is Markdown, under its title when it has one (shown as MyST's admonition or
+    dropdown); a mkdocstrings line (::: package.module.Name) is the API reference generated
+    at build time: nothing a reader of the source can show."""
+    m = _CONTAINER.match(info)
+    name, title = (m.group(1).lower(), (m.group(2) or m.group(3) or "").strip()) if m else ("", "")
+    if "." in name:
+        return
+    if title:
+        _directive(
+            out, "dropdown" if name == "details" else "admonition", title, content, line, first
+        )
+    else:
+        _directive(out, "container", "", content, line, first)
 
 
 def _literal(out: TextBuilder, text: str, first: int) -> None:
@@ -329,12 +351,96 @@ def _table(out: TextBuilder, tokens: Sequence[Token], i: int, base: int) -> int:
     return i
 
 
+# Python-Markdown's and MkDocs Material's admonitions: !!! note "Title", ??? tip (collapsed),
+# ???+ warning (open), the body the lines indented under it.
+_ADMONITION = re.compile(r'^(!!!|\?\?\?\+?)[ \t]+([\w-]+)(?:[ \t]+"([^"]*)")?[ \t]*$')
+_FENCE_LINE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
+# Hugo's shortcodes, {{< note >}} and {{% alert title="Warning" %}}: markup, not text.
+_SHORTCODE = re.compile(r"\{\{[<%].*?[%>]\}\}")
+
+
+def _outside_fences(lines: list[str]) -> list[bool]:
+    """Per line, whether it lies outside a fenced code block (``` or ~~~)."""
+    out, fence = [], ""
+    for line in lines:
+        m = _FENCE_LINE.match(line)
+        if fence:
+            out.append(False)
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
+                fence = ""
+        elif m:
+            out.append(False)
+            fence = m.group(1)
+        else:
+            out.append(True)
+    return out
+
+
+def _admonitions(lines: list[str]) -> tuple[list[str], int]:
+    """The lines with each admonition (!!! kind "Title" and the lines indented under it)
+    written as the MyST admonition a reader of the built page sees: its title a heading over
+    its body, or its body alone when it has none. Line for line, so citations keep their
+    lines: the opening line becomes the fence, the body is dedented, and the fence closes on
+    the blank line after the body, or with the last line (with neither, it is left as it
+    was). Nested ones first; the count of nested fences they make is returned too."""
+    out: list[str] = []
+    depth, i = 0, 0
+    plain = _outside_fences(lines)
+    while i < len(lines):
+        m = _ADMONITION.match(lines[i]) if plain[i] else None
+        if m is None:
+            out.append(lines[i])
+            i += 1
+            continue
+        j = i + 1
+        while j < len(lines) and (not lines[j].strip() or lines[j].startswith(("    ", "\t"))):
+            j += 1
+        end = j
+        while end > i + 1 and not lines[end - 1].strip():
+            end -= 1
+        if end == j and j < len(lines):  # no blank line to close the fence on
+            out += lines[i:j]
+            i = j
+            continue
+        body = [
+            ln[4:] if ln.startswith("    ") else ln[1:] if ln[:1] == "\t" else ""
+            for ln in lines[i + 1 : end]
+        ]
+        inner, nested = _admonitions(body)
+        fence = ":" * (3 + nested)
+        title = m.group(3)
+        out.append(f"{fence}{{admonition}} {title}" if title else f"{fence}{{container}}")
+        out += inner
+        if end < j:
+            out.append(fence)
+            out += lines[end + 1 : j]
+        # else the body runs to the last line, and an unclosed fence ends with the document
+        # (or with the body of the admonition around it, read as a document of its own)
+        depth = max(depth, nested + 1)
+        i = j
+    return out, depth
+
+
+def _site_markup(text: str) -> str:
+    """Markup of documentation site generators that CommonMark reads as text, rewritten line
+    for line: MkDocs admonitions as MyST's, Hugo's shortcodes blanked (outside code)."""
+    lines = text.split("\n")
+    plain = _outside_fences(lines)
+    lines = [
+        _SHORTCODE.sub(lambda m: " " * len(m.group()), ln) if ok else ln
+        for ln, ok in zip(lines, plain, strict=True)
+    ]
+    if any(ln.startswith(("!!!", "???")) for ln in lines):
+        lines, _ = _admonitions(lines)
+    return "\n".join(lines)
+
+
 def read_markdown(data: bytes) -> Extracted:
     """A Markdown file: front matter read (title, url), markup reduced to its visible text."""
     text = decode_text(data)
     meta, end = front_matter(text)
     # Front matter is never quoted; blank lines in its place keep the source line numbers.
-    body = "\n" * text.count("\n", 0, end) + text[end:]
+    body = _site_markup("\n" * text.count("\n", 0, end) + text[end:])
     out = TextBuilder("md")
     _walk(out, _parser().parse(body), 0)
     title = meta.get("title")
