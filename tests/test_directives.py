@@ -905,3 +905,32 @@ def test_an_admonition_without_a_blank_line_to_close_on_is_left_as_it_was():
     e = read(src)
     assert "Body line." in e.text and "Next paragraph." in e.text
     assert line_of(e, "Next paragraph.") == 3
+
+
+LIQUID = """\
+# Consumers
+
+{% tabs %}
+{% tab title="Go" %}
+Ordered consumers are always ephemeral.
+{% endtab %}
+{% endtabs %}
+
+{% hint style="info" %}
+A hint's body is shown.
+{% endhint %}
+
+Write `{{< ref "page.md" >}}` or `{% raw %}` in your own templates.
+"""
+
+
+def test_gitbook_and_jekyll_tags_are_markup_but_not_inside_inline_code():
+    """GitBook's and Jekyll's Liquid tags ({% tab title="Go" %}, {% hint %}) are markup, as
+    Hugo's shortcodes are; written inside inline code they are what the page shows."""
+    e = read(LIQUID)
+    for prose in ("Ordered consumers are always ephemeral.", "A hint's body is shown."):
+        assert prose in e.text and not is_block(e, prose), prose
+        assert line_of(e, prose) == source_line(LIQUID, prose)
+    for markup in ("{% tab", "endtab", "{% hint", "endhint", "title="):
+        assert markup not in e.text, markup
+    assert 'Write {{< ref "page.md" >}} or {% raw %} in your own templates.' in e.text

@@ -355,8 +355,14 @@ def _table(out: TextBuilder, tokens: Sequence[Token], i: int, base: int) -> int:
 # ???+ warning (open), the body the lines indented under it.
 _ADMONITION = re.compile(r'^(!!!|\?\?\?\+?)[ \t]+([\w-]+)(?:[ \t]+"([^"]*)")?[ \t]*$')
 _FENCE_LINE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
-# Hugo's shortcodes, {{< note >}} and {{% alert title="Warning" %}}: markup, not text.
-_SHORTCODE = re.compile(r"\{\{[<%].*?[%>]\}\}")
+# Hugo's shortcodes ({{< note >}}, {{% alert title="Warning" %}}) and GitBook's and Jekyll's
+# Liquid tags ({% tab title="Go" %}, {% hint style="info" %}): markup, not text; an inline code
+# span (what a page about them shows) is matched too, so that it is kept whole.
+_SHORTCODE = re.compile(r"(`+)(?:.*?)\1|\{\{[<%].*?[%>]\}\}|\{%.*?%\}")
+
+
+def _blank_markup(m: re.Match[str]) -> str:
+    return m.group() if m.group(1) else " " * len(m.group())
 
 
 def _outside_fences(lines: list[str]) -> list[bool]:
@@ -423,12 +429,12 @@ def _admonitions(lines: list[str]) -> tuple[list[str], int]:
 
 def _site_markup(text: str) -> str:
     """Markup of documentation site generators that CommonMark reads as text, rewritten line
-    for line: MkDocs admonitions as MyST's, Hugo's shortcodes blanked (outside code)."""
+    for line: MkDocs admonitions as MyST's, Hugo's shortcodes and Liquid tags blanked
+    (outside code)."""
     lines = text.split("\n")
     plain = _outside_fences(lines)
     lines = [
-        _SHORTCODE.sub(lambda m: " " * len(m.group()), ln) if ok else ln
-        for ln, ok in zip(lines, plain, strict=True)
+        _SHORTCODE.sub(_blank_markup, ln) if ok else ln for ln, ok in zip(lines, plain, strict=True)
     ]
     if any(ln.startswith(("!!!", "???")) for ln in lines):
         lines, _ = _admonitions(lines)
