@@ -267,11 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0, step = time.time(), 0
     rng = np.random.default_rng(args.seed)
     while step < steps:
+        order = rng.permutation(n)  # each pass in its own order
         for lo in range(0, n, args.batch):
             if step >= steps:
                 break
-            if lo == 0:
-                order = rng.permutation(n)
             idx = order[lo : lo + args.batch]
             batch = {k: torch.from_numpy(v[idx]).to(args.device) for k, v in data.items()}
             loss = model(**batch).loss

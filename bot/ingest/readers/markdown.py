@@ -358,7 +358,7 @@ _FENCE_LINE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
 # Hugo's shortcodes ({{< note >}}, {{% alert title="Warning" %}}) and GitBook's and Jekyll's
 # Liquid tags ({% tab title="Go" %}, {% hint style="info" %}): markup, not text; an inline code
 # span (what a page about them shows) is matched too, so that it is kept whole.
-_SHORTCODE = re.compile(r"(`+)(?:.*?)\1|\{\{[<%].*?[%>]\}\}|\{%.*?%\}")
+_TAG_OR_CODE = re.compile(r"(`+)(?:.*?)\1|\{\{[<%].*?[%>]\}\}|\{%.*?%\}")
 
 
 def _blank_markup(m: re.Match[str]) -> str:
@@ -382,16 +382,17 @@ def _outside_fences(lines: list[str]) -> list[bool]:
     return out
 
 
-def _admonitions(lines: list[str]) -> tuple[list[str], int]:
+def _admonitions(lines: list[str], plain: list[bool] | None = None) -> tuple[list[str], int]:
     """The lines with each admonition (!!! kind "Title" and the lines indented under it)
     written as the MyST admonition a reader of the built page sees: its title a heading over
     its body, or its body alone when it has none. Line for line, so citations keep their
     lines: the opening line becomes the fence, the body is dedented, and the fence closes on
     the blank line after the body, or with the last line (with neither, it is left as it
-    was). Nested ones first; the count of nested fences they make is returned too."""
+    was). Nested ones first; the count of nested fences they make is returned too. plain:
+    _outside_fences(lines), when the caller has it."""
     out: list[str] = []
     depth, i = 0, 0
-    plain = _outside_fences(lines)
+    plain = _outside_fences(lines) if plain is None else plain
     while i < len(lines):
         m = _ADMONITION.match(lines[i]) if plain[i] else None
         if m is None:
@@ -434,10 +435,11 @@ def _site_markup(text: str) -> str:
     lines = text.split("\n")
     plain = _outside_fences(lines)
     lines = [
-        _SHORTCODE.sub(_blank_markup, ln) if ok else ln for ln, ok in zip(lines, plain, strict=True)
+        _TAG_OR_CODE.sub(_blank_markup, ln) if ok else ln
+        for ln, ok in zip(lines, plain, strict=True)
     ]
     if any(ln.startswith(("!!!", "???")) for ln in lines):
-        lines, _ = _admonitions(lines)
+        lines, _ = _admonitions(lines, plain)  # blanking leaves the fences where they were
     return "\n".join(lines)
 
 
