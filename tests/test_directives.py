@@ -907,6 +907,69 @@ def test_an_admonition_without_a_blank_line_to_close_on_is_left_as_it_was():
     assert line_of(e, "Next paragraph.") == 3
 
 
+LISTED = """\
+# Install
+
+1. Download the archive.
+
+    !!! note "Checksums"
+        Compare the archive's checksum with the one published.
+
+2. Unpack it.
+
+    ??? tip
+        Any folder on your PATH will do.
+
+Done.
+
+    !!! note "shown as code"
+        An indented block under a paragraph is code.
+"""
+
+
+def test_an_admonition_inside_a_list_item_reads_as_at_the_top():
+    """MkDocs admonitions indented under a list item were a paragraph "!!! note ... body";
+    indented under a paragraph outside a list they are still a code block."""
+    e = read(LISTED)
+    assert is_heading(e, "Checksums")
+    assert line_of(e, "Checksums") == source_line(LISTED, '"Checksums"')
+    for prose in ("Compare the archive's checksum", "Any folder on your PATH will do."):
+        assert not is_block(e, prose), prose
+        assert line_of(e, prose) == source_line(LISTED, prose), prose
+    assert '!!! note "Checksums"' not in e.text and "???" not in e.text
+    assert "Unpack it." in e.text and "Done." in e.text
+    assert is_block(e, "An indented block under a paragraph is code.")
+
+
+ATTRIBUTES = """\
+# Routing
+
+How requests find a service.
+{: .subtitle }
+
+{: #anchor }
+
+A kramdown paragraph ends with its own block. {: .note }
+
+[Get started](start.md){ .md-button .md-button--primary } or ![Logo](logo.png){ width="300" } here.
+
+Braces in prose {like this} and [a link](x.md) {kept} stay.
+"""
+
+
+def test_attribute_blocks_of_paragraphs_links_and_images_show_nothing():
+    """Python-Markdown's attr_list and kramdown's attribute blocks style what they follow, as
+    a heading's {#id} does: they were quoted as text."""
+    e = read(ATTRIBUTES)
+    assert "How requests find a service." in e.text
+    assert "A kramdown paragraph ends with its own block." in e.text
+    assert "Get started or Logo here." in e.text
+    for markup in ("subtitle", "#anchor", ".note", "md-button", "width="):
+        assert markup not in e.text, markup
+    assert "Braces in prose {like this} and a link {kept} stay." in e.text
+    assert line_of(e, "Braces in prose") == source_line(ATTRIBUTES, "Braces in prose")
+
+
 LIQUID = """\
 # Consumers
 

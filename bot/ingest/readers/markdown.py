@@ -38,11 +38,14 @@ _SAMP_MARKUP = re.compile(r"\\([\\{}])|[{}]")  # {file}, {samp}: escapes \\ \{ \
 _DIRECTIVE = re.compile(r"^\{([\w.:+-]+)\}\s*(.*)$", re.DOTALL)  # MyST: ```{name} argument
 # A container's name and title: "tip Where it lives", "caution[Shared machines]", "details".
 _CONTAINER = re.compile(r"^([\w.:-]+)(?:\[(.*)\]|\s+(.*))?$", re.DOTALL)
-# A heading's attribute block (Pandoc, Hugo, kramdown, markdown-it-attrs: "## Setup {#setup}",
-# "{.unnumbered}", "{-}"): its anchor, not a word a reader sees.
-_HEADING_ATTRIBUTES = re.compile(
-    r"\s*\{:?(?:\s*(?:#[\w:.-]+|\.[\w-]+|[\w-]+=(?:\"[^\"]*\"|[^\s}]+)|-))+\s*\}\s*$"
-)
+# An attribute block (Pandoc, Hugo, kramdown, Python-Markdown's attr_list, markdown-it-attrs):
+# "## Setup {#setup}", "{.unnumbered}", "{-}", a paragraph's "{: .subtitle }" line, a link's
+# "{ .md-button }", an image's "{ width="300" }": an anchor or a style, not a word a reader sees.
+_ATTRIBUTES = r"\{:?(?:\s*(?:#[\w:.-]+|\.[\w-]+|[\w-]+=(?:\"[^\"]*\"|[^\s}]+)|-))+\s*\}"
+_HEADING_ATTRIBUTES = re.compile(rf"\s*{_ATTRIBUTES}\s*$")
+_LINE_ATTRIBUTES = re.compile(rf"^\s*{_ATTRIBUTES}\s*$")  # a line of its own: the block's
+_TRAILING_ATTRIBUTES = re.compile(r"\s*" + _ATTRIBUTES.replace(":?", ":", 1) + r"\s*$")  # {: …}
+_SPAN_ATTRIBUTES = re.compile(rf"^{_ATTRIBUTES}")  # right after a link or an image: theirs
 _OPTION = re.compile(r"^\s*:[\w-]+:(?:\s|$)")  # a directive's option line, :key: value
 
 
@@ -75,6 +78,8 @@ def _inline(out: TextBuilder, children: Sequence[Token]) -> None:
         nxt = children[i + 1] if i + 1 < len(children) else None
         if tok.type == "text":
             content = tok.content
+            if i and children[i - 1].type in ("link_close", "image"):
+                content = _SPAN_ATTRIBUTES.sub("", content)
             if nxt is not None and nxt.type == "code_inline" and _ROLE.search(content):
                 content = _ROLE.sub("", content)
             out.inline(content)
@@ -103,6 +108,21 @@ def _cell_text(tok: Token) -> str:
     return "".join(cell._buf).strip()
 
 
+def _without_attributes(children: Sequence[Token], heading: bool) -> Sequence[Token]:
+    """A heading's or a paragraph's inline tokens without the attribute block that ends it:
+    any at a heading's end; in a paragraph, a line of its own or a kramdown {: …} block."""
+    if not children or children[-1].type != "text":
+        return children
+    last = children[-1]
+    if heading:
+        return [*children[:-1], last.copy(content=_HEADING_ATTRIBUTES.sub("", last.content))]
+    if _LINE_ATTRIBUTES.match(last.content) and (
+        len(children) == 1 or children[-2].type in ("softbreak", "hardbreak")
+    ):
+        return children[:-2]
+    return [*children[:-1], last.copy(content=_TRAILING_ATTRIBUTES.sub("", last.content))]
+
+
 def _walk(out: TextBuilder, tokens: Sequence[Token], base: int) -> None:
     i = 0
     while i < len(tokens):
@@ -112,12 +132,7 @@ def _walk(out: TextBuilder, tokens: Sequence[Token], base: int) -> None:
             out.end_block()
             out.at_line(line)
             heading = tok.type == "heading_open"
-            children = tokens[i + 1].children or []
-            if heading and children and children[-1].type == "text":
-                last = children[-1]
-                bare = _HEADING_ATTRIBUTES.sub("", last.content)
-                children = [*children[:-1], last.copy(content=bare)]
-            _inline(out, children)
+            _inline(out, _without_attributes(tokens[i + 1].children or [], heading))
             out.end_block("heading" if heading else "para", int(tok.tag[1:]) if heading else 0)
             i += 3
             continue
@@ -353,7 +368,9 @@ def _table(out: TextBuilder, tokens: Sequence[Token], i: int, base: int) -> int:
 
 # Python-Markdown's and MkDocs Material's admonitions: !!! note "Title", ??? tip (collapsed),
 # ???+ warning (open), the body the lines indented under it.
-_ADMONITION = re.compile(r'^(!!!|\?\?\?\+?)[ \t]+([\w-]+)(?:[ \t]+"([^"]*)")?[ \t]*$')
+# Inside a list item it is indented as the item's text is.
+_ADMONITION = re.compile(r'^( *)(!!!|\?\?\?\+?)[ \t]+([\w-]+)(?:[ \t]+"([^"]*)")?[ \t]*$')
+_LIST_ITEM = re.compile(r"^( *)(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
 _FENCE_LINE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
 # Hugo's shortcodes ({{< note >}}, {{% alert title="Warning" %}}) and GitBook's and Jekyll's
 # Liquid tags ({% tab title="Go" %}, {% hint style="info" %}): markup, not text; an inline code
@@ -395,12 +412,14 @@ def _admonitions(lines: list[str], plain: list[bool] | None = None) -> tuple[lis
     plain = _outside_fences(lines) if plain is None else plain
     while i < len(lines):
         m = _ADMONITION.match(lines[i]) if plain[i] else None
-        if m is None:
+        if m is None or (m.group(1) and not _in_list_item(lines, i, len(m.group(1)))):
             out.append(lines[i])
             i += 1
             continue
+        lead = m.group(1)  # the list item's indentation, kept on every line written
+        under = (lead + "    ", "\t") if not lead else (lead + "    ",)
         j = i + 1
-        while j < len(lines) and (not lines[j].strip() or lines[j].startswith(("    ", "\t"))):
+        while j < len(lines) and (not lines[j].strip() or lines[j].startswith(under)):
             j += 1
         end = j
         while end > i + 1 and not lines[end - 1].strip():
@@ -409,15 +428,16 @@ def _admonitions(lines: list[str], plain: list[bool] | None = None) -> tuple[lis
             out += lines[i:j]
             i = j
             continue
+        at = len(lead)
         body = [
-            ln[4:] if ln.startswith("    ") else ln[1:] if ln[:1] == "\t" else ""
+            ln[at + 4 :] if ln.startswith(under[0]) else ln[1:] if ln[:1] == "\t" else ""
             for ln in lines[i + 1 : end]
         ]
         inner, nested = _admonitions(body)
-        fence = ":" * (3 + nested)
-        title = m.group(3)
+        fence = lead + ":" * (3 + nested)
+        title = m.group(4)
         out.append(f"{fence}{{admonition}} {title}" if title else f"{fence}{{container}}")
-        out += inner
+        out += [lead + ln if ln else ln for ln in inner]
         if end < j:
             out.append(fence)
             out += lines[end + 1 : j]
@@ -426,6 +446,21 @@ def _admonitions(lines: list[str], plain: list[bool] | None = None) -> tuple[lis
         depth = max(depth, nested + 1)
         i = j
     return out, depth
+
+
+def _in_list_item(lines: list[str], i: int, indent: int) -> bool:
+    """Whether line i, indented by indent spaces, continues a list item above it (rather than
+    being an indented code block): the nearest line less indented that opens an item, before
+    any unindented line that does not."""
+    for line in reversed(lines[:i]):
+        if not line.strip():
+            continue
+        item = _LIST_ITEM.match(line)
+        if item and len(item.group(1)) < indent:
+            return True
+        if not line[:1].isspace():
+            return False
+    return False
 
 
 def _site_markup(text: str) -> str:
@@ -438,7 +473,7 @@ def _site_markup(text: str) -> str:
         _TAG_OR_CODE.sub(_blank_markup, ln) if ok else ln
         for ln, ok in zip(lines, plain, strict=True)
     ]
-    if any(ln.startswith(("!!!", "???")) for ln in lines):
+    if any(ln.lstrip(" ").startswith(("!!!", "???")) for ln in lines):
         lines, _ = _admonitions(lines, plain)  # blanking leaves the fences where they were
     return "\n".join(lines)
 
