@@ -320,6 +320,39 @@ def test_html_lines_sections_and_code():
     assert at(e, "make install").line_start == source_line(HTML, "make install")
 
 
+# The page a PyData or Sphinx Book theme builds (sphinx-build 9, pydata-sphinx-theme 0.16,
+# sphinx-book-theme 1.1), cut down: its <main> holds the article's header buttons, a copy of
+# the title for printing, the previous/next links and the "On this page" sidebar.
+PYDATA = """<html><head><title>Invoking Flake8</title></head><body>
+<main id="main-content" class="bd-main" role="main">
+<div class="bd-content"><div class="bd-article-container">
+<div class="bd-header-article d-print-none"><div class="header-article-items">
+<div class="dropdown dropdown-download-buttons"><span class="btn__text-container">.rst</span>
+</div></div></div>
+<div id="jb-print-docs-body" class="onlyprint"><h1>Invoking Flake8</h1></div>
+<article class="bd-article">
+<section id="invoking-flake8"><h1>Invoking Flake8</h1>
+<p>Once you have installed Flake8, you can begin using it.</p></section>
+</article>
+<footer class="prev-next-footer d-print-none"><div class="prev-next-area">
+<p class="prev-next-subtitle">previous</p><p class="prev-next-title">Using Flake8</p>
+</div></footer>
+</div>
+<div class="bd-sidebar-secondary bd-toc"><div class="sidebar-secondary-items">
+<div class="page-toc tocsection onthispage">On this page</div>
+<div class="tocsection sourcelink"><a href="_sources/x.rst">Show Source</a></div>
+</div></div>
+</div></main></body></html>
+"""
+
+
+def test_html_of_the_pydata_and_book_themes_is_the_article_alone():
+    """Their chrome sits inside <main> under class names of their own: it was quoted (".rst",
+    the title twice, "On this page", "Show Source", the previous page's title)."""
+    e = read_bytes(PYDATA.encode(), ".html")
+    assert e.text == "Invoking Flake8\n\nOnce you have installed Flake8, you can begin using it."
+
+
 def test_html_without_a_charset_is_read_as_utf8_and_legacy_pages_by_their_declaration():
     e = read_bytes("<p>Beyoncé sang.</p>".encode(), ".html")
     assert e.text == "Beyoncé sang."

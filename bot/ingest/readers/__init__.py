@@ -20,6 +20,8 @@ READERS: dict[str, tuple[str, str]] = {
     ".rst": ("rst", "read_rst"),
 }
 # Bump when any reader's output changes: cached extractions of older readers are not reused.
+# 17: the chrome of the PyData and Sphinx Book themes inside <main> (the article's header
+# buttons, the title copied for printing, previous/next, "On this page") is dropped;
 # 16: attribute blocks of paragraphs, links and images ({: .subtitle }, { .md-button },
 # { width="300" }) show nothing, as a heading's did; MkDocs admonitions inside a list item read
 # as at the top (44 files of the training documentation read otherwise);
@@ -40,7 +42,7 @@ READERS: dict[str, tuple[str, str]] = {
 # confval, py:class...) keep their signature and fields, an unknown directive its prose
 # beside code; 8: Markdown heading attributes ({#id}) dropped, a title line needs a letter or
 # digit; 7: plain-text section titles; 6: Markdown HTML comments dropped whole
-READER_VERSION = 16
+READER_VERSION = 17
 
 __all__ = ["READERS", "READER_VERSION", "Extracted", "UnreadableError", "read_bytes"]
 

@@ -52,6 +52,13 @@ DROP_CLASSES = frozenset(
         "md-header",
         "md-footer",
         "rst-versions",
+        # PyData and Sphinx Book themes: the article's header buttons, the "On this page"
+        # sidebar, the previous/next links and a copy of the title kept for printing.
+        "bd-header-article",
+        "bd-sidebar-primary",
+        "bd-sidebar-secondary",
+        "prev-next-area",
+        "onlyprint",
     ]
 )
 HEADINGS = {f"h{n}": n for n in range(1, 7)}
