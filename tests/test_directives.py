@@ -970,6 +970,54 @@ def test_attribute_blocks_of_paragraphs_links_and_images_show_nothing():
     assert line_of(e, "Braces in prose") == source_line(ATTRIBUTES, "Braces in prose")
 
 
+REFERENCED = """\
+# Credentials
+
+```{note}
+See the [standard library documentation for netrc][netrc] first.
+```
+
+!!! warning
+    The [Git protocol] lacks authentication.
+
+[netrc]: https://docs.python.org/3/library/netrc.html
+[Git protocol]: https://git-scm.com/book/en/v2/Git-on-the-Server-The-Protocols
+"""
+
+
+def test_links_in_a_directive_body_use_the_documents_reference_definitions():
+    """A directive's or an admonition's body is read on its own; its [text][label] links are
+    defined at the document's end, and were shown with their brackets."""
+    e = read(REFERENCED)
+    assert "See the standard library documentation for netrc first." in e.text
+    assert "The Git protocol lacks authentication." in e.text
+    assert "[" not in e.text
+
+
+TEMPLATES_SHOWN = """\
+# Forms
+
+Render a form in your template:
+
+    {% load rest_framework %}
+    <form action="{% url 'profile-detail' pk=profile.pk %}" method="POST">
+        {% csrf_token %}
+    </form>
+
+Done.
+"""
+
+
+def test_template_tags_in_an_indented_code_block_are_code_when_no_tag_is_outside_code():
+    """A page that shows templates in indented code (Django's, in an MkDocs site) keeps their
+    tags; a page whose tags are markup (Hugo, Jekyll: one outside code) still loses them."""
+    e = read(TEMPLATES_SHOWN)
+    assert "{% load rest_framework %}" in e.text and "{% csrf_token %}" in e.text
+    assert is_block(e, "{% csrf_token %}")
+    templated = read("{% hint %}\nShown.\n{% endhint %}\n\nText:\n\n    {% tab %}\n")
+    assert "{%" not in templated.text and "Shown." in templated.text
+
+
 LIQUID = """\
 # Consumers
 

@@ -20,6 +20,10 @@ READERS: dict[str, tuple[str, str]] = {
     ".rst": ("rst", "read_rst"),
 }
 # Bump when any reader's output changes: cached extractions of older readers are not reused.
+# 18: a link in a directive's or admonition's body resolves the document's reference
+# definitions ([text][label]: its brackets were shown); template tags in an indented code
+# block are code on a page whose tags are all in code (38 files of the training and
+# development documentation, 2 of eval/real_docs and pip's, read otherwise);
 # 17: the chrome of the PyData and Sphinx Book themes inside <main> (the article's header
 # buttons, the title copied for printing, previous/next, "On this page") is dropped;
 # 16: attribute blocks of paragraphs, links and images ({: .subtitle }, { .md-button },
@@ -42,7 +46,7 @@ READERS: dict[str, tuple[str, str]] = {
 # confval, py:class...) keep their signature and fields, an unknown directive its prose
 # beside code; 8: Markdown heading attributes ({#id}) dropped, a title line needs a letter or
 # digit; 7: plain-text section titles; 6: Markdown HTML comments dropped whole
-READER_VERSION = 17
+READER_VERSION = 18
 
 __all__ = ["READERS", "READER_VERSION", "Extracted", "UnreadableError", "read_bytes"]
 

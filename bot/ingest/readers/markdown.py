@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Sequence
+from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
@@ -59,6 +60,17 @@ def _parser() -> MarkdownIt:
         .use(colon_fence_plugin)
         .use(myst_block_plugin)
     )
+
+
+# The link reference definitions of the document being read ([text][label] ... [label]: url):
+# a directive's or an admonition's body is parsed on its own, and its links are defined at
+# the document's end.
+_REFERENCES: ContextVar[dict[str, Any] | None] = ContextVar("references", default=None)
+
+
+def _parse(text: str) -> list[Token]:
+    """Markdown within the document being read (a directive's body), its links resolved."""
+    return _parser().parse(text, {"references": dict(_REFERENCES.get() or {})})
 
 
 def front_matter(text: str) -> tuple[dict[str, Any], int]:
@@ -224,11 +236,11 @@ def _fields(out: TextBuilder, body: list[str], options: dict[str, int], first: i
 
 def _prose(out: TextBuilder, text: str, first: int) -> None:
     """Markdown whose first line is source line first."""
-    _walk(out, _parser().parse(text), first - 1)
+    _walk(out, _parse(text), first - 1)
 
 
 def _inline_text(out: TextBuilder, text: str) -> None:
-    for tok in _parser().parseInline(text):
+    for tok in _parser().parseInline(text, {"references": dict(_REFERENCES.get() or {})}):
         _inline(out, tok.children or [])
 
 
@@ -305,7 +317,7 @@ def _list_table(out: TextBuilder, text: str, first: int) -> None:
     out.end_block()
     row: list[str] | None = None
     cell: list[str] = []
-    for tok in _parser().parse(text):
+    for tok in _parse(text):
         if tok.type == "list_item_open" and tok.level == 1:
             row = []
             if tok.map:
@@ -334,7 +346,7 @@ def _version(out: TextBuilder, lead: str, extra: str, text: str, line: int, at: 
         out.end_block()
         _prose(out, text, at)
         return
-    tokens = _parser().parse(text)
+    tokens = _parse(text)
     if tokens and tokens[0].type == "paragraph_open" and tokens[0].map:
         out.inline(f"{lead}: ")
         out.at_line(at + tokens[0].map[0])
@@ -375,6 +387,7 @@ _FENCE_LINE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
 # Hugo's shortcodes ({{< note >}}, {{% alert title="Warning" %}}) and GitBook's and Jekyll's
 # Liquid tags ({% tab title="Go" %}, {% hint style="info" %}): markup, not text; an inline code
 # span (what a page about them shows) is matched too, so that it is kept whole.
+_SITE_TAG = re.compile(r"\{\{[<%]|\{%")
 _TAG_OR_CODE = re.compile(r"(`+)(?:.*?)\1|\{\{[<%].*?[%>]\}\}|\{%.*?%\}")
 
 
@@ -399,17 +412,16 @@ def _outside_fences(lines: list[str]) -> list[bool]:
     return out
 
 
-def _admonitions(lines: list[str], plain: list[bool] | None = None) -> tuple[list[str], int]:
+def _admonitions(lines: list[str]) -> tuple[list[str], int]:
     """The lines with each admonition (!!! kind "Title" and the lines indented under it)
     written as the MyST admonition a reader of the built page sees: its title a heading over
     its body, or its body alone when it has none. Line for line, so citations keep their
     lines: the opening line becomes the fence, the body is dedented, and the fence closes on
     the blank line after the body, or with the last line (with neither, it is left as it
-    was). Nested ones first; the count of nested fences they make is returned too. plain:
-    _outside_fences(lines), when the caller has it."""
+    was). Nested ones first; the count of nested fences they make is returned too."""
     out: list[str] = []
     depth, i = 0, 0
-    plain = _outside_fences(lines) if plain is None else plain
+    plain = _outside_fences(lines)
     while i < len(lines):
         m = _ADMONITION.match(lines[i]) if plain[i] else None
         if m is None or (m.group(1) and not _in_list_item(lines, i, len(m.group(1)))):
@@ -468,14 +480,29 @@ def _site_markup(text: str) -> str:
     for line: MkDocs admonitions as MyST's, Hugo's shortcodes and Liquid tags blanked
     (outside code)."""
     lines = text.split("\n")
-    plain = _outside_fences(lines)
-    lines = [
-        _TAG_OR_CODE.sub(_blank_markup, ln) if ok else ln
-        for ln, ok in zip(lines, plain, strict=True)
-    ]
     if any(ln.lstrip(" ").startswith(("!!!", "???")) for ln in lines):
-        lines, _ = _admonitions(lines, plain)  # blanking leaves the fences where they were
+        lines, _ = _admonitions(lines)
+    if _SITE_TAG.search(text):
+        blanked = [_TAG_OR_CODE.sub(_blank_markup, ln) for ln in lines]
+        code = _code_lines(lines)
+        if any(
+            b != ln for k, (b, ln) in enumerate(zip(blanked, lines, strict=True)) if k not in code
+        ):
+            # A page of Hugo, Jekyll or Eleventy: its tags run before Markdown is read, in an
+            # indented block too; a fenced block of code shows them (as before version 18).
+            plain = _outside_fences(lines)
+            lines = [b if ok else ln for b, ln, ok in zip(blanked, lines, plain, strict=True)]
+        # else every tag is in a code block: a page that shows templates (Django's, in MkDocs)
     return "\n".join(lines)
+
+
+def _code_lines(lines: list[str]) -> set[int]:
+    """The (0-based) lines of code blocks, fenced or indented, as CommonMark reads them."""
+    code: set[int] = set()
+    for tok in _parser().parse("\n".join(lines)):
+        if tok.type in ("fence", "code_block") and tok.map:
+            code.update(range(*tok.map))
+    return code
 
 
 def read_markdown(data: bytes) -> Extracted:
@@ -485,7 +512,13 @@ def read_markdown(data: bytes) -> Extracted:
     # Front matter is never quoted; blank lines in its place keep the source line numbers.
     body = _site_markup("\n" * text.count("\n", 0, end) + text[end:])
     out = TextBuilder("md")
-    _walk(out, _parser().parse(body), 0)
+    env: dict[str, Any] = {}
+    tokens = _parser().parse(body, env)
+    known = _REFERENCES.set(env.get("references", {}))
+    try:
+        _walk(out, tokens, 0)
+    finally:
+        _REFERENCES.reset(known)
     title = meta.get("title")
     url = meta.get("url") or meta.get("canonical_url") or meta.get("permalink")
     return out.build(
