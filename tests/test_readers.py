@@ -239,6 +239,37 @@ def test_myst_blocks_and_html_blocks_are_markup():
     assert at(e, "Colon fences").line_start == 7
 
 
+RAW_HTML = """\
+# Routers
+
+<table>
+  <tr><th>URL Style</th><th>HTTP Method</th><th>Action</th></tr>
+  <tr><td>{prefix}/</td><td>GET</td><td>list</td></tr>
+  <tr><td>{prefix}/{lookup}/</td><td>DELETE</td><td>destroy</td></tr>
+</table>
+
+After the table.
+
+<h2 id="extra">Extra actions</h2>
+
+<p>Marked with <code>@action</code>.</p>
+"""
+
+
+def test_html_in_markdown_reads_as_an_html_page_does():
+    """A raw HTML block in Markdown was one paragraph of its text, a table's cells run
+    together; it reads as the HTML reader reads a page: a row a line, flagged as a table,
+    headings as headings, lines kept."""
+    e = read_bytes(RAW_HTML.encode(), ".md")
+    assert "URL Style | HTTP Method | Action\n{prefix}/ | GET | list\n" in e.text
+    row = e.text.index("{prefix}/{lookup}/")
+    assert e.layout.is_block(row, row + 1)
+    assert at(e, "{prefix}/{lookup}/").line_start == source_line(RAW_HTML, "{lookup}")
+    assert at(e, "After the table.").line_start == source_line(RAW_HTML, "After the table.")
+    assert at(e, "Marked with @action.").section == "Routers › Extra actions"
+    assert at(e, "Marked with @action.").line_start == source_line(RAW_HTML, "Marked with")
+
+
 def test_an_html_comment_in_markdown_is_not_text_even_when_it_holds_angle_brackets():
     # A licence header, as many projects put at the top of each page.
     src = (

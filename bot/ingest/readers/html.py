@@ -127,8 +127,15 @@ def _main(doc: Any) -> Any:
 
 
 class _Walker:
-    def __init__(self) -> None:
-        self.out = TextBuilder("html")
+    """Writes what a reader sees of an element into out; first: the source line of the
+    parsed HTML's first line (a block of HTML inside a Markdown file starts further down)."""
+
+    def __init__(self, out: TextBuilder | None = None, first: int = 1) -> None:
+        self.out = TextBuilder("html") if out is None else out
+        self.shift = first - 1
+
+    def line(self, el: Any) -> int | None:
+        return None if el.sourceline is None else el.sourceline + self.shift
 
     def walk(self, el: Any) -> None:
         out = self.out
@@ -138,19 +145,19 @@ class _Walker:
         if _dropped(el):
             self.tail(el)
             return
-        out.at_line(el.sourceline)
+        out.at_line(self.line(el))
         tag = el.tag.lower()
         if tag in HEADINGS:
             self.heading(el, HEADINGS[tag])
         elif tag == "pre":
             out.end_block()
-            out.at_line(el.sourceline)
+            out.at_line(self.line(el))
             out.literal(el.text_content().strip("\n"))
             out.end_block("code")
         elif tag == "table":
             out.end_block()
             for row in el.iter("tr"):
-                out.at_line(row.sourceline)
+                out.at_line(self.line(row))
                 cells = [" ".join(c.text_content().split()) for c in row if c.tag in ("td", "th")]
                 out.literal(" | ".join(cells))
                 out.hard_break()
@@ -159,7 +166,7 @@ class _Walker:
             self.description(el)
         elif tag in BLOCKS:
             out.end_block()
-            out.at_line(el.sourceline)
+            out.at_line(self.line(el))
             self.flow(el)
             out.end_block()
         elif tag == "br":
@@ -190,7 +197,7 @@ class _Walker:
     def heading(self, el: Any, level: int) -> None:
         out = self.out
         out.end_block()
-        out.at_line(el.sourceline)
+        out.at_line(self.line(el))
         self.flow(el)
         out.end_block("heading", level)
 
@@ -203,6 +210,19 @@ class _Walker:
     def tail(self, el: Any) -> None:
         if el.tail:
             self.out.inline(el.tail)
+
+
+def html_block(out: TextBuilder, html: str, first: int) -> None:
+    """A block of HTML inside another document (a Markdown file's <table>, <details>, <div>),
+    read into out as a page's content is: rows of a table on lines of their own, headings as
+    headings, <pre> as code; first is the source line of its first line."""
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return
+    out.end_block()
+    _Walker(out, first).walk(root)
+    out.end_block()
 
 
 def read_html(data: bytes) -> Extracted:

@@ -28,13 +28,10 @@ from bot.ingest.readers.directives import (
     signature,
     version_lead,
 )
+from bot.ingest.readers.html import html_block
 
 _FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\n(.*?)\n\1[ \t]*(?:\n|\Z)", re.DOTALL)
 _ROLE = re.compile(r"\{[\w.:+-]+\}$")  # MyST: {ref}`text <target>`
-_TAG = re.compile(r"<[^>]*>")
-_INVISIBLE = re.compile(
-    r"<!--.*?-->|<(script|style|template)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE
-)
 _SAMP_MARKUP = re.compile(r"\\([\\{}])|[{}]")  # {file}, {samp}: escapes \\ \{ \}, {variable}
 _DIRECTIVE = re.compile(r"^\{([\w.:+-]+)\}\s*(.*)$", re.DOTALL)  # MyST: ```{name} argument
 # A container's name and title: "tip Where it lives", "caution[Shared machines]", "details".
@@ -152,11 +149,8 @@ def _walk(out: TextBuilder, tokens: Sequence[Token], base: int) -> None:
             _code(out, tok, line)
         elif tok.type == "table_open":
             i = _table(out, tokens, i, base)
-        elif tok.type == "html_block":
-            out.end_block()
-            out.at_line(line)
-            out.inline(_TAG.sub(" ", _INVISIBLE.sub(" ", tok.content)))
-            out.end_block()
+        elif tok.type == "html_block" and line is not None:
+            html_block(out, tok.content, line)
         i += 1
 
 
