@@ -8,6 +8,7 @@ import logging
 import docx
 import pypdfium2 as pdfium
 import pytest
+from docx.enum.style import WD_STYLE_TYPE
 from fpdf import FPDF
 
 from bot.errors import CorpusError
@@ -570,6 +571,40 @@ def test_docx_heading_styles_give_sections_and_tables_are_flagged():
     table = e.text.index("Debian | apt")
     assert e.layout.is_block(table, table + 6)
     assert at(e, "installer").page is None and at(e, "installer").line_start is None
+
+
+def test_docx_code_is_flagged_by_its_style_or_a_monospace_font():
+    """Code in Word (pandoc's "Source Code" style, Word's "HTML Preformatted", or every run in
+    a monospace font) was prose, markable as an answer; consecutive code paragraphs are one
+    block, kept verbatim. A heading or a sentence with a code word in it stays what it is."""
+    d = docx.Document()
+    d.add_heading("Configure", 1)
+    d.add_paragraph("Set the authentication classes in your settings:")
+    for line in ("REST_FRAMEWORK = {", "    'DEFAULT_AUTHENTICATION_CLASSES': [],", "}"):
+        d.add_paragraph().add_run(line).font.name = "Courier New"
+    mixed = d.add_paragraph("Then restart ")
+    mixed.add_run("runserver").font.name = "Consolas"
+    mixed.add_run(" once.")
+    source_code = d.styles.add_style("Source Code", WD_STYLE_TYPE.PARAGRAPH)  # pandoc's
+    d.add_paragraph("pip install djangorestframework", style=source_code)
+    d.add_heading("", 2).add_run("runserver").font.name = "Consolas"
+    d.add_paragraph("It serves on port 8000.")
+    out = io.BytesIO()
+    d.save(out)
+    e = read_bytes(out.getvalue(), ".docx")
+    code = "REST_FRAMEWORK = {\n    'DEFAULT_AUTHENTICATION_CLASSES': [],\n}"
+    assert code in e.text
+    start = e.text.index(code)
+    assert (start, start + len(code)) in e.layout.blocks
+    assert not e.layout.is_block(*_span(e, "Set the authentication classes"))
+    assert not e.layout.is_block(*_span(e, "Then restart runserver once."))
+    assert e.layout.is_block(*_span(e, "pip install djangorestframework"))
+    assert at(e, "It serves on port 8000.").section == "Configure › runserver"
+
+
+def _span(e, needle: str) -> tuple[int, int]:
+    i = e.text.index(needle)
+    return i, i + len(needle)
 
 
 RST = """=============

@@ -28,6 +28,35 @@ def _level(paragraph: Paragraph) -> int:
     return int(m.group(1)) if m else 0
 
 
+# Paragraph styles that set code: pandoc's "Source Code", Word's "HTML Preformatted", "Macro
+# Text" and "Plain Text", and the usual names of a style of one's own.
+_CODE_STYLES = frozenset(
+    ["source code", "html preformatted", "macro text", "plain text", "code", "code block"]
+)
+_MONOSPACE = re.compile(r"courier|consolas|menlo|monaco|mono|lucida console|source code", re.I)
+
+
+def _is_code(paragraph: Paragraph) -> bool:
+    """Whether a paragraph is code: a code style (or one based on it), or every run of its
+    text in a monospace font."""
+    style = paragraph.style
+    while style is not None:
+        if (style.name or "").lower() in _CODE_STYLES:
+            return True
+        style = style.base_style
+    runs = [r for r in paragraph.runs if r.text.strip()]
+    return bool(runs) and all(_MONOSPACE.search(_font(r, paragraph) or "") for r in runs)
+
+
+def _font(run: Any, paragraph: Paragraph) -> str | None:
+    """The run's font: its own, else its character style's, else the paragraph style's."""
+    for style in (run, run.style, paragraph.style):
+        name = style.font.name if style is not None else None
+        if name:
+            return str(name)
+    return None
+
+
 def _blocks(document: Any) -> list[Paragraph | Table]:
     body = document.element.body
     out: list[Paragraph | Table] = []
@@ -51,7 +80,11 @@ def read_docx(data: bytes) -> Extracted:
         isinstance(b, Paragraph) and b.style is not None and (b.style.name or "") == "Title"
         for b in _blocks(document)
     )
+    code = False  # consecutive code paragraphs are one block of code
     for block in _blocks(document):
+        if code and not (isinstance(block, Paragraph) and _is_code(block) and not _level(block)):
+            out.end_block("code")
+            code = False
         if isinstance(block, Table):
             for row in block.rows:
                 cells = [" ".join(cell.text.split()) for cell in row.cells]
@@ -62,6 +95,10 @@ def read_docx(data: bytes) -> Extracted:
             out.end_block("table")
             continue
         level = _level(block)
+        if not level and _is_code(block):  # a heading in a code font is still a heading
+            out.literal(("\n" if code else "") + block.text)
+            code = True
+            continue
         if level and has_title and (block.style is None or block.style.name != "Title"):
             level = min(level + 1, 6)
         for k, part in enumerate(block.text.split("\n")):  # a manual line break
@@ -69,5 +106,7 @@ def read_docx(data: bytes) -> Extracted:
                 out.hard_break()
             out.inline(part)
         out.end_block("heading" if level else "para", level)
+    if code:
+        out.end_block("code")
     title = (document.core_properties.title or "").strip() or None
     return out.build(title=title)
