@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
 import docx
 import pypdfium2 as pdfium
@@ -509,6 +510,57 @@ def test_pdf_running_heads_and_page_numbers_are_dropped():
     assert e.text.count("Widget Manual, draft") == 1  # kept on the first page only
     assert not any(f"Page {n}" in e.text for n in range(1, 5))  # the first page's foot too
     assert at(e, "page 3 says").page == 3
+
+
+def printed_page_pdf() -> bytes:
+    """Pages as a browser or WeasyPrint prints HTML: one-line paragraphs half a line apart, a
+    list whose bullets are drawn after its items, code in a fixed-pitch font, a word split by
+    the typographic hyphen (U+2010), and the running head and page number drawn last."""
+    dejavu = Path("/usr/share/fonts/truetype/dejavu")
+    pdf = FPDF()
+    pdf.set_auto_page_break(False)
+    pdf.add_font("serif", "", str(dejavu / "DejaVuSerif.ttf"))
+    pdf.add_font("mono", "", str(dejavu / "DejaVuSansMono.ttf"))
+    for n, option in enumerate(("--verbose", "--jobs", "--tee"), 1):
+        pdf.add_page()
+        pdf.set_font("serif", "", 11)
+        y = 30.0
+        for text in (option, "Go back to index", f"What {option} does, in a sentence."):
+            pdf.text(20, y, text)
+            y += 8  # 1.6 lines: a paragraph gap
+        items = ["flake8 --quiet", "flake8 --count"]
+        for k, item in enumerate(items):  # the items first, their bullets after them
+            pdf.text(26, y + 5 * k, item)
+        for k in range(len(items)):
+            pdf.text(20, y + 5 * k, "\u2022")
+        y += 18
+        pdf.text(20, y, "An option's value is a comma-separated list of pat\u2010")
+        pdf.text(20, y + 5, "terns, read once.")
+        pdf.set_font("mono", "", 10)
+        for k, code in enumerate(["[flake8]", "extend-ignore = E203", "max-line-length = 99"]):
+            pdf.text(20, y + 16 + 5 * k, code)
+        pdf.set_font("serif", "", 8)
+        pdf.text(80, 12, "Widget Manual, Release 7.1")  # the margins' text, drawn last
+        pdf.text(100, 287, str(n))
+    return bytes(pdf.output())
+
+
+def test_pdf_printed_from_html_keeps_its_paragraphs_items_and_code():
+    """A reference of one-line paragraphs was one paragraph (the median step between lines was
+    the paragraph gap); list items ran together with a line of bullets after them; code was
+    prose; the running head and page number, drawn after the body, were kept."""
+    e = read_bytes(printed_page_pdf(), ".pdf")
+    assert "--verbose\n\nGo back to index\n\nWhat --verbose does, in a sentence." in e.text
+    assert "flake8 --quiet\n\nflake8 --count" in e.text
+    assert "\u2022" not in e.text
+    assert "a comma-separated list of patterns, read once." in e.text
+    code = "[flake8]\nextend-ignore = E203\nmax-line-length = 99"
+    assert e.text.count(code) == 3
+    start = e.text.index(code)
+    assert (start, start + len(code)) in e.layout.blocks
+    assert "Widget Manual" not in e.text
+    assert at(e, "What --tee does").page == 3
+    assert not any(line.strip() in ("1", "2", "3") for line in e.text.split("\n"))
 
 
 def test_pdf_paragraph_running_on_to_the_next_page_stays_one_paragraph():

@@ -20,6 +20,11 @@ READERS: dict[str, tuple[str, str]] = {
     ".rst": ("rst", "read_rst"),
 }
 # Bump when any reader's output changes: cached extractions of older readers are not reused.
+# 21: PDF as browsers and WeasyPrint print HTML: the line pitch from the steps between lines
+# set close (the median of all steps was the paragraph gap where most paragraphs are one line),
+# bullets drawn apart from their items start an item and are dropped, lines in a fixed-pitch
+# font are code (kept line by line), U+2010 at a line end joins a word, and a running head or
+# page number drawn after the body is found by its place on the page;
 # 20: code in Word (a code style such as pandoc's "Source Code" or Word's "HTML Preformatted",
 # or every run in a monospace font) is a code block, verbatim (it was prose);
 # 19: a raw HTML block in Markdown reads as the HTML reader reads a page (a table's rows on
@@ -51,7 +56,7 @@ READERS: dict[str, tuple[str, str]] = {
 # confval, py:class...) keep their signature and fields, an unknown directive its prose
 # beside code; 8: Markdown heading attributes ({#id}) dropped, a title line needs a letter or
 # digit; 7: plain-text section titles; 6: Markdown HTML comments dropped whole
-READER_VERSION = 20
+READER_VERSION = 21
 
 __all__ = ["READERS", "READER_VERSION", "Extracted", "UnreadableError", "read_bytes"]
 
