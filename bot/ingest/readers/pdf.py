@@ -202,7 +202,8 @@ def _edges(page: list[_Line], first: bool = True) -> set[int]:
 
 
 def _running_lines(pages: list[list[_Line]]) -> set[str]:
-    """Running heads and page numbers: the first or last line of many pages, digits aside."""
+    """Running heads and page numbers: a line at an edge of many pages (_edges), digits
+    aside."""
     if len(pages) < 3:
         return set()
     counts: dict[str, int] = {}
