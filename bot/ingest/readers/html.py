@@ -218,7 +218,7 @@ def html_block(out: TextBuilder, html: str, first: int) -> None:
     headings, <pre> as code; first is the source line of its first line."""
     try:
         root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except (lxml.etree.ParserError, ValueError):
+    except (lxml.etree.LxmlError, ValueError):  # nothing lxml can read: nothing shown
         return
     out.end_block()
     _Walker(out, first).walk(root)
