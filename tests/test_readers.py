@@ -272,6 +272,21 @@ def test_html_in_markdown_reads_as_an_html_page_does():
     assert at(e, "Marked with @action.").line_start == source_line(RAW_HTML, "Marked with")
 
 
+def test_html_in_markdown_that_lxml_cannot_read_still_shows_its_text(monkeypatch):
+    """Nothing is lost when lxml refuses a block: its text is shown, tags out, as before."""
+    import lxml.etree
+
+    from bot.ingest.readers import html
+
+    def refuse(*args, **kwargs):
+        raise lxml.etree.ParserError("refused")
+
+    monkeypatch.setattr(html.lxml.html, "fragment_fromstring", refuse)
+    e = read_bytes(b"# T\n\n<table><tr><td>kept cell</td></tr></table>\n\nAfter.\n", ".md")
+    assert e.text == "T\n\nkept cell\n\nAfter."
+    assert at(e, "kept cell").line_start == 3
+
+
 def test_an_html_comment_in_markdown_is_not_text_even_when_it_holds_angle_brackets():
     # A licence header, as many projects put at the top of each page.
     src = (

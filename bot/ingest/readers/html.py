@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import lxml.etree
@@ -62,6 +63,7 @@ DROP_CLASSES = frozenset(
     ]
 )
 HEADINGS = {f"h{n}": n for n in range(1, 7)}
+_ANY_TAG = re.compile(r"<!--.*?-->|<[^>]*>", re.DOTALL)
 BLOCKS = frozenset(
     [
         "p",
@@ -216,12 +218,14 @@ def html_block(out: TextBuilder, html: str, first: int) -> None:
     """A block of HTML inside another document (a Markdown file's <table>, <details>, <div>),
     read into out as a page's content is: rows of a table on lines of their own, headings as
     headings, <pre> as code; first is the source line of its first line."""
+    out.end_block()
     try:
         root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except (lxml.etree.LxmlError, ValueError):  # nothing lxml can read: nothing shown
-        return
-    out.end_block()
-    _Walker(out, first).walk(root)
+    except (lxml.etree.LxmlError, ValueError):  # what lxml cannot read: its text, tags out
+        out.at_line(first)
+        out.inline(_ANY_TAG.sub(" ", html))
+    else:
+        _Walker(out, first).walk(root)
     out.end_block()
 
 
