@@ -401,6 +401,30 @@ def test_html_of_the_pydata_and_book_themes_is_the_article_alone():
     assert e.text == "Invoking Flake8\n\nOnce you have installed Flake8, you can begin using it."
 
 
+# Manuals from other generators, cut down: Texinfo (libffi's), Node.js's API pages, DocBook
+# and gtk-doc (libxslt's), each with its navigation inside the content.
+MANUALS = """<html><head><title>Missing Features</title></head><body>
+<div class="header"><p>
+Next: <a href="Index.html" rel="next">Index</a>, Previous: <a href="Memory.html" rel="prev">Memory
+Usage</a>, Up: <a href="index.html" rel="up">libffi</a> &nbsp; [<a href="Index.html">Index</a>]</p>
+</div>
+<table class="navigation"><tr><td><a href="index.html">Home</a></td><td>libxslt Manual</td></tr>
+</table>
+<div class="navheader">Prev Up Next</div>
+<h2 id="console">Console<span><a class="mark" href="#console">#</a></span></h2>
+<p>libffi is missing a few features. See <a href="#variadic">variadic closures</a>.</p>
+<div class="navfooter">Home | Index</div>
+</body></html>
+"""
+
+
+def test_html_manuals_of_texinfo_node_and_docbook_read_without_their_navigation():
+    """Texinfo's "Next: …, Previous: …, Up: …" line, DocBook's and gtk-doc's navigation bars
+    and Node.js's "#" permalinks were read as text. A link to an anchor with words stays."""
+    e = read_bytes(MANUALS.encode(), ".html")
+    assert e.text == ("Console\n\nlibffi is missing a few features. See variadic closures.")
+
+
 def test_html_without_a_charset_is_read_as_utf8_and_legacy_pages_by_their_declaration():
     e = read_bytes("<p>Beyoncé sang.</p>".encode(), ".html")
     assert e.text == "Beyoncé sang."

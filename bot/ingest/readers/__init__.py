@@ -20,6 +20,8 @@ READERS: dict[str, tuple[str, str]] = {
     ".rst": ("rst", "read_rst"),
 }
 # Bump when any reader's output changes: cached extractions of older readers are not reused.
+# 22: HTML manuals' navigation inside the content: Texinfo's "Next: …, Previous: …, Up: …"
+# line, DocBook's and gtk-doc's navigation bars, "#" and "§" permalinks (Node.js);
 # 21: PDF as browsers and WeasyPrint print HTML: the line pitch from the steps between lines
 # set close (the median of all steps was the paragraph gap where most paragraphs are one line),
 # bullets drawn apart from their items start an item and are dropped, lines in a fixed-pitch
@@ -56,7 +58,7 @@ READERS: dict[str, tuple[str, str]] = {
 # confval, py:class...) keep their signature and fields, an unknown directive its prose
 # beside code; 8: Markdown heading attributes ({#id}) dropped, a title line needs a letter or
 # digit; 7: plain-text section titles; 6: Markdown HTML comments dropped whole
-READER_VERSION = 21
+READER_VERSION = 22
 
 __all__ = ["READERS", "READER_VERSION", "Extracted", "UnreadableError", "read_bytes"]
 

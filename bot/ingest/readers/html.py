@@ -60,8 +60,17 @@ DROP_CLASSES = frozenset(
         "bd-sidebar-secondary",
         "prev-next-area",
         "onlyprint",
+        # DocBook's and gtk-doc's navigation bars, Texinfo 7's ("Next: …, Previous: …, Up: …").
+        "navheader",
+        "navfooter",
+        "navigation",
+        "nav-panel",
     ]
 )
+# A permalink beside a heading ("#" in Node.js's and GitHub's pages, "¶", "§"): not a word.
+_PERMALINK = frozenset(["#", "¶", "§"])
+# Links a navigation line is made of (Texinfo's, DocBook's: rel="next", "prev", "up").
+_NAV_RELS = frozenset(["next", "prev", "previous", "up"])
 HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _ANY_TAG = re.compile(r"<!--.*?-->|<[^>]*>", re.DOTALL)
 BLOCKS = frozenset(
@@ -112,7 +121,23 @@ def _dropped(el: Any) -> bool:
         return True
     if el.get("hidden") is not None or el.get("aria-hidden") == "true":
         return True
-    return bool(DROP_CLASSES.intersection((el.get("class") or "").split()))
+    if DROP_CLASSES.intersection((el.get("class") or "").split()):
+        return True
+    if el.tag == "a":
+        return (el.get("href") or "").startswith("#") and el.text_content().strip() in _PERMALINK
+    return el.tag in ("p", "div", "table") and _navigation(el)
+
+
+def _navigation(el: Any) -> bool:
+    """Whether el is a line of links to the next, previous and parent pages and little else
+    (Texinfo's "Next: Index, Previous: Memory Usage, Up: libffi [Index]")."""
+    links = [a for a in el.iter("a") if _NAV_RELS.intersection((a.get("rel") or "").split())]
+    if len(links) < 2:
+        return False
+    rest = el.text_content()
+    for a in links:
+        rest = rest.replace(a.text_content(), "", 1)
+    return len(rest.strip()) <= 60
 
 
 def _main(doc: Any) -> Any:
