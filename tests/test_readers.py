@@ -413,16 +413,21 @@ Usage</a>, Up: <a href="index.html" rel="up">libffi</a> &nbsp; [<a href="Index.h
 <div class="navheader">Prev Up Next</div>
 <h2 id="console">Console<span><a class="mark" href="#console">#</a></span></h2>
 <p>libffi is missing a few features. See <a href="#variadic">variadic closures</a>.</p>
+<pre>console.log(1);<button class="copy-button">copy</button></pre>
+<p>Next: <a href="What.html" rel="next">What is libffi?</a> [<a href="Index.html">Index</a>]</p>
 <div class="navfooter">Home | Index</div>
 </body></html>
 """
 
 
 def test_html_manuals_of_texinfo_node_and_docbook_read_without_their_navigation():
-    """Texinfo's "Next: …, Previous: …, Up: …" line, DocBook's and gtk-doc's navigation bars
-    and Node.js's "#" permalinks were read as text. A link to an anchor with words stays."""
+    """Texinfo's "Next: …, Previous: …, Up: …" line, DocBook's and gtk-doc's navigation bars,
+    Node.js's "#" permalinks and the "copy" button inside its code blocks were read as text. A
+    link to an anchor with words stays."""
     e = read_bytes(MANUALS.encode(), ".html")
-    assert e.text == ("Console\n\nlibffi is missing a few features. See variadic closures.")
+    assert e.text == (
+        "Console\n\nlibffi is missing a few features. See variadic closures.\n\nconsole.log(1);"
+    )
 
 
 def test_html_without_a_charset_is_read_as_utf8_and_legacy_pages_by_their_declaration():

@@ -20,6 +20,8 @@ READERS: dict[str, tuple[str, str]] = {
     ".rst": ("rst", "read_rst"),
 }
 # Bump when any reader's output changes: cached extractions of older readers are not reused.
+# 23: a navigation line of one such link (Texinfo's top page, "Next: ... [Index]"), and what is
+# dropped inside a code block (Node.js's "copy" button) is not in its text;
 # 22: HTML manuals' navigation inside the content: Texinfo's "Next: …, Previous: …, Up: …"
 # line, DocBook's and gtk-doc's navigation bars, "#" and "§" permalinks (Node.js);
 # 21: PDF as browsers and WeasyPrint print HTML: the line pitch from the steps between lines
@@ -58,7 +60,7 @@ READERS: dict[str, tuple[str, str]] = {
 # confval, py:class...) keep their signature and fields, an unknown directive its prose
 # beside code; 8: Markdown heading attributes ({#id}) dropped, a title line needs a letter or
 # digit; 7: plain-text section titles; 6: Markdown HTML comments dropped whole
-READER_VERSION = 22
+READER_VERSION = 23
 
 __all__ = ["READERS", "READER_VERSION", "Extracted", "UnreadableError", "read_bytes"]
 

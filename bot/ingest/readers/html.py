@@ -128,11 +128,21 @@ def _dropped(el: Any) -> bool:
     return el.tag in ("p", "div", "table") and _navigation(el)
 
 
+def _shown_text(el: Any) -> str:
+    """el's text without what is dropped inside it (a code block's "copy" button)."""
+    parts = [el.text or ""]
+    for child in el:
+        if isinstance(child.tag, str) and not _dropped(child):
+            parts.append(_shown_text(child))
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
 def _navigation(el: Any) -> bool:
     """Whether el is a line of links to the next, previous and parent pages and little else
     (Texinfo's "Next: Index, Previous: Memory Usage, Up: libffi [Index]")."""
     links = [a for a in el.iter("a") if _NAV_RELS.intersection((a.get("rel") or "").split())]
-    if len(links) < 2:
+    if not links:
         return False
     rest = el.text_content()
     for a in links:
@@ -179,7 +189,7 @@ class _Walker:
         elif tag == "pre":
             out.end_block()
             out.at_line(self.line(el))
-            out.literal(el.text_content().strip("\n"))
+            out.literal(_shown_text(el).strip("\n"))
             out.end_block("code")
         elif tag == "table":
             out.end_block()
