@@ -257,7 +257,7 @@ def read_pdf(data: bytes) -> Extracted:
     for n, page in enumerate(pages):
         if running and page:
             # Running heads and page numbers repeat on every page; they are not the text. The
-            # first page's top line is its title, not a running head; its foot is one.
+            # first page's first line is its title, not a running head (_edges).
             ends = _edges(page, first=n > 0)
             page = [x for k, x in enumerate(page) if not (k in ends and _shape(x.text) in running)]
         for k, para in enumerate(_paragraphs(page, pitch, levels, body)):
@@ -284,8 +284,10 @@ def read_pdf(data: bytes) -> Extracted:
             at_page += 1
         for k, (n, part) in enumerate(zip(block.pages, block.parts, strict=True)):
             if k:  # the page turns inside this paragraph
-                if part.startswith((" ", "\n")):
-                    (out.hard_break if block.code else lambda: out.inline(" "))()
+                if block.code:
+                    out.hard_break()  # code goes on overleaf on a line of its own
+                elif part.startswith(" "):
+                    out.inline(" ")
                 out.page_turn()
                 at_page = n
             text = part.lstrip(" \n").replace(_SOFT_HYPHEN, "")
