@@ -82,7 +82,10 @@ def read_docx(data: bytes) -> Extracted:
     )
     code = False  # consecutive code paragraphs are one block of code
     for block in _blocks(document):
-        if code and not (isinstance(block, Paragraph) and _is_code(block) and not _level(block)):
+        level = _level(block) if isinstance(block, Paragraph) else 0
+        # A heading in a code font is still a heading.
+        is_code = isinstance(block, Paragraph) and not level and _is_code(block)
+        if code and not is_code:
             out.end_block("code")
             code = False
         if isinstance(block, Table):
@@ -94,8 +97,7 @@ def read_docx(data: bytes) -> Extracted:
                 out.hard_break()
             out.end_block("table")
             continue
-        level = _level(block)
-        if not level and _is_code(block):  # a heading in a code font is still a heading
+        if is_code:
             out.literal(("\n" if code else "") + block.text)
             code = True
             continue

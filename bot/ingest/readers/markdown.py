@@ -65,9 +65,15 @@ def _parser() -> MarkdownIt:
 _REFERENCES: ContextVar[dict[str, Any] | None] = ContextVar("references", default=None)
 
 
+def _env() -> dict[str, Any]:
+    """A parse's environment holding the document's link definitions (a copy: a parse adds
+    its own)."""
+    return {"references": dict(_REFERENCES.get() or {})}
+
+
 def _parse(text: str) -> list[Token]:
     """Markdown within the document being read (a directive's body), its links resolved."""
-    return _parser().parse(text, {"references": dict(_REFERENCES.get() or {})})
+    return _parser().parse(text, _env())
 
 
 def front_matter(text: str) -> tuple[dict[str, Any], int]:
@@ -234,7 +240,7 @@ def _prose(out: TextBuilder, text: str, first: int) -> None:
 
 
 def _inline_text(out: TextBuilder, text: str) -> None:
-    for tok in _parser().parseInline(text, {"references": dict(_REFERENCES.get() or {})}):
+    for tok in _parser().parseInline(text, _env()):
         _inline(out, tok.children or [])
 
 
