@@ -492,6 +492,33 @@ def test_asked_where_the_sentence_saying_where_gains(settings, fake_embedder):
     assert quote(0).startswith("A project override pins the toolchain")
 
 
+RETRIES = (
+    "# Retries\n\n"
+    "The proxy retries a failed request when the retry limit allows it. "
+    "If the limit is unspecified, a failed request is retried once.\n"
+)
+
+
+def test_asked_how_many_the_sentence_telling_an_amount_gains(settings, fake_embedder):
+    # Documentation names the setting in one sentence and gives its value in the next; the
+    # fake embedder reads the sentences naming it closer to the question.
+    question = "How many times does the proxy retry a failed request?"
+
+    def quote(weight: float) -> str:
+        return _quote_of(
+            settings,
+            fake_embedder,
+            "retries.md",
+            RETRIES,
+            question,
+            max_quote_sentences=1,
+            cue_weight=weight,
+        )
+
+    assert quote(0.6) == "If the limit is unspecified, a failed request is retried once."
+    assert quote(0).startswith("The proxy retries a failed request")
+
+
 @pytest.mark.parametrize(
     ("question", "sentence", "shaped"),
     [
@@ -500,6 +527,13 @@ def test_asked_where_the_sentence_saying_where_gains(settings, fake_embedder):
         ("Where is it?", "It is a tool for toolchains.", False),
         ("What does it store?", "Overrides are stored in a configuration file.", False),
         ("Any workaround?", "You can set TEMP instead.", True),
+        ("How many workers does it start?", "By default it starts four workers.", True),
+        ("How long does it wait?", "The default timeout is 30 seconds.", True),
+        ("How often does it sync?", "Full scans are done once per hour.", True),
+        ("How many jobs run at once?", "It runs as many jobs as there are cores.", True),
+        ("Since which version is it on?", "Added in 3.3.0.", True),
+        ("How many workers does it start?", "Workers take tasks from the queue.", False),
+        ("What does it store?", "It stores 3 files.", False),
     ],
 )
 def test_a_sentence_has_the_form_of_an_answer_to_the_questions_kind(question, sentence, shaped):

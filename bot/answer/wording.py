@@ -106,11 +106,50 @@ def tells_place(sentence: str) -> bool:
     return bool(_TELLS_PLACE.search(sentence))
 
 
+# A question asking for an amount, a count, a duration, a frequency, a size, a year, a port
+# or a version ("How many workers…", "How long does it wait…", "Since which version…"), and
+# a sentence that tells one: a numeral, a number word, a frequency or a bound ("once per
+# hour", "three replicas", "no limit", "as many … as there are cores", "the number of
+# cores"). Documentation names the setting in one sentence and gives its value in the next
+# ("retry.linkerd.io/limit: The maximum number of times…" / "If unspecified, the default is 1").
+_ASKS_QUANTITY = re.compile(
+    r"\bhow (many|much|long|often|old|big|large|far|fast|high|soon)\b"
+    r"|\b(what|which) (year|percentage|port|version)\b"
+    r"|\b(since|from|in|after|until) (which|what) (release|version)\b",
+    re.IGNORECASE,
+)
+_NUMBER_WORDS = (
+    "zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
+    "|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy"
+    "|eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?|half|once|twice|thrice"
+)
+_TELLS_QUANTITY = re.compile(
+    rf"\d|\b({_NUMBER_WORDS})\b"
+    r"|\b(hourly|daily|weekly|monthly|yearly|annually|unlimited|infinite|indefinitely|forever)\b"
+    r"|\bno (limit|maximum|timeout|upper bound)\b"
+    r"|\b(limit|number|count|size|amount|length|duration|version)s? of\b"
+    r"|\bas (many|much|long|often)\b|\bevery (second|minute|hour|day|week|month|year|time)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_quantity(question: str) -> bool:
+    """Whether the question asks how many, how much, how long or how often, or for a year,
+    a port or a version."""
+    return bool(_ASKS_QUANTITY.search(question))
+
+
+def tells_quantity(sentence: str) -> bool:
+    """Whether the sentence tells an amount: a numeral, a number word, a frequency or a bound."""
+    return bool(_TELLS_QUANTITY.search(sentence))
+
+
 # Kinds of question whose answer has a telltale form: (the question is of the kind, a
 # sentence has the form).
 _ANSWER_FORMS: tuple[tuple[Callable[[str], bool], Callable[[str], bool]], ...] = (
     (asks_for_remedy, offers_remedy),
     (asks_for_place, tells_place),
+    (asks_for_quantity, tells_quantity),
 )
 
 
