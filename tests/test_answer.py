@@ -206,6 +206,51 @@ def test_without_token_vectors_the_idf_coverage_confidence_decides(settings, fak
     assert not answerer.ask("What is the best recipe for lemon cheesecake?").answered
 
 
+LIFT = (
+    "# The chair lift\n\n"
+    "The chair lift carries skiers from the valley station up to the summit ridge. "
+    "Skiers ride the chair lift in pairs, facing the valley.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("told", "answered"),
+    [("", False), (" The ride from the valley station takes twelve minutes.", True)],
+)
+def test_asked_how_long_a_passage_telling_no_amount_is_declined(
+    settings, fake_embedder, told, answered
+):
+    index = _index_with(settings, fake_embedder, "lift.md", LIFT.rstrip() + told + "\n", 80)
+
+    def ask(**answer):
+        answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(**answer))
+        return answerer.ask("How long is the chair lift ride from the valley station?")
+
+    unchecked = ask(amount_check=False)
+    assert unchecked.answered and unchecked.results[0].source == "lift.md"  # the premise
+    checked = ask()
+    assert checked.answered is answered
+    assert checked.results[0].source == "lift.md"  # declined, the passage is still shown
+
+
+@pytest.mark.parametrize(
+    ("passage", "none"),
+    [
+        ("The lift carries skiers up to the ridge.", True),
+        ("The ride takes 12 minutes.", False),
+        ("It restarts immediately.", False),
+        ("Only a few complex molecules contain no oxygen.", False),
+        ("It has been left undeveloped for decades.", False),
+        ("Syncs once per hour.", False),
+        ("It runs as many jobs as there are cores.", False),
+    ],
+)
+def test_a_passage_tells_an_amount_even_loosely(passage, none):
+    from bot.answer.wording import tells_no_amount
+
+    assert tells_no_amount(passage) is none
+
+
 def _answerer_over(settings, fake_embedder, **answer):
     docs, _ = load_corpus(settings.seeds_dir)
     index, _ = build_index(docs, fake_embedder, settings.chunking)

@@ -16,11 +16,13 @@ from bot.answer.wording import (
     SUBJECT_SHARE,
     WHO,
     answer_forms,
+    asks_for_quantity,
     clean_question,
     contents_like,
     has_words,
     names_in,
     tells_a_situation,
+    tells_no_amount,
 )
 from bot.config import AnswerSettings, RetrievalSettings, Scope, SourceLink
 from bot.ingest.links import cite_url, published_url
@@ -399,7 +401,11 @@ class Answerer:
         ]
         results[0] = replace(results[0], verifier=verified.get(hits[0].passage))
         conf, bar = self.confidence(q, hits[0], q_terms, results[0], follow=follow)
-        answered = conf >= bar and self.verified(verified.get(hits[0].passage))
+        answered = (
+            conf >= bar
+            and self.verified(verified.get(hits[0].passage))
+            and not self.lacks_amount(follow.answer_frame() if follow else q, results[0].passage)
+        )
         top, top_doc = results[0], self.index.passages[hits[0].passage].doc
         for h in hits[1:]:
             if len(results) == k:
@@ -443,6 +449,13 @@ class Answerer:
         if known is None:
             known = self._contents[passage] = contents_like(self.index.passage_text(passage))
         return known
+
+    def lacks_amount(self, question: str, passage: str) -> bool:
+        """Whether the question asks for an amount and the passage quoted for it tells none
+        (answer.amount_check): a passage about the setting, without its value."""
+        return (
+            self.settings.amount_check and asks_for_quantity(question) and tells_no_amount(passage)
+        )
 
     def verified(self, probability: float | None) -> bool:
         """Whether the verifier lets a passage be quoted as an answer (min_verifier); a

@@ -144,6 +144,22 @@ def tells_quantity(sentence: str) -> bool:
     return bool(_TELLS_QUANTITY.search(sentence))
 
 
+# Words that tell an amount loosely: how much ("a few", "vast areas", "little support"), how
+# soon ("immediately") or for how long in what unit ("for months").
+_LOOSE_AMOUNT = re.compile(
+    r"\b(few|several|many|much|most|little|vast|immediately"
+    r"|seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur(y|ies))\b",
+    re.IGNORECASE,
+)
+
+
+def tells_no_amount(passage: str) -> bool:
+    """Whether the passage tells no amount at all, not even loosely: no numeral, number word,
+    frequency, bound (tells_quantity), vague amount or unit of time. Such a passage cannot
+    answer a question asking how many, how long or since which version."""
+    return not _TELLS_QUANTITY.search(passage) and not _LOOSE_AMOUNT.search(passage)
+
+
 # Kinds of question whose answer has a telltale form: (the question is of the kind, a
 # sentence has the form).
 _ANSWER_FORMS: tuple[tuple[Callable[[str], bool], Callable[[str], bool]], ...] = (
