@@ -157,7 +157,7 @@ def tells_no_amount(passage: str) -> bool:
     """Whether the passage tells no amount at all, not even loosely: no numeral, number word,
     frequency, bound (tells_quantity), vague amount or unit of time. Such a passage cannot
     answer a question asking how many, how long or since which version."""
-    return not _TELLS_QUANTITY.search(passage) and not _LOOSE_AMOUNT.search(passage)
+    return not tells_quantity(passage) and not _LOOSE_AMOUNT.search(passage)
 
 
 # Kinds of question whose answer has a telltale form: (the question is of the kind, a
