@@ -517,26 +517,6 @@ OVERRIDES = (
 )
 
 
-def test_asked_where_the_sentence_saying_where_gains(settings, fake_embedder):
-    # The fake embedder reads the first sentence much closer to the question than a model
-    # would; a weight above the default shows the place form winning over it.
-    question = "Where is a project override kept?"
-
-    def quote(weight: float) -> str:
-        return _quote_of(
-            settings,
-            fake_embedder,
-            "overrides.md",
-            OVERRIDES,
-            question,
-            max_quote_sentences=1,
-            cue_weight=weight,
-        )
-
-    assert quote(0.6) == "Each project override is stored in a settings file in the tool's home."
-    assert quote(0).startswith("A project override pins the toolchain")
-
-
 RETRIES = (
     "# Retries\n\n"
     "The proxy retries a failed request when the retry limit allows it. "
@@ -544,24 +524,45 @@ RETRIES = (
 )
 
 
-def test_asked_how_many_the_sentence_telling_an_amount_gains(settings, fake_embedder):
-    # Documentation names the setting in one sentence and gives its value in the next; the
-    # fake embedder reads the sentences naming it closer to the question.
-    question = "How many times does the proxy retry a failed request?"
-
+@pytest.mark.parametrize(
+    ("name", "text", "question", "shaped", "plain"),
+    [
+        # Asked where: the fake embedder reads the first sentence much closer to the question
+        # than a model would; a weight above the default shows the place form winning.
+        (
+            "overrides.md",
+            OVERRIDES,
+            "Where is a project override kept?",
+            "Each project override is stored in a settings file in the tool's home.",
+            "A project override pins the toolchain",
+        ),
+        # Asked how many: documentation names the setting in one sentence and gives its value
+        # in the next; the fake embedder reads the sentences naming it closer to the question.
+        (
+            "retries.md",
+            RETRIES,
+            "How many times does the proxy retry a failed request?",
+            "If the limit is unspecified, a failed request is retried once.",
+            "The proxy retries a failed request",
+        ),
+    ],
+)
+def test_the_sentence_of_the_answers_form_gains(
+    settings, fake_embedder, name, text, question, shaped, plain
+):
     def quote(weight: float) -> str:
         return _quote_of(
             settings,
             fake_embedder,
-            "retries.md",
-            RETRIES,
+            name,
+            text,
             question,
             max_quote_sentences=1,
             cue_weight=weight,
         )
 
-    assert quote(0.6) == "If the limit is unspecified, a failed request is retried once."
-    assert quote(0).startswith("The proxy retries a failed request")
+    assert quote(0.6) == shaped
+    assert quote(0).startswith(plain)
 
 
 @pytest.mark.parametrize(
