@@ -141,9 +141,11 @@ class AnswerSettings:
     # change…"), where the documents explain the problem first in sentences sharing more of
     # the question's words; asked where, one that says where ("stored in …", a path); asked
     # how many, how long or since which version, one that tells an amount (a numeral, "three",
-    # "once per hour"). Chosen on the development sets (eval/marking_replay.py): 0.25 to 0.4
-    # gain, 0.2 changes nothing for the remedy; 0.2 to 0.5 gain for the place; the amount
-    # gains as much at 0.3 to 1.0, one fewer at 0.2 (README, Evaluating).
+    # "once per hour"); asked yes or no, one that says no or "only" ("For now, only Basic
+    # authentication is supported."). Chosen on the development sets
+    # (eval/marking_replay.py): 0.25 to 0.4 gain, 0.2 changes nothing for the remedy; 0.2 to
+    # 0.5 gain for the place; the amount gains as much at 0.3 to 1.0, one fewer at 0.2; yes
+    # or no gains at every weight from 0.1 to 1.0 (README, Evaluating).
     cue_weight: float = 0.3
 
 

@@ -524,6 +524,13 @@ RETRIES = (
 )
 
 
+PROXY_AUTH = (
+    "# Proxy authentication\n\n"
+    "The auth option asks the user for credentials before the proxy forwards a request. "
+    "For now, the scheme supported is Basic alone, Digest is not.\n"
+)
+
+
 @pytest.mark.parametrize(
     ("name", "text", "question", "shaped", "plain"),
     [
@@ -544,6 +551,15 @@ RETRIES = (
             "How many times does the proxy retry a failed request?",
             "If the limit is unspecified, a failed request is retried once.",
             "The proxy retries a failed request",
+        ),
+        # Asked yes or no: the sentence describing the feature shares more of the question's
+        # words than the one saying it does not do what was asked.
+        (
+            "proxy.md",
+            PROXY_AUTH,
+            "I run the proxy for a team. Can the auth option ask for Digest credentials?",
+            "For now, the scheme supported is Basic alone, Digest is not.",
+            "The auth option asks the user for credentials",
         ),
     ],
 )
@@ -580,6 +596,11 @@ def test_the_sentence_of_the_answers_form_gains(
         ("Since which version is it on?", "Added in 3.3.0.", True),
         ("How many workers does it start?", "Workers take tasks from the queue.", False),
         ("What does it store?", "It stores 3 files.", False),
+        ("Can it use Digest?", "Only Basic authentication is supported.", True),
+        ("I set it in .env. Does it read the file?", "It does not read .env files.", True),
+        ("Can it use Digest?", "It asks for credentials first.", False),
+        ("Can it use Digest, and which schemes does it support?", "Only Basic is.", False),
+        ("Which schemes are not supported?", "Digest is not supported.", False),
     ],
 )
 def test_a_sentence_has_the_form_of_an_answer_to_the_questions_kind(question, sentence, shaped):

@@ -1,5 +1,6 @@
-"""The verifier's listwise training (training/train_verifier.py --listwise): a question's
-passages stay in one batch, and the loss teaches which of them answers."""
+"""The verifier's training (training/train_verifier.py): with --listwise a question's
+passages stay in one batch and the loss teaches which of them answers; and the one update
+step every training script shares."""
 
 import random
 
@@ -60,3 +61,18 @@ def test_the_listwise_loss_is_low_only_when_the_positive_ranks_first() -> None:
     shifted = module.listwise_loss(torch.tensor([3.0, 8.0, 3.0, 7.0, 2.0]), labels, sets)
     assert float(shifted) == pytest.approx(float(right), abs=1e-6)
     assert float(module.listwise_loss(torch.zeros(2), torch.zeros(2), [])) == 0.0
+
+
+def test_an_optimizer_step_clips_the_gradient_steps_the_rate_and_clears_the_gradient():
+    torch = pytest.importorskip("torch")
+    train_verifier = training_script("train_verifier")
+    model = torch.nn.Linear(2, 2, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    loss = 100 * model.weight.sum()  # a gradient of 100 in each of 4 weights: norm 200
+    train_verifier.optimizer_step(model, loss, optimizer, scheduler)
+    # Clipped to norm 1: 0.5 in each weight, one step of rate 1 against it.
+    assert torch.allclose(model.weight, torch.full((2, 2), -0.5))
+    assert optimizer.param_groups[0]["lr"] == 0.5
+    assert model.weight.grad is None

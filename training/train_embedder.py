@@ -110,7 +110,7 @@ def ranking_loss(questions: Any, passages: Any, scale: float = 20.0) -> Any:
 def train(args: argparse.Namespace) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
-    from train_verifier import bundled_model, read_pairs
+    from train_verifier import bundled_model, optimizer_step, read_pairs
 
     rng = random.Random(args.seed)
     torch.manual_seed(args.seed)
@@ -140,11 +140,7 @@ def train(args: argparse.Namespace) -> None:
                 break
             passages = [t.positive for t in batch] + [t.negative for t in batch if t.negative]
             loss = ranking_loss(encode([t.question for t in batch]), encode(passages))
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
+            optimizer_step(model, loss, opt, sched)
             step += 1
             if step % 10 == 0:
                 elapsed = time.monotonic() - started

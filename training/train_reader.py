@@ -238,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         replay(args.replay, args.dumps, args.weights)
         return 0
     import torch
-    from train_verifier import bundled_model
+    from train_verifier import bundled_model, optimizer_step
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     torch.manual_seed(args.seed)
@@ -274,11 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             idx = order[lo : lo + args.batch]
             batch = {k: torch.from_numpy(v[idx]).to(args.device) for k, v in data.items()}
             loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
+            optimizer_step(model, loss, opt, sched)
             step += 1
             if step % 50 == 0:
                 log.info(

@@ -221,6 +221,20 @@ def score(
     return out
 
 
+def optimizer_step(model: Any, loss: Any, optimizer: Any, scheduler: Any = None) -> None:
+    """One update of every training script here: back-propagate loss, clip the gradient's
+    norm to 1, step the optimizer (and the learning-rate scheduler, where one sets the rate),
+    and clear the gradients for the next batch."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def ranking_sets(rows: list[dict[str, Any]]) -> list[list[int]]:
     """Row numbers by (question group, kind family): the passages (or sentences) one question
     is read against, its positives among them. Only sets with a positive and a negative."""
@@ -485,10 +499,7 @@ def main() -> None:
             if args.listwise > 0:
                 sets = ranking_sets([train[i] for i in idx])  # positions within the batch
                 loss = loss + args.listwise * listwise_loss(logits, labels, sets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
+            optimizer_step(model, loss, optimizer)
             step += 1
             seen += len(idx)
             tokens += int(enc["attention_mask"].sum())

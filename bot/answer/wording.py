@@ -160,12 +160,43 @@ def tells_no_amount(passage: str) -> bool:
     return not tells_quantity(passage) and not _LOOSE_AMOUNT.search(passage)
 
 
+# A question answered yes or no ("Can the proxyauth option handle Digest authentication?",
+# "I loaded it with -s. Do I have to restart it?"): its last question opens with an auxiliary
+# verb and asks no what, which, where or how. Documentation answers such a question where it
+# is no, or only in part, in a sentence that says so ("For now, only HTTP Basic Authentication
+# is supported.", "Alembic does not currently have explicit multi-tenant support"), beside
+# sentences that share more of the question's words and describe the feature.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_ASKS_YES_OR_NO = re.compile(
+    r"^\W*(am|is|are|was|were|do|does|did|can|could|will|would|should|shall|may|might|must"
+    r"|has|have|had)\b",
+    re.IGNORECASE,
+)
+_WH = re.compile(r"\b(what|which|where|when|how|why|who|whom|whose)\b", re.IGNORECASE)
+_SAYS_NO = re.compile(r"\b(not|cannot|never|no|none|only|neither|nor)\b|n't\b", re.IGNORECASE)
+
+
+def asks_yes_or_no(question: str) -> bool:
+    """Whether the question's last question (the last sentence ending with "?", else its
+    last sentence) is answered yes or no: it opens with an auxiliary verb and has no
+    question word."""
+    parts = _SENTENCE_END.split(question.strip())
+    last = next((p for p in reversed(parts) if p.rstrip().endswith("?")), parts[-1])
+    return bool(_ASKS_YES_OR_NO.match(last)) and not _WH.search(last)
+
+
+def says_no(sentence: str) -> bool:
+    """Whether the sentence denies or limits something: a negation, "no", "none" or "only"."""
+    return bool(_SAYS_NO.search(sentence))
+
+
 # Kinds of question whose answer has a telltale form: (the question is of the kind, a
 # sentence has the form).
 _ANSWER_FORMS: tuple[tuple[Callable[[str], bool], Callable[[str], bool]], ...] = (
     (asks_for_remedy, offers_remedy),
     (asks_for_place, tells_place),
     (asks_for_quantity, tells_quantity),
+    (asks_yes_or_no, says_no),
 )
 
 
