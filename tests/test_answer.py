@@ -531,6 +531,13 @@ PROXY_AUTH = (
 )
 
 
+RESOLVER = (
+    "# Resolver\n\n"
+    "The option chooses the resolver that picks versions. "
+    "By default the resolver is backtracking: the legacy one is gone.\n"
+)
+
+
 @pytest.mark.parametrize(
     ("name", "text", "question", "shaped", "plain"),
     [
@@ -560,6 +567,15 @@ PROXY_AUTH = (
             "I run the proxy for a team. Can the auth option ask for Digest credentials?",
             "For now, the scheme supported is Basic alone, Digest is not.",
             "The auth option asks the user for credentials",
+        ),
+        # Asked for a default: the sentence describing the setting shares more of the
+        # question's words than the one giving its default value.
+        (
+            "resolver.md",
+            RESOLVER,
+            "Which resolver picks versions if I don't pass the option?",
+            "By default the resolver is backtracking: the legacy one is gone.",
+            "The option chooses the resolver that picks versions.",
         ),
     ],
 )
@@ -601,6 +617,11 @@ def test_the_sentence_of_the_answers_form_gains(
         ("Can it use Digest?", "It asks for credentials first.", False),
         ("Can it use Digest, and which schemes does it support?", "Only Basic is.", False),
         ("Which schemes are not supported?", "Digest is not supported.", False),
+        ("Which resolver is used if I don't pass one?", "The default is backtracking:", True),
+        ("Is stripping off by default now?", "It now defaults to False.", True),
+        ("What does it print out of the box?", "Default: the summary.", True),
+        ("Which resolver is used if I don't pass one?", "The default resolver is faster.", False),
+        ("Which resolver does it use?", "The default is `backtracking`.", False),
     ],
 )
 def test_a_sentence_has_the_form_of_an_answer_to_the_questions_kind(question, sentence, shaped):

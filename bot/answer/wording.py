@@ -190,6 +190,36 @@ def says_no(sentence: str) -> bool:
     return bool(_SAYS_NO.search(sentence))
 
 
+# A question asking what happens by default ("Which resolver does it use if I don't pass
+# --resolver?", "Is stripping off by default now?"), and a sentence that gives a default
+# value: it says "default" and names a value (a number, a literal, code, "name: value").
+# Documentation describes a setting in sentences that share the question's words and gives
+# its default in a short one ("Default: 4173", "The new default is --resolver=backtracking").
+_ASKS_DEFAULT = re.compile(
+    r"\bdefaults?\b|\bout of the box\b|\bwithout (setting|configuring|specifying|passing)\b"
+    r"|\bif (i|we|you) (don't|do not|never) (set|configure|specify|pass|change|give|touch)\b"
+    r"|\bif (it's|it is) (not set|unset|omitted|left out)\b",
+    re.IGNORECASE,
+)
+_DEFAULT = re.compile(r"\bdefault", re.IGNORECASE)
+_VALUE = re.compile(
+    r"[`=:]|\b(true|false|none|null|nil|on|off|enabled|disabled|yes|no)\b", re.IGNORECASE
+)
+
+
+def asks_for_default(question: str) -> bool:
+    """Whether the question asks what a setting is, or what happens, when it is not set."""
+    return bool(_ASKS_DEFAULT.search(question))
+
+
+def tells_default(sentence: str) -> bool:
+    """Whether the sentence gives a default value: it says "default" and names a value (an
+    amount, a literal such as true or none, or code)."""
+    return bool(_DEFAULT.search(sentence)) and (
+        tells_quantity(sentence) or bool(_VALUE.search(sentence))
+    )
+
+
 # Kinds of question whose answer has a telltale form: (the question is of the kind, a
 # sentence has the form).
 _ANSWER_FORMS: tuple[tuple[Callable[[str], bool], Callable[[str], bool]], ...] = (
@@ -197,6 +227,7 @@ _ANSWER_FORMS: tuple[tuple[Callable[[str], bool], Callable[[str], bool]], ...] =
     (asks_for_place, tells_place),
     (asks_for_quantity, tells_quantity),
     (asks_yes_or_no, says_no),
+    (asks_for_default, tells_default),
 )
 
 
