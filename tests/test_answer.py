@@ -633,6 +633,26 @@ def test_a_sentence_has_the_form_of_an_answer_to_the_questions_kind(question, se
 @pytest.mark.parametrize(
     ("question", "asks"),
     [
+        ("Can the auth option use Digest?", True),
+        ("I loaded it with -s. Do I have to restart it?", True),
+        ("Inside my config hook, can I change the value?", True),
+        ("If I turn off the JIT, are my functions still compiled?", True),
+        ("Is the tracer the right tool to find out why it is slow?", False),  # asks why
+        ("Can it update several at once, and how many by default?", False),
+        ("Which resolver does it use?", False),
+        ("The cache is large. Where is it stored?", False),
+        ("Is it enabled? I could not tell from the docs.", True),  # the last question
+    ],
+)
+def test_a_question_is_answered_yes_or_no(question, asks):
+    from bot.answer.wording import asks_yes_or_no
+
+    assert asks_yes_or_no(question) is asks
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
         ("Any workaround?", True),
         ("How do I avoid that?", True),
         ("How can we fix the build?", True),

@@ -161,14 +161,18 @@ def tells_no_amount(passage: str) -> bool:
 
 
 # A question answered yes or no ("Can the proxyauth option handle Digest authentication?",
-# "I loaded it with -s. Do I have to restart it?"): its last question opens with an auxiliary
-# verb and asks no what, which, where or how. Documentation answers such a question where it
+# "I loaded it with -s. Do I have to restart it?", "Inside my hook, can I change the value?"):
+# its last question opens with an auxiliary verb, after a clause that sets the scene if any,
+# and asks no what, which, where or how. Documentation answers such a question where it
 # is no, or only in part, in a sentence that says so ("For now, only HTTP Basic Authentication
 # is supported.", "Alembic does not currently have explicit multi-tenant support"), beside
 # sentences that share more of the question's words and describe the feature.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _ASKS_YES_OR_NO = re.compile(
-    r"^\W*(am|is|are|was|were|do|does|did|can|could|will|would|should|shall|may|might|must"
+    # after a clause that sets the scene, if any ("Inside my callback, can I …?")
+    r"^\W*(?:(?:if|when|after|before|inside|within|with|once|since|while|in|on|for|given"
+    r"|during|without)\b[^,?]*,\s*)?"
+    r"(am|is|are|was|were|do|does|did|can|could|will|would|should|shall|may|might|must"
     r"|has|have|had)\b",
     re.IGNORECASE,
 )
@@ -178,8 +182,8 @@ _SAYS_NO = re.compile(r"\b(not|cannot|never|no|none|only|neither|nor)\b|n't\b", 
 
 def asks_yes_or_no(question: str) -> bool:
     """Whether the question's last question (the last sentence ending with "?", else its
-    last sentence) is answered yes or no: it opens with an auxiliary verb and has no
-    question word."""
+    last sentence) is answered yes or no: it opens with an auxiliary verb (after an "if",
+    "when" or "inside" clause, if any) and has no question word."""
     parts = _SENTENCE_END.split(question.strip())
     last = next((p for p in reversed(parts) if p.rstrip().endswith("?")), parts[-1])
     return bool(_ASKS_YES_OR_NO.match(last)) and not _WH.search(last)
