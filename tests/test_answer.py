@@ -621,6 +621,7 @@ def test_the_sentence_of_the_answers_form_gains(
         ("Is stripping off by default now?", "It now defaults to False.", True),
         ("What does it print out of the box?", "Default: the summary.", True),
         ("Which resolver is used if I don't pass one?", "The default resolver is faster.", False),
+        ("Which resolver is used if I don't pass one?", "The default depends on the OS.", False),
         ("Which resolver does it use?", "The default is `backtracking`.", False),
     ],
 )

@@ -206,9 +206,8 @@ _ASKS_DEFAULT = re.compile(
     re.IGNORECASE,
 )
 _DEFAULT = re.compile(r"\bdefault", re.IGNORECASE)
-_VALUE = re.compile(
-    r"[`=:]|\b(true|false|none|null|nil|on|off|enabled|disabled|yes|no)\b", re.IGNORECASE
-)
+# ("on", "yes" and "no" are values too, but far more often a preposition or a determiner.)
+_VALUE = re.compile(r"[`=:]|\b(true|false|none|null|nil|off|enabled|disabled)\b", re.IGNORECASE)
 
 
 def asks_for_default(question: str) -> bool:
