@@ -638,6 +638,7 @@ def test_a_sentence_has_the_form_of_an_answer_to_the_questions_kind(question, se
         ("I loaded it with -s. Do I have to restart it?", True),
         ("Inside my config hook, can I change the value?", True),
         ("If I turn off the JIT, are my functions still compiled?", True),
+        ("When I run it twice, does it keep the cache?", True),  # "when" sets the scene
         ("Is the tracer the right tool to find out why it is slow?", False),  # asks why
         ("Can it update several at once, and how many by default?", False),
         ("Which resolver does it use?", False),

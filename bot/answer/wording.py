@@ -183,10 +183,13 @@ _SAYS_NO = re.compile(r"\b(not|cannot|never|no|none|only|neither|nor)\b|n't\b", 
 def asks_yes_or_no(question: str) -> bool:
     """Whether the question's last question (the last sentence ending with "?", else its
     last sentence) is answered yes or no: it opens with an auxiliary verb (after an "if",
-    "when" or "inside" clause, if any) and has no question word."""
+    "when" or "inside" clause, if any) and has no question word from there on."""
     parts = _SENTENCE_END.split(question.strip())
     last = next((p for p in reversed(parts) if p.rstrip().endswith("?")), parts[-1])
-    return bool(_ASKS_YES_OR_NO.match(last)) and not _WH.search(last)
+    opening = _ASKS_YES_OR_NO.match(last)
+    # A question word in the clause that sets the scene ("When I run it, does it …?") asks
+    # nothing; from the auxiliary on, it asks which or how.
+    return opening is not None and not _WH.search(last, opening.start(1))
 
 
 def says_no(sentence: str) -> bool:
