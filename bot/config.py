@@ -143,11 +143,12 @@ class AnswerSettings:
     # how many, how long or since which version, one that tells an amount (a numeral, "three",
     # "once per hour"); asked yes or no, one that says no or "only" ("For now, only Basic
     # authentication is supported."); asked for a default, one that names the default value
-    # ("The new default is --resolver=backtracking"). Chosen on the development sets
+    # ("The new default is --resolver=backtracking"); asked why, one that names a cause
+    # ("This may be caused by running out of inotify resources"). Chosen on the development sets
     # (eval/marking_replay.py): 0.25 to 0.4 gain, 0.2 changes nothing for the remedy; 0.2 to
     # 0.5 gain for the place; the amount gains as much at 0.3 to 1.0, one fewer at 0.2; yes
-    # or no gains at every weight from 0.1 to 1.0; the default most at 0.3 and 0.5 (README,
-    # Evaluating).
+    # or no gains at every weight from 0.1 to 1.0; the default most at 0.3 and 0.5; the cause
+    # at 0.2 to 0.3, at 0.5 one fewer on dev13 (README, Evaluating).
     cue_weight: float = 0.3
 
 

@@ -531,6 +531,13 @@ PROXY_AUTH = (
 )
 
 
+PODS = (
+    "# Open files\n\n"
+    "Pods on a cluster of several nodes crash with too many open files. "
+    "Too many open files may be caused by running out of inotify watches.\n"
+)
+
+
 RESOLVER = (
     "# Resolver\n\n"
     "The option chooses the resolver that picks versions. "
@@ -577,6 +584,15 @@ RESOLVER = (
             "By default the resolver is backtracking: the legacy one is gone.",
             "The option chooses the resolver that picks versions.",
         ),
+        # Asked for a cause: the sentence restating the symptom shares more of the question's
+        # words than the one naming its cause.
+        (
+            "pods.md",
+            PODS,
+            "Why do pods crash with too many open files?",
+            "Too many open files may be caused by running out of inotify watches.",
+            "Pods on a cluster of several nodes crash",
+        ),
     ],
 )
 def test_the_sentence_of_the_answers_form_gains(
@@ -622,6 +638,10 @@ def test_the_sentence_of_the_answers_form_gains(
         ("What does it print out of the box?", "Default: the summary.", True),
         ("Which resolver is used if I don't pass one?", "The default resolver is faster.", False),
         ("Which resolver is used if I don't pass one?", "The default depends on the OS.", False),
+        ("My build dir keeps the old standard. Why?", "This is because it is read once.", True),
+        ("What's the likely cause?", "This may be caused by running out of watches.", True),
+        ("Why does it hang?", "It hangs on the second socket.", False),
+        ("How does it hang?", "It hangs because of the second socket.", False),
         ("Which resolver does it use?", "The default is `backtracking`.", False),
     ],
 )

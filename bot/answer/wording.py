@@ -226,6 +226,27 @@ def tells_default(sentence: str) -> bool:
     )
 
 
+# A question asking why, or for a cause ("Why doesn't my build dir pick up the new option?",
+# "What's the likely cause?"), and a sentence that gives one ("This may be caused by running
+# out of inotify resources", "… because default options are only read once"): documentation
+# restates the symptom in the question's words and names the cause beside it.
+_ASKS_CAUSE = re.compile(r"\bwhy\b|\b(cause[sd]?|culprit|reason|behind (this|it))\b", re.IGNORECASE)
+_TELLS_CAUSE = re.compile(
+    r"\b(caused by|causes?|culprit|due to|because|happens (when|if)|results? (of|from)|reason)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_cause(question: str) -> bool:
+    """Whether the question asks why something happens, or what causes it."""
+    return bool(_ASKS_CAUSE.search(question))
+
+
+def tells_cause(sentence: str) -> bool:
+    """Whether the sentence names a cause: "because", "due to", "caused by", "the reason"."""
+    return bool(_TELLS_CAUSE.search(sentence))
+
+
 # Kinds of question whose answer has a telltale form: (the question is of the kind, a
 # sentence has the form).
 _ANSWER_FORMS: tuple[tuple[Callable[[str], bool], Callable[[str], bool]], ...] = (
@@ -234,6 +255,7 @@ _ANSWER_FORMS: tuple[tuple[Callable[[str], bool], Callable[[str], bool]], ...] =
     (asks_for_quantity, tells_quantity),
     (asks_yes_or_no, says_no),
     (asks_for_default, tells_default),
+    (asks_for_cause, tells_cause),
 )
 
 
