@@ -148,7 +148,7 @@ class AnswerSettings:
     # (eval/marking_replay.py): 0.25 to 0.4 gain, 0.2 changes nothing for the remedy; 0.2 to
     # 0.5 gain for the place; the amount gains as much at 0.3 to 1.0, one fewer at 0.2; yes
     # or no gains at every weight from 0.1 to 1.0; the default most at 0.3 and 0.5; the cause
-    # at 0.2 to 0.3, at 0.5 one fewer on dev13 (README, Evaluating).
+    # most at 0.3, one fewer on dev13 at 0.5 (README, Evaluating).
     cue_weight: float = 0.3
 
 
