@@ -251,6 +251,77 @@ def test_a_passage_tells_an_amount_even_loosely(passage, none):
     assert tells_no_amount(passage) is none
 
 
+LIFT_VERSIONS = (
+    "# The chair lift controller\n\n"
+    "The chair lift controller runs its firmware on the valley station's own computer and "
+    "reads the speed of the chair lift cable every second.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("told", "answered"),
+    [
+        ("", False),
+        (" The controller needs firmware 4.2 or later.", True),
+        (" It supports the two most recent releases of the firmware.", True),
+    ],
+)
+def test_asked_which_version_a_passage_naming_none_is_declined(
+    settings, fake_embedder, told, answered
+):
+    # "every second" tells an amount, so the amount check alone would let it through.
+    text = LIFT_VERSIONS.rstrip() + told + "\n"
+    index = _index_with(settings, fake_embedder, "controller.md", text, 80)
+
+    def ask(**answer):
+        answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(**answer))
+        return answerer.ask("Which firmware version does the chair lift controller need?")
+
+    unchecked = ask(amount_check=False)
+    assert unchecked.answered and unchecked.results[0].source == "controller.md"  # the premise
+    checked = ask()
+    assert checked.answered is answered
+    assert checked.results[0].source == "controller.md"
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Which Python versions does the current release support?", True),
+        ("What is the minimum Ninja version the current Meson requires?", True),
+        ("What's the oldest macOS version that it still supports?", True),
+        ("In which release will the legacy option be removed?", True),
+        ("What version of Node do I need?", True),
+        ("Which version control systems does it support?", False),
+        ("How do I upgrade to the latest version?", False),
+        ("Does the version file need a newline at the end?", False),
+    ],
+)
+def test_asks_for_version(question, asks):
+    from bot.answer.wording import asks_for_version
+
+    assert asks_for_version(question) is asks
+
+
+@pytest.mark.parametrize(
+    ("passage", "none"),
+    [
+        ("Install the latest version with pip.", True),
+        ("It reads the speed of the cable every second.", True),
+        ("Python 3.9 and newer are supported.", False),
+        ("OpenSearch versions 2 and 3 are supported.", False),
+        ("Requires Podman 3 or later.", False),
+        ("Use the 2.x series.", False),
+        ("Supported on macOS Sonoma (14) or higher.", False),
+        ("Compatible with the two most recent versions of the following browsers.", False),
+    ],
+)
+def test_a_passage_names_a_version(passage, none):
+    from bot.answer.wording import tells_no_version
+
+    assert tells_no_version(passage) is none
+
+
 def _answerer_over(settings, fake_embedder, **answer):
     docs, _ = load_corpus(settings.seeds_dir)
     index, _ = build_index(docs, fake_embedder, settings.chunking)

@@ -17,12 +17,14 @@ from bot.answer.wording import (
     WHO,
     answer_forms,
     asks_for_quantity,
+    asks_for_version,
     clean_question,
     contents_like,
     has_words,
     names_in,
     tells_a_situation,
     tells_no_amount,
+    tells_no_version,
 )
 from bot.config import AnswerSettings, RetrievalSettings, Scope, SourceLink
 from bot.ingest.links import cite_url, published_url
@@ -451,11 +453,14 @@ class Answerer:
         return known
 
     def lacks_amount(self, question: str, passage: str) -> bool:
-        """Whether the question asks for an amount and the passage quoted for it tells none
-        (answer.amount_check): a passage about the setting, without its value."""
-        return (
-            self.settings.amount_check and asks_for_quantity(question) and tells_no_amount(passage)
-        )
+        """Whether the question asks for an amount and the passage quoted for it tells none,
+        or asks which version and it names none (answer.amount_check): a passage about the
+        setting, without its value."""
+        if not self.settings.amount_check:
+            return False
+        if asks_for_version(question):
+            return tells_no_version(passage)
+        return asks_for_quantity(question) and tells_no_amount(passage)
 
     def verified(self, probability: float | None) -> bool:
         """Whether the verifier lets a passage be quoted as an answer (min_verifier); a

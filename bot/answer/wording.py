@@ -160,6 +160,43 @@ def tells_no_amount(passage: str) -> bool:
     return not tells_quantity(passage) and not _LOOSE_AMOUNT.search(passage)
 
 
+# A question asking which version or release ("Which Python versions does it support?", "What
+# is the minimum Ninja version it needs?", "In which release will the option be removed?"),
+# and a passage that names one: a dotted number ("3.9", "2.x"), "v2", "version 3", a name and
+# its number ("Python 3", "macOS Sonoma (14)"), "3 or later", "2+", or the latest versions in
+# the plural ("the two most recent versions of the following browsers"). Any digit tells an
+# amount (tells_no_amount); a version question needs a version.
+_ASKS_VERSION = re.compile(
+    r"\b(?:which|what)\s+(?:[\w.+-]+\s+){0,2}?versions?\b(?!\s+control)"
+    r"|\b(?:in|since|from|after|until|before|as of)\s+(?:which|what)\s+(?:[\w.+-]+\s+){0,2}?"
+    r"(?:versions?|releases?)\b"
+    r"|\bwhat(?:'s|\s+is|\s+was|\s+are)\s+the\s+(?:minimum|oldest|earliest|lowest|newest|latest"
+    r"|highest|maximum|first|last|required|supported)\s+(?:[\w.+-]+\s+){0,2}?versions?\b"
+    r"(?!\s+control)",
+    re.IGNORECASE,
+)
+_TELLS_VERSION = re.compile(
+    r"\d+\.(?:\d+|x)\b|\bv\d|\b(?:versions?|releases?)\s+\d|\d\+"
+    r"|\b\d+\s*(?:or|and)\s*(?:later|newer|above|higher|up)\b"
+    r"|(?-i:\b[A-Z][\w.+-]*)\s+\(?\d+\b"
+    r"|\b(?:most recent|latest|newest|last|oldest)\s+(?:\w+\s+)?(?:major\s+|minor\s+)?"
+    r"(?:versions|releases)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_version(question: str) -> bool:
+    """Whether the question asks which version or release."""
+    return bool(_ASKS_VERSION.search(question))
+
+
+def tells_no_version(passage: str) -> bool:
+    """Whether the passage names no version: no dotted number, "v2", "version 3", name and
+    number ("Python 3"), "3 or later", nor the latest versions in the plural. Such a passage
+    cannot answer a question asking which version."""
+    return not _TELLS_VERSION.search(passage)
+
+
 # A question answered yes or no ("Can the proxyauth option handle Digest authentication?",
 # "I loaded it with -s. Do I have to restart it?", "Inside my hook, can I change the value?"):
 # its last question opens with an auxiliary verb, after a clause that sets the scene if any,
