@@ -86,7 +86,8 @@ class AnswerSettings:
     # A question asking for an amount (how many, how long, how often, since which version:
     # wording.asks_for_quantity) is declined when its quoted passage tells no amount at all
     # (wording.tells_no_amount): documentation about the thing, without the number. Asked
-    # which version (wording.asks_for_version), the passage must name one (tells_no_version).
+    # which version (wording.asks_for_version), the passage must name one (tells_no_version);
+    # asked for a limit (asks_for_limit), it must tell of one (tells_no_limit).
     # Chosen on the development sets and SQuAD-dev's tune split (README, Declining).
     amount_check: bool = True
     max_question_chars: int = 1000  # every front end (Discord caps it lower: QUESTION_LIMIT)

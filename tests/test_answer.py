@@ -322,6 +322,69 @@ def test_a_passage_names_a_version(passage, none):
     assert tells_no_version(passage) is none
 
 
+@pytest.mark.parametrize(
+    ("told", "answered"),
+    [
+        ("", False),
+        (" A cabin holds at most four skiers.", True),
+        (" There is no limit on the number of cabins.", True),
+    ],
+)
+def test_asked_for_a_limit_a_passage_telling_none_is_declined(
+    settings, fake_embedder, told, answered
+):
+    text = (
+        "# The cabins\n\nThe cabins of the chair lift leave the valley station with skiers "
+        "every twelve seconds and carry them to the summit ridge." + told + "\n"
+    )
+    index = _index_with(settings, fake_embedder, "cabins.md", text, 80)
+
+    def ask(**answer):
+        answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(**answer))
+        return answerer.ask("Is there a maximum number of skiers in the cabins of the chair lift?")
+
+    unchecked = ask(amount_check=False)
+    assert unchecked.answered and unchecked.results[0].source == "cabins.md"  # the premise
+    checked = ask()
+    assert checked.answered is answered
+    assert checked.results[0].source == "cabins.md"
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Is there a maximum number of HTML entry pages I can have?", True),
+        ("Is there a size limit for the cache directory?", True),
+        ("What's the max length of a label value?", True),
+        ("Does the queue have a cap on pending messages?", True),
+        ("How do I raise the limit?", False),
+        ("Is there a way to limit the output?", False),
+    ],
+)
+def test_asks_for_a_limit(question, asks):
+    from bot.answer.wording import asks_for_limit
+
+    assert asks_for_limit(question) is asks
+
+
+@pytest.mark.parametrize(
+    ("passage", "none"),
+    [
+        ("The cache directory is created on first use.", True),
+        ("Snapshots are written next to the test file.", True),
+        ("A label value may be at most 128 characters long.", False),
+        ("There is no limit on the number of workers.", False),
+        ("Up to 8 threads run at once.", False),
+        ("Messages larger than 1 MB exceed the bound.", False),
+        ("The pool size is capped at 10.", False),
+    ],
+)
+def test_a_passage_tells_a_limit(passage, none):
+    from bot.answer.wording import tells_no_limit
+
+    assert tells_no_limit(passage) is none
+
+
 def _answerer_over(settings, fake_embedder, **answer):
     docs, _ = load_corpus(settings.seeds_dir)
     index, _ = build_index(docs, fake_embedder, settings.chunking)

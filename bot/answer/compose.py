@@ -16,6 +16,7 @@ from bot.answer.wording import (
     SUBJECT_SHARE,
     WHO,
     answer_forms,
+    asks_for_limit,
     asks_for_quantity,
     asks_for_version,
     clean_question,
@@ -24,6 +25,7 @@ from bot.answer.wording import (
     names_in,
     tells_a_situation,
     tells_no_amount,
+    tells_no_limit,
     tells_no_version,
 )
 from bot.config import AnswerSettings, RetrievalSettings, Scope, SourceLink
@@ -454,13 +456,15 @@ class Answerer:
 
     def lacks_amount(self, question: str, passage: str) -> bool:
         """Whether the question asks for an amount and the passage quoted for it tells none,
-        or asks which version and it names none (answer.amount_check): a passage about the
-        setting, without its value."""
+        asks which version and it names none, or asks for a limit and it tells of none
+        (answer.amount_check): a passage about the setting, without its value."""
         if not self.settings.amount_check:
             return False
-        if asks_for_version(question):
-            return tells_no_version(passage)
-        return asks_for_quantity(question) and tells_no_amount(passage)
+        return (
+            (asks_for_version(question) and tells_no_version(passage))
+            or (asks_for_limit(question) and tells_no_limit(passage))
+            or (asks_for_quantity(question) and tells_no_amount(passage))
+        )
 
     def verified(self, probability: float | None) -> bool:
         """Whether the verifier lets a passage be quoted as an answer (min_verifier); a

@@ -197,6 +197,35 @@ def tells_no_version(passage: str) -> bool:
     return not _TELLS_VERSION.search(passage)
 
 
+# A question asking whether there is a limit, or what it is ("Is there a maximum number of
+# cookies the jar stores?", "Does the pool have a size limit?", "What's the max length of a
+# label?"), and a passage that tells of one: limit, maximum, at most, up to, a cap, no more
+# than, exceed, bound, unlimited, restricted. Documentation states a limit in those words;
+# a passage with none of them is about the thing, not its limit.
+_ASKS_LIMIT = re.compile(
+    r"\b(?:is there|are there|what is|what's|what are|(?:have|has|with))\s+(?:a|an|any|the)\s+"
+    r"(?:[\w-]+\s+)?(?:limit|maximum|max|cap|ceiling|upper bound)s?\b",
+    re.IGNORECASE,
+)
+_TELLS_LIMIT = re.compile(
+    r"limit|maxim|\bmax|\bminim|\bmin\b|at most|up to\b|\bcap(?:s|ped|ping)?\b|no more than"
+    r"|not more than|exceed|\bbound|largest|restrict",
+    re.IGNORECASE,
+)
+
+
+def asks_for_limit(question: str) -> bool:
+    """Whether the question asks whether there is a limit (a maximum, a cap), or what it is."""
+    return bool(_ASKS_LIMIT.search(question))
+
+
+def tells_no_limit(passage: str) -> bool:
+    """Whether the passage tells of no limit at all: no "limit", "maximum", "at most", "up to",
+    "cap", "no more than", "exceed", "bound" or "restricted". Such a passage cannot say whether
+    there is a limit."""
+    return not _TELLS_LIMIT.search(passage)
+
+
 # A question answered yes or no ("Can the proxyauth option handle Digest authentication?",
 # "I loaded it with -s. Do I have to restart it?", "Inside my hook, can I change the value?"):
 # its last question opens with an auxiliary verb, after a clause that sets the scene if any,
