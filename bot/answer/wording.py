@@ -166,13 +166,15 @@ def tells_no_amount(passage: str) -> bool:
 # its number ("Python 3", "macOS Sonoma (14)"), "3 or later", "2+", or the latest versions in
 # the plural ("the two most recent versions of the following browsers"). Any digit tells an
 # amount (tells_no_amount); a version question needs a version.
+# "version" naming something else: "Which version manager…", "What is the version file…".
+_NOT_A_VERSION = r"(?!\s+(?:control|files?|managers?|history|schemes?|polic(?:y|ies)|pinning)\b)"
 _ASKS_VERSION = re.compile(
-    r"\b(?:which|what)\s+(?:[\w.+-]+\s+){0,2}?versions?\b(?!\s+control)"
-    r"|\b(?:in|since|from|after|until|before|as of)\s+(?:which|what)\s+(?:[\w.+-]+\s+){0,2}?"
+    r"\b(?:which|what)\s+(?:[\w.+-]+\s+){0,2}?versions?\b" + _NOT_A_VERSION + "|"
+    r"\b(?:in|since|from|after|until|before|as of)\s+(?:which|what)\s+(?:[\w.+-]+\s+){0,2}?"
     r"(?:versions?|releases?)\b"
     r"|\bwhat(?:'s|\s+is|\s+was|\s+are)\s+the\s+(?:minimum|oldest|earliest|lowest|newest|latest"
     r"|highest|maximum|first|last|required|supported)\s+(?:[\w.+-]+\s+){0,2}?versions?\b"
-    r"(?!\s+control)",
+    + _NOT_A_VERSION,
     re.IGNORECASE,
 )
 _TELLS_VERSION = re.compile(
