@@ -362,6 +362,7 @@ def test_asked_for_a_limit_a_passage_telling_none_is_declined(
         ("Does the queue have a cap on pending messages?", True),
         ("How do I raise the limit?", False),
         ("Is there a way to limit the output?", False),
+        ("How do I start it with a max heap of 2 GB?", False),
     ],
 )
 def test_asks_for_a_limit(question, asks):

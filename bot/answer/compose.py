@@ -408,7 +408,7 @@ class Answerer:
         answered = (
             conf >= bar
             and self.verified(verified.get(hits[0].passage))
-            and not self.lacks_amount(follow.answer_frame() if follow else q, results[0].passage)
+            and not self.lacks_value(follow.answer_frame() if follow else q, results[0].passage)
         )
         top, top_doc = results[0], self.index.passages[hits[0].passage].doc
         for h in hits[1:]:
@@ -454,7 +454,7 @@ class Answerer:
             known = self._contents[passage] = contents_like(self.index.passage_text(passage))
         return known
 
-    def lacks_amount(self, question: str, passage: str) -> bool:
+    def lacks_value(self, question: str, passage: str) -> bool:
         """Whether the question asks for an amount and the passage quoted for it tells none,
         asks which version and it names none, or asks for a limit and it tells of none
         (answer.amount_check): a passage about the setting, without its value."""

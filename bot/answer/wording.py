@@ -205,7 +205,7 @@ def tells_no_version(passage: str) -> bool:
 # than, exceed, bound, unlimited, restricted. Documentation states a limit in those words;
 # a passage with none of them is about the thing, not its limit.
 _ASKS_LIMIT = re.compile(
-    r"\b(?:is there|are there|what is|what's|what are|(?:have|has|with))\s+(?:a|an|any|the)\s+"
+    r"\b(?:is there|are there|what is|what's|what are|have|has)\s+(?:a|an|any|the)\s+"
     r"(?:[\w-]+\s+)?(?:limit|maximum|max|cap|ceiling|upper bound)s?\b",
     re.IGNORECASE,
 )
