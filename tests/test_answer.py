@@ -1,4 +1,5 @@
 import json
+import signal
 from itertools import combinations
 
 import pytest
@@ -323,6 +324,28 @@ def test_a_passage_names_a_version(passage, none):
     from bot.answer.wording import tells_no_version
 
     assert tells_no_version(passage) is none
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGALRM"), reason="needs SIGALRM")
+@pytest.mark.parametrize("unit", ["A.", "A-", "A+"])
+def test_the_value_checks_read_a_long_passage_in_linear_time(unit):
+    # A passage can hold one very long token (a key, a minified line): a name followed by a
+    # number once backtracked over the rest of it, quadratic in its length (30 s here).
+    from bot.answer.wording import tells_no_amount, tells_no_limit, tells_no_version
+
+    def too_slow(*_):
+        raise TimeoutError("quadratic")
+
+    passage = unit * 50_000
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(5)  # a hang guard, not a timing: the checks take milliseconds
+    try:
+        assert tells_no_version(passage)
+        assert tells_no_limit(passage)
+        assert tells_no_amount(passage)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize(

@@ -169,18 +169,18 @@ def tells_no_amount(passage: str) -> bool:
 # "version" naming something else: "Which version manager…", "What is the version file…".
 _NOT_A_VERSION = r"(?!\s+(?:control|files?|managers?|history|schemes?|polic(?:y|ies)|pinning)\b)"
 _ASKS_VERSION = re.compile(
-    r"\b(?:which|what)\s+(?:[\w.+-]+\s+){0,2}?versions?\b" + _NOT_A_VERSION + "|"
-    r"\b(?:in|since|from|after|until|before|as of)\s+(?:which|what)\s+(?:[\w.+-]+\s+){0,2}?"
+    r"\b(?:which|what)\s+(?:[\w.+-]{1,40}\s+){0,2}?versions?\b" + _NOT_A_VERSION + "|"
+    r"\b(?:in|since|from|after|until|before|as of)\s+(?:which|what)\s+(?:[\w.+-]{1,40}\s+){0,2}?"
     r"(?:versions?|releases?)\b"
     r"|\bwhat(?:'s|\s+is|\s+was|\s+are)\s+the\s+(?:minimum|oldest|earliest|lowest|newest|latest"
-    r"|highest|maximum|first|last|required|supported)\s+(?:[\w.+-]+\s+){0,2}?versions?\b"
+    r"|highest|maximum|first|last|required|supported)\s+(?:[\w.+-]{1,40}\s+){0,2}?versions?\b"
     + _NOT_A_VERSION,
     re.IGNORECASE,
 )
 _TELLS_VERSION = re.compile(
     r"\d+\.(?:\d+|x)\b|\bv\d|\b(?:versions?|releases?)\s+\d|\d\+"
     r"|\b\d+\s*(?:or|and)\s*(?:later|newer|above|higher|up)\b"
-    r"|(?-i:\b[A-Z][\w.+-]*)\s+\(?\d+\b"
+    r"|(?-i:\b[A-Z][\w.+-]{0,39})\s+\(?\d+\b"  # a name of at most 40 characters: linear time
     r"|\b(?:most recent|latest|newest|last|oldest)\s+(?:\w+\s+)?(?:major\s+|minor\s+)?"
     r"(?:versions|releases)\b",
     re.IGNORECASE,
@@ -206,7 +206,7 @@ def tells_no_version(passage: str) -> bool:
 # a passage with none of them is about the thing, not its limit.
 _ASKS_LIMIT = re.compile(
     r"\b(?:is there|are there|what is|what's|what are|have|has)\s+(?:a|an|any|the)\s+"
-    r"(?:[\w-]+\s+)?(?:limit|maximum|max|cap|ceiling|upper bound)s?\b",
+    r"(?:[\w-]{1,40}\s+)?(?:limit|maximum|max|cap|ceiling|upper bound)s?\b",
     re.IGNORECASE,
 )
 _TELLS_LIMIT = re.compile(
