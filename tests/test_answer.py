@@ -299,6 +299,13 @@ def test_asked_which_version_a_passage_naming_none_is_declined(
         ("What is the oldest version file it still reads?", False),
         ("How do I upgrade to the latest version?", False),
         ("Does the version file need a newline at the end?", False),
+        ("What do the version numbers mean?", False),
+        ("What does the version command print?", False),
+        ("What is the version string format?", False),
+        ("Which version specifiers does pip accept?", False),
+        ("How do I check which version I have?", False),
+        ("Where can I see what version of the server is running?", False),
+        ("I need to know which Python version the package requires.", True),
     ],
 )
 def test_asks_for_version(question, asks):

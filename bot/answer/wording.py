@@ -166,8 +166,13 @@ def tells_no_amount(passage: str) -> bool:
 # its number ("Python 3", "macOS Sonoma (14)"), "3 or later", "2+", or the latest versions in
 # the plural ("the two most recent versions of the following browsers"). Any digit tells an
 # amount (tells_no_amount); a version question needs a version.
-# "version" naming something else: "Which version manager…", "What is the version file…".
-_NOT_A_VERSION = r"(?!\s+(?:control|files?|managers?|history|schemes?|polic(?:y|ies)|pinning)\b)"
+# "version" naming something else: "Which version manager…", "What is the version file…",
+# "What do the version numbers mean?", "What does the version command print?".
+_NOT_A_VERSION = (
+    r"(?!\s+(?:control|files?|managers?|history|schemes?|polic(?:y|ies)|pinning|numbers?"
+    r"|numbering|strings?|formats?|syntax|specifiers?|commands?|flags?|options?|fields?|tags?"
+    r"|output|info|information)\b)"
+)
 _ASKS_VERSION = re.compile(
     r"\b(?:which|what)\s+(?:[\w.+-]{1,40}\s+){0,2}?versions?\b" + _NOT_A_VERSION + "|"
     r"\b(?:in|since|from|after|until|before|as of)\s+(?:which|what)\s+(?:[\w.+-]{1,40}\s+){0,2}?"
@@ -187,9 +192,18 @@ _TELLS_VERSION = re.compile(
 )
 
 
+# Asked how to find out which version one has ("How do I check which version is installed?",
+# "Where can I see what version I'm running?"): the answer is a command, not a version.
+_FINDS_VERSION = re.compile(
+    r"\b(?:check|find(?:\s+out)?|see|determine|show|print|display|verify|confirm|detect"
+    r"|list|look\s+up)\s+(?:which|what)\s+(?:[\w.+-]{1,40}\s+){0,2}?versions?\b",
+    re.IGNORECASE,
+)
+
+
 def asks_for_version(question: str) -> bool:
-    """Whether the question asks which version or release."""
-    return bool(_ASKS_VERSION.search(question))
+    """Whether the question asks which version or release (not how to find out which)."""
+    return bool(_ASKS_VERSION.search(question)) and not _FINDS_VERSION.search(question)
 
 
 def tells_no_version(passage: str) -> bool:
