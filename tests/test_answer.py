@@ -288,6 +288,53 @@ def test_asked_which_version_a_passage_naming_none_is_declined(
 @pytest.mark.parametrize(
     ("question", "asks"),
     [
+        ("Which version of Python do I need?", True),
+        ("Since which release is the option deprecated?", True),
+        ("How many workers does it start?", True),
+        ("What port does the server listen on?", True),
+        ("How do I check which version I have?", False),
+        ("What version string does it print?", False),
+    ],
+)
+def test_asks_for_quantity(question, asks):
+    from bot.answer.wording import asks_for_quantity
+
+    assert asks_for_quantity(question) is asks
+
+
+LIFT_CHECK = (
+    "# The chair lift controller\n\n"
+    "The chair lift controller prints its firmware version when you run lift-ctl with the "
+    "show-firmware flag on the valley station's computer.\n"
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How do I check which firmware version the chair lift controller runs?",
+        "How do I check which version of the firmware the chair lift controller runs?",
+        "What does the firmware version command of the chair lift controller print?",
+    ],
+)
+def test_asked_how_to_check_the_version_a_passage_without_one_answers(
+    settings, fake_embedder, question
+):
+    # The answer is a command: no version, no digit, no amount at all in the passage.
+    index = _index_with(settings, fake_embedder, "controller.md", LIFT_CHECK, 80)
+
+    def ask(**answer):
+        answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(**answer))
+        return answerer.ask(question)
+
+    unchecked = ask(amount_check=False)
+    assert unchecked.answered and unchecked.results[0].source == "controller.md"  # the premise
+    assert ask().answered
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
         ("Which Python versions does the current release support?", True),
         ("What is the minimum Ninja version the current Meson requires?", True),
         ("What's the oldest macOS version that it still supports?", True),

@@ -112,10 +112,28 @@ def tells_place(sentence: str) -> bool:
 # hour", "three replicas", "no limit", "as many … as there are cores", "the number of
 # cores"). Documentation names the setting in one sentence and gives its value in the next
 # ("retry.linkerd.io/limit: The maximum number of times…" / "If unspecified, the default is 1").
+# "version" naming something else: "Which version manager…", "What is the version file…",
+# "What do the version numbers mean?", "What does the version command print?".
+_NOT_A_VERSION = (
+    r"(?!\s+(?:control|files?|managers?|history|schemes?|polic(?:y|ies)|pinning|numbers?"
+    r"|numbering|strings?|formats?|syntax|specifiers?|commands?|flags?|options?|fields?|tags?"
+    r"|output|info|information)\b)"
+)
+# Asked how to find out which version one has ("How do I check which version is installed?",
+# "Where can I see what version I'm running?"): the answer is a command, not a version.
+_FINDS_VERSION = re.compile(
+    r"\b(?:check|find(?:\s+out)?|see|determine|show|print|display|verify|confirm|detect"
+    r"|list|look\s+up)\s+(?:which|what)\s+(?:[\w.+-]{1,40}\s+){0,2}?versions?\b",
+    re.IGNORECASE,
+)
 _ASKS_QUANTITY = re.compile(
     r"\bhow (many|much|long|often|old|big|large|far|fast|high|soon)\b"
-    r"|\b(what|which) (year|percentage|port|version)\b"
-    r"|\b(since|from|in|after|until) (which|what) (release|version)\b",
+    r"|\b(what|which) (year|percentage|port)\b",
+    re.IGNORECASE,
+)
+_ASKS_VERSION_AMOUNT = re.compile(
+    r"\b(what|which) version\b" + _NOT_A_VERSION + "|"
+    r"\b(since|from|in|after|until) (which|what) (release|version)\b",
     re.IGNORECASE,
 )
 _NUMBER_WORDS = (
@@ -135,8 +153,10 @@ _TELLS_QUANTITY = re.compile(
 
 def asks_for_quantity(question: str) -> bool:
     """Whether the question asks how many, how much, how long or how often, or for a year,
-    a port or a version."""
-    return bool(_ASKS_QUANTITY.search(question))
+    a port or a version (not how to find out which version one has)."""
+    return bool(_ASKS_QUANTITY.search(question)) or (
+        bool(_ASKS_VERSION_AMOUNT.search(question)) and not _FINDS_VERSION.search(question)
+    )
 
 
 def tells_quantity(sentence: str) -> bool:
@@ -166,13 +186,6 @@ def tells_no_amount(passage: str) -> bool:
 # its number ("Python 3", "macOS Sonoma (14)"), "3 or later", "2+", or the latest versions in
 # the plural ("the two most recent versions of the following browsers"). Any digit tells an
 # amount (tells_no_amount); a version question needs a version.
-# "version" naming something else: "Which version manager…", "What is the version file…",
-# "What do the version numbers mean?", "What does the version command print?".
-_NOT_A_VERSION = (
-    r"(?!\s+(?:control|files?|managers?|history|schemes?|polic(?:y|ies)|pinning|numbers?"
-    r"|numbering|strings?|formats?|syntax|specifiers?|commands?|flags?|options?|fields?|tags?"
-    r"|output|info|information)\b)"
-)
 _ASKS_VERSION = re.compile(
     r"\b(?:which|what)\s+(?:[\w.+-]{1,40}\s+){0,2}?versions?\b" + _NOT_A_VERSION + "|"
     r"\b(?:in|since|from|after|until|before|as of)\s+(?:which|what)\s+(?:[\w.+-]{1,40}\s+){0,2}?"
@@ -188,15 +201,6 @@ _TELLS_VERSION = re.compile(
     r"|(?-i:\b[A-Z][\w.+-]{0,39})\s+\(?\d+\b"  # a name of at most 40 characters: linear time
     r"|\b(?:most recent|latest|newest|last|oldest)\s+(?:\w+\s+)?(?:major\s+|minor\s+)?"
     r"(?:versions|releases)\b",
-    re.IGNORECASE,
-)
-
-
-# Asked how to find out which version one has ("How do I check which version is installed?",
-# "Where can I see what version I'm running?"): the answer is a command, not a version.
-_FINDS_VERSION = re.compile(
-    r"\b(?:check|find(?:\s+out)?|see|determine|show|print|display|verify|confirm|detect"
-    r"|list|look\s+up)\s+(?:which|what)\s+(?:[\w.+-]{1,40}\s+){0,2}?versions?\b",
     re.IGNORECASE,
 )
 
