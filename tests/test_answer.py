@@ -4,7 +4,7 @@ from itertools import combinations
 
 import pytest
 
-from bot.answer.compose import Answerer
+from bot.answer.compose import Answer, Answerer
 from bot.answer.wording import SUBJECT_SHARE, clean_question, names_in
 from bot.config import AnswerSettings, ChunkingSettings, RetrievalSettings
 from bot.errors import QuestionError
@@ -221,15 +221,9 @@ LIFT = (
 def test_asked_how_long_a_passage_telling_no_amount_is_declined(
     settings, fake_embedder, told, answered
 ):
-    index = _index_with(settings, fake_embedder, "lift.md", LIFT.rstrip() + told + "\n", 80)
-
-    def ask(**answer):
-        answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(**answer))
-        return answerer.ask("How long is the chair lift ride from the valley station?")
-
-    unchecked = ask(amount_check=False)
-    assert unchecked.answered and unchecked.results[0].source == "lift.md"  # the premise
-    checked = ask()
+    text = LIFT.rstrip() + told + "\n"
+    question = "How long is the chair lift ride from the valley station?"
+    checked = _value_checked(settings, fake_embedder, "lift.md", text, question)
     assert checked.answered is answered
     assert checked.results[0].source == "lift.md"  # declined, the passage is still shown
 
@@ -272,15 +266,8 @@ def test_asked_which_version_a_passage_naming_none_is_declined(
 ):
     # "every second" tells an amount, so the amount check alone would let it through.
     text = LIFT_VERSIONS.rstrip() + told + "\n"
-    index = _index_with(settings, fake_embedder, "controller.md", text, 80)
-
-    def ask(**answer):
-        answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(**answer))
-        return answerer.ask("Which firmware version does the chair lift controller need?")
-
-    unchecked = ask(amount_check=False)
-    assert unchecked.answered and unchecked.results[0].source == "controller.md"  # the premise
-    checked = ask()
+    question = "Which firmware version does the chair lift controller need?"
+    checked = _value_checked(settings, fake_embedder, "controller.md", text, question)
     assert checked.answered is answered
     assert checked.results[0].source == "controller.md"
 
@@ -321,15 +308,7 @@ def test_asked_how_to_check_the_version_a_passage_without_one_answers(
     settings, fake_embedder, question
 ):
     # The answer is a command: no version, no digit, no amount at all in the passage.
-    index = _index_with(settings, fake_embedder, "controller.md", LIFT_CHECK, 80)
-
-    def ask(**answer):
-        answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(**answer))
-        return answerer.ask(question)
-
-    unchecked = ask(amount_check=False)
-    assert unchecked.answered and unchecked.results[0].source == "controller.md"  # the premise
-    assert ask().answered
+    assert _value_checked(settings, fake_embedder, "controller.md", LIFT_CHECK, question).answered
 
 
 @pytest.mark.parametrize(
@@ -417,15 +396,8 @@ def test_asked_for_a_limit_a_passage_telling_none_is_declined(
         "# The cabins\n\nThe cabins of the chair lift leave the valley station with skiers "
         "every twelve seconds and carry them to the summit ridge." + told + "\n"
     )
-    index = _index_with(settings, fake_embedder, "cabins.md", text, 80)
-
-    def ask(**answer):
-        answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(**answer))
-        return answerer.ask("Is there a maximum number of skiers in the cabins of the chair lift?")
-
-    unchecked = ask(amount_check=False)
-    assert unchecked.answered and unchecked.results[0].source == "cabins.md"  # the premise
-    checked = ask()
+    question = "Is there a maximum number of skiers in the cabins of the chair lift?"
+    checked = _value_checked(settings, fake_embedder, "cabins.md", text, question)
     assert checked.answered is answered
     assert checked.results[0].source == "cabins.md"
 
@@ -516,6 +488,20 @@ def _index_with(settings, fake_embedder, name: str, text: str, target_tokens: in
     docs, _ = load_corpus(settings.seeds_dir)
     index, _ = build_index(docs, fake_embedder, ChunkingSettings(target_tokens=target_tokens))
     return index
+
+
+def _value_checked(settings, fake_embedder, name: str, text: str, question: str) -> Answer:
+    """The answer to question with answer.amount_check on, from the seeds and name holding
+    text; first asserting the premise: with the check off, it is answered from name."""
+    index = _index_with(settings, fake_embedder, name, text, 80)
+
+    def ask(**answer):
+        answerer = Answerer(index, fake_embedder, RetrievalSettings(k=3), AnswerSettings(**answer))
+        return answerer.ask(question)
+
+    unchecked = ask(amount_check=False)
+    assert unchecked.answered and unchecked.results[0].source == name  # the premise
+    return ask()
 
 
 def _quote_of(settings, fake_embedder, name: str, text: str, question: str, **answer) -> str:
